@@ -1,0 +1,180 @@
+"""Command line: ``reproduction fetch-data | run | tune | reproduce | report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from reproduction import data as data_mod
+
+EPOCH_HEADER = f"{'epoch':>5} {'lr':>9} {'batch':>6} {'steps':>6} {'train s':>8} {'eval s':>7} " \
+               f"{'train loss':>10} {'test loss':>9} {'test acc':>8}"
+
+
+def format_epoch(e) -> str:
+    return (f"{e.epoch:>5} {e.learning_rate:>9.5g} {e.batch_size:>6} {e.steps:>6} {e.train_seconds:>8.2f} "
+            f"{e.eval_seconds:>7.2f} {e.train_loss:>10.4f} {e.test_loss:>9.4f} {100 * e.test_accuracy:>7.2f}%")
+
+
+def cmd_fetch_data(args) -> int:
+    mnist = data_mod.load_mnist(args.data_dir)
+    print(f"MNIST verified, from {mnist.source}")
+    for spec in data_mod.SPECS:
+        print(f"  {spec.filename:<26} {str(getattr(mnist, spec.key).shape):<16} sha256(payload) "
+              f"{spec.payload_sha256}")
+    print(f"cache: {data_mod.cache_dir()}")
+    return 0
+
+
+def _load_data(args):
+    return data_mod.load_mnist(args.data_dir).preprocessed()
+
+
+def _progress_callback(epochs: int, quiet: bool):
+    if quiet:
+        return None
+    import keras
+
+    bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["batch", "acc"])
+
+    def on_epoch(record):
+        bar.update(record.epoch + 1, values=[("batch", record.batch_size), ("loss", record.train_loss),
+                                             ("acc", record.test_accuracy)])
+    return on_epoch
+
+
+def train_through_store(config, data, store, fresh=False, quiet=False):
+    from reproduction.training import train
+
+    return store.get_or_train(
+        config, lambda c: train(c, data, on_epoch=_progress_callback(c.build_schedule().epochs, quiet)),
+        fresh=fresh)
+
+
+def cmd_run(args) -> int:
+    from reproduction.atomic import atomic_write_json
+    from reproduction.config import RunConfig
+    from reproduction.store import RunStore
+
+    config = RunConfig(optimizer=args.optimizer, schedule=args.schedule, seed=args.seed, base_lr=args.lr)
+    store = RunStore(args.runs_dir)
+    result, trained = train_through_store(config, _load_data(args), store, fresh=args.fresh, quiet=args.quiet)
+    print(f"{'trained' if trained else 'from the store'}: {store.path(config)}")
+    print(EPOCH_HEADER)
+    for e in result.epochs:
+        print(format_epoch(e))
+    print(f"parameter updates {result.parameter_updates}, train seconds {result.train_seconds:.2f}, "
+          f"final test accuracy {100 * result.final.test_accuracy:.2f}%")
+    if args.out:
+        atomic_write_json(args.out, result.to_dict())
+        print(f"written: {args.out}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    """Grid of base learning rates on the decay schedule (the paper's protocol: tune once, share it)."""
+    from reproduction.config import RunConfig
+    from reproduction.store import RunStore
+
+    data, store = _load_data(args), RunStore(args.runs_dir)
+    rows = []
+    for lr in args.grid:
+        config = RunConfig(optimizer=args.optimizer, schedule="decay", seed=args.seed, base_lr=lr)
+        result, _ = train_through_store(config, data, store, quiet=True)
+        rows.append((lr, result.final.test_accuracy, result.final.train_loss))
+        print(f"{args.optimizer:<9} base lr {lr:<8g} final test acc {100 * result.final.test_accuracy:6.2f}%  "
+              f"final train loss {result.final.train_loss:.4f}", flush=True)
+    best = max(rows, key=lambda r: r[1])
+    print(f"best base lr for {args.optimizer}: {best[0]:g} ({100 * best[1]:.2f}%)")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from reproduction.reproduce import reproduce
+
+    return reproduce(profile=args.profile, out=Path(args.out), seeds=args.seeds, data_dir=args.data_dir,
+                     runs_dir=args.runs_dir, fresh=args.fresh, tensorboard=args.tensorboard)
+
+
+def cmd_report(args) -> int:
+    from reproduction.report import rebuild_report
+
+    path = rebuild_report(Path(args.from_dir), Path(args.out) if args.out else None)
+    print(f"report: {path}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from reproduction.optimizers import OPTIMIZERS
+    from reproduction.schedules import SCHEDULES
+
+    parser = argparse.ArgumentParser(prog="reproduction", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, runs=True):
+        p.add_argument("--data-dir", help="directory with the four MNIST IDX files (raw or .gz) or mnist.npz "
+                                          "(default: $REPRODUCTION_DATA_DIR, then the cache, then the network)")
+        if runs:
+            p.add_argument("--runs-dir", default=None, help="run store (default: $REPRODUCTION_RUNS_DIR or ./runs)")
+
+    p = sub.add_parser("fetch-data", help="fetch, verify and cache MNIST")
+    common(p, runs=False)
+    p.set_defaults(func=cmd_fetch_data)
+
+    p = sub.add_parser("run", help="train one run (or take it from the store) and print its epochs")
+    common(p)
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    p.add_argument("--schedule", choices=sorted(SCHEDULES), default="increase")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (default: the optimizer's tuned one)")
+    p.add_argument("--out", help="also write the run's JSON here")
+    p.add_argument("--fresh", action="store_true", help="retrain even if the store has this run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tune", help="grid of base learning rates on the decay schedule")
+    common(p)
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), required=True)
+    p.add_argument("--grid", type=float, nargs="+", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("reproduce", help="the whole reproduction: grid of runs, claims, report and figures")
+    common(p)
+    p.add_argument("--profile", choices=["quick", "full"], default="quick")
+    p.add_argument("--out", default="report", help="output directory (default: ./report)")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="override the profile's number of seeds")
+    p.add_argument("--fresh", action="store_true", help="retrain every run")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars per run")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("report", help="rebuild REPORT.md and figures from a reproduce output, without training")
+    p.add_argument("--from", dest="from_dir", required=True, help="a directory written by 'reproduce'")
+    p.add_argument("--out", default=None, help="where to write (default: the same directory)")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (data_mod.DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are in the store; re-run to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,81 @@
+"""RunConfig: everything that determines one training run. Frozen, validated, hashable, JSON round-trip.
+
+The store keys runs by ``config.key()``: a hash of the canonical JSON and of CODE_VERSION, which is bumped
+whenever training semantics change, so stale runs are never reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from reproduction.model import ModelOptions
+from reproduction.optimizers import get_optimizer
+from reproduction.schedules import Schedule, get_schedule
+
+CODE_VERSION = "1"  # bump when a change alters what a run produces
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    optimizer: str = "sgd"  # key of OPTIMIZERS
+    schedule: str = "increase"  # key of SCHEDULES
+    seed: int = 0  # initial weights and per-epoch shuffles
+    base_lr: float | None = None  # None: the optimizer's tuned base rate (the same for every schedule)
+    base_batch: int = 100  # B of the first phase
+    factor: int = 5  # noise-scale reduction per step
+    steps: int = 3  # number of phases
+    epochs_per_step: int = 2  # epochs per phase
+    model: ModelOptions = ModelOptions()
+    train_examples: int | None = None  # None: the whole training set; else its first n (smoke tests only)
+
+    def __post_init__(self):
+        get_optimizer(self.optimizer)  # raises with the known names
+        get_schedule(self.schedule)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed={self.seed!r}: expected a non-negative integer")
+        if self.base_lr is not None and not (isinstance(self.base_lr, int | float) and self.base_lr > 0):
+            raise ValueError(f"base_lr={self.base_lr!r}: expected None or a number > 0")
+        if not isinstance(self.model, ModelOptions):
+            raise ValueError(f"model={self.model!r}: expected a ModelOptions")
+        if self.train_examples is not None and not (
+                isinstance(self.train_examples, int) and self.train_examples >= 1):
+            raise ValueError(f"train_examples={self.train_examples!r}: expected None or a positive integer")
+        self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
+
+    @property
+    def learning_rate(self) -> float:
+        return self.base_lr if self.base_lr is not None else get_optimizer(self.optimizer).base_lr
+
+    def build_schedule(self) -> Schedule:
+        return get_schedule(self.schedule)(base_lr=self.learning_rate, base_batch=self.base_batch,
+                                           factor=self.factor, steps=self.steps,
+                                           epochs_per_step=self.epochs_per_step)
+
+    @property
+    def momentum(self) -> float:
+        """The momentum the run trains with: the schedule's if it prescribes one, else the optimizer's."""
+        prescribed = self.build_schedule().momentum
+        return prescribed if prescribed is not None else get_optimizer(self.optimizer).momentum
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise ValueError(f"RunConfig: unknown fields {sorted(unknown)}; known fields are {sorted(fields)}")
+        data = dict(data)
+        if isinstance(data.get("model"), dict):
+            data["model"] = ModelOptions(**data["model"])
+        return cls(**data)
+
+    def key(self) -> str:
+        """Store key: readable prefix plus a hash of the canonical config and the code version."""
+        canonical = json.dumps({"config": self.to_dict(), "code_version": CODE_VERSION}, sort_keys=True)
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return f"{self.optimizer}-{self.schedule}-seed{self.seed}-{digest}"

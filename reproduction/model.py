@@ -1,0 +1,91 @@
+"""The group report's CNN, and its exact fast forward pass.
+
+    Input(28, 28, 1) -> GhostBatchNormalization(virtual batch 10) -> Conv2D(8, 3x3, valid, no activation)
+    -> MaxPooling2D(2) -> Flatten -> Dense(10, softmax)
+
+``normalization`` switches the first layer to plain Keras BatchNormalization or removes it (for controls;
+"none" is also Victor Zhou's Keras MNIST CNN, the report's Adam baseline).
+
+Fast path (``logits``): the normalization is a per-channel affine map ``gamma * x_hat + beta`` whose input
+``x_hat`` depends on no trainable weight, and a linear convolution follows it, so
+    conv(gamma * x_hat + beta, W) + b = conv(x_hat, W * gamma[c_in]) + sum_{h,w,c_in}(W * beta[c_in]) + b
+(exact for 'valid' padding: every output sees a full window). Autodiff through the right-hand side needs the
+convolution's filter gradient only, never its input gradient, which more than halves a training step. The
+unfolded Keras model stays the reference: tests check both agree, value and gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from reproduction.ghost_batch_norm import GhostBatchNormalization
+
+NORMALIZATIONS = ("ghost", "batch", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    normalization: str = "ghost"  # ghost BN (the paper's), plain BN, or none (controls, Zhou's baseline)
+    virtual_batch_size: int = 10  # ghost batch size, as the report's BatchNormalization(virtual_batch_size=10)
+    bn_momentum: float = 0.99  # Keras's default, as in the report
+    filters: int = 8  # Conv2D filters, as in the report
+
+    def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization={self.normalization!r}: expected one of {list(NORMALIZATIONS)}")
+        for name in ("virtual_batch_size", "filters"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected a positive integer")
+        if not 0.0 <= self.bn_momentum < 1.0:
+            raise ValueError(f"bn_momentum={self.bn_momentum!r}: expected 0 <= bn_momentum < 1")
+
+
+def build_cnn(options: ModelOptions = ModelOptions()) -> keras.Model:
+    """The report's CNN; weights drawn from Keras's global seed (set it with keras.utils.set_random_seed)."""
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
+    h = inputs
+    if options.normalization == "ghost":
+        h = GhostBatchNormalization(options.virtual_batch_size, momentum=options.bn_momentum, name="norm")(h)
+    elif options.normalization == "batch":
+        h = keras.layers.BatchNormalization(momentum=options.bn_momentum, name="norm")(h)
+    h = keras.layers.Conv2D(options.filters, 3, padding="valid", activation=None, name="conv")(h)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    outputs = keras.layers.Dense(10, activation="softmax", name="dense")(h)
+    return keras.Model(inputs, outputs, name=f"report_cnn_{options.normalization}")
+
+
+def _layer(model: keras.Model, name: str):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
+def logits(model: keras.Model, x, training: bool):
+    """Pre-softmax outputs of a ``build_cnn`` model, with the normalization folded into the convolution.
+
+    Training mode updates the moving statistics exactly as the layer's own call does.
+    """
+    norm, conv, dense = _layer(model, "norm"), model.get_layer("conv"), model.get_layer("dense")
+    kernel, bias = tf.convert_to_tensor(conv.kernel), tf.convert_to_tensor(conv.bias)
+    if isinstance(norm, GhostBatchNormalization):
+        if training:
+            x, mean, variance = norm.standardize(x)
+            norm.update_moving_statistics(mean, variance)
+            scale, shift = norm.affine()
+        else:
+            scale, shift = norm.inference_scale_shift()
+        folded = kernel * scale[None, None, :, None]
+        bias = bias + tf.reduce_sum(kernel * shift[None, None, :, None], axis=(0, 1, 2))
+        kernel = folded
+    elif norm is not None:  # plain Keras BN: no fold, the reference behaviour
+        x = norm(x, training=training)
+    h = tf.nn.conv2d(x, kernel, strides=1, padding="VALID") + bias
+    h = tf.nn.max_pool2d(h, ksize=2, strides=2, padding="VALID")
+    h = tf.reshape(h, [-1, h.shape[1] * h.shape[2] * h.shape[3]])  # static size: batch may be 0
+    return tf.matmul(h, dense.kernel) + dense.bias

@@ -1,0 +1,65 @@
+"""RunStore: a directory of run JSON files keyed by RunConfig.key() (config hash + code version).
+
+Writes are atomic, so a killed run leaves either nothing or a whole file; a file that does not parse
+is treated as absent (and retrained), never as a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from reproduction.atomic import atomic_write_json
+from reproduction.config import RunConfig
+from reproduction.training import RunResult
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("REPRODUCTION_RUNS_DIR", "runs"))
+
+
+class RunStore:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_runs_dir()
+
+    def path(self, config: RunConfig) -> Path:
+        return self.root / f"{config.key()}.json"
+
+    def get(self, config: RunConfig) -> RunResult | None:
+        path = self.path(config)
+        if not path.is_file():
+            return None
+        try:
+            result = RunResult.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"run store: ignoring unreadable {path} ({exc})", file=sys.stderr)
+            return None
+        return result if result.config == config else None
+
+    def put(self, result: RunResult) -> Path:
+        path = self.path(result.config)
+        atomic_write_json(path, result.to_dict())
+        return path
+
+    def get_or_train(self, config: RunConfig, train_fn: Callable[[RunConfig], RunResult],
+                     fresh: bool = False) -> tuple[RunResult, bool]:
+        """(result, trained_now): the stored run unless absent or ``fresh``."""
+        if not fresh:
+            found = self.get(config)
+            if found is not None:
+                return found, False
+        result = train_fn(config)
+        self.put(result)
+        return result, True
+
+    def all(self) -> list[RunResult]:
+        results = []
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                results.append(RunResult.from_dict(json.loads(path.read_text())))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return results

@@ -1,0 +1,214 @@
+"""train(config, data) -> RunResult: one loop for every schedule, batch size changing between epochs.
+
+How an epoch runs (measured fastest on a 2-core CPU, see README "Engine speed"):
+  * the whole epoch is one traced tf.function whose batch dimension is None: one trace serves every batch
+    size and every epoch (``trace_count`` lets tests assert it);
+  * the training tensors are passed in, not captured (captured constants blow up graph memory);
+  * shuffling happens in the graph, from a stateless seed (run seed, epoch): deterministic, resumable;
+  * batches are ``tf.gather``-ed from memory; the last batch of an epoch keeps the remainder (N mod B), so
+    an epoch is ceil(N/B) updates, as schedules.py counts them;
+  * the forward pass folds the normalization into the convolution (model.logits), exactly;
+  * the learning rate is the optimizer's variable, assigned before each epoch.
+Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch);
+evaluation on the test set is timed apart in ``eval_seconds``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from reproduction.config import CODE_VERSION, RunConfig
+from reproduction.model import build_cnn, logits
+from reproduction.optimizers import get_optimizer
+
+EVAL_BATCH = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # counted from 0
+    learning_rate: float
+    batch_size: int
+    steps: int  # parameter updates in this epoch, from the optimizer's iteration counter
+    train_seconds: float  # training only
+    eval_seconds: float  # test-set evaluation
+    train_loss: float  # mean over the epoch's examples, as trained (weights moving during the epoch)
+    test_loss: float
+    test_accuracy: float  # fraction in [0, 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    config: RunConfig
+    epochs: tuple[EpochRecord, ...]
+    metadata: dict[str, Any]
+
+    @property
+    def parameter_updates(self) -> int:
+        return sum(e.steps for e in self.epochs)
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(e.train_seconds for e in self.epochs)
+
+    @property
+    def final(self) -> EpochRecord:
+        return self.epochs[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "epochs": [dataclasses.asdict(e) for e in self.epochs],
+                "metadata": self.metadata, "key": self.config.key(),
+                "totals": {"parameter_updates": self.parameter_updates, "train_seconds": self.train_seconds,
+                           "final_test_accuracy": self.final.test_accuracy,
+                           "final_train_loss": self.final.train_loss}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return cls(RunConfig.from_dict(data["config"]), tuple(EpochRecord(**e) for e in data["epochs"]),
+                   data["metadata"])
+
+
+def configure_determinism() -> None:
+    """Same seed, same machine: bit-identical results."""
+    tf.config.experimental.enable_op_determinism()
+
+
+def metadata() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                text=True, timeout=5).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    cwd=Path(__file__).parent, capture_output=True, text=True,
+                                    timeout=5).stdout.strip()) if commit else None
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {
+        "code_version": CODE_VERSION, "git_commit": commit, "git_dirty": dirty,
+        "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+        "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "op_determinism": True,
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+class Engine:
+    """A model, its optimizer and the traced epoch and evaluation functions."""
+
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.variables = model.trainable_variables
+        optimizer.build(self.variables)
+        image = tf.TensorSpec([None, 28, 28, 1], tf.float32)
+        label = tf.TensorSpec([None], tf.int32)
+        self._epoch = tf.function(self._epoch_fn, input_signature=[
+            image, label, tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)])
+        self._evaluate = tf.function(self._evaluate_fn, input_signature=[image, label])
+
+    @property
+    def trace_count(self) -> int:
+        return self._epoch.experimental_get_tracing_count()
+
+    def _epoch_fn(self, x, y, batch_size, seed):
+        n = tf.shape(x)[0]
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
+        steps = (n + batch_size - 1) // batch_size
+        loss_sum = tf.constant(0.0)
+        for i in tf.range(steps):
+            idx = order[i * batch_size: tf.minimum((i + 1) * batch_size, n)]
+            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+            with tf.GradientTape() as tape:
+                z = logits(self.model, xb, training=True)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, z))
+            grads = tape.gradient(loss, self.variables)
+            self.optimizer.apply_gradients(zip(grads, self.variables))
+            loss_sum += loss * tf.cast(tf.shape(idx)[0], tf.float32)
+        return loss_sum / tf.cast(tf.maximum(n, 1), tf.float32)
+
+    def _evaluate_fn(self, x, y):
+        z = logits(self.model, x, training=False)
+        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(z, axis=1, output_type=tf.int32), y), tf.float32))
+        return loss, correct
+
+    def warm_up(self, x, y) -> None:
+        """Trace and instantiate both functions on empty input, so no epoch's timing includes it."""
+        self._epoch(x[:0], y[:0], tf.constant(1), tf.constant([0, 0]))
+        self._evaluate(x[:0], y[:0])
+
+    def train_epoch(self, x, y, learning_rate: float, batch_size: int, seed: tuple[int, int]) -> tuple[float, int]:
+        """(mean train loss, parameter updates) of one epoch."""
+        self.optimizer.learning_rate.assign(learning_rate)
+        before = int(self.optimizer.iterations.numpy())
+        loss = float(self._epoch(x, y, tf.constant(batch_size, tf.int32), tf.constant(seed, tf.int32)))
+        return loss, int(self.optimizer.iterations.numpy()) - before
+
+    def evaluate(self, x, y) -> tuple[float, float]:
+        """(mean loss, accuracy) in inference mode."""
+        loss_sum, correct = 0.0, 0.0
+        for start in range(0, int(x.shape[0]), EVAL_BATCH):
+            l_, c_ = self._evaluate(x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH])
+            loss_sum, correct = loss_sum + float(l_), correct + float(c_)
+        n = max(int(x.shape[0]), 1)
+        return loss_sum / n, correct / n
+
+
+EpochCallback = Callable[[EpochRecord], None]
+
+
+def train(config: RunConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+          on_epoch: EpochCallback | None = None) -> RunResult:
+    """Train one run on preprocessed (x_train, y_train, x_test, y_test)."""
+    configure_determinism()
+    x_train, y_train, x_test, y_test = data
+    if config.train_examples is not None:
+        if config.train_examples > len(x_train):
+            raise ValueError(f"train_examples={config.train_examples}: only {len(x_train)} examples available")
+        x_train, y_train = x_train[:config.train_examples], y_train[:config.train_examples]
+    schedule = config.build_schedule()
+    schedule.check_fits(len(x_train))
+    keras.utils.set_random_seed(config.seed)
+    model = build_cnn(config.model)
+    optimizer = get_optimizer(config.optimizer).build(momentum=schedule.momentum)
+    engine = Engine(model, optimizer)
+    x, y = tf.constant(x_train), tf.constant(y_train, tf.int32)
+    xt, yt = tf.constant(x_test), tf.constant(y_test, tf.int32)
+    engine.warm_up(x, y)
+    records = []
+    for epoch, phase in enumerate(schedule.per_epoch()):
+        start = time.perf_counter()
+        train_loss, steps = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size, (config.seed, epoch))
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        test_loss, test_accuracy = engine.evaluate(xt, yt)
+        eval_seconds = time.perf_counter() - start
+        record = EpochRecord(epoch, phase.learning_rate, phase.batch_size, steps, train_seconds, eval_seconds,
+                             train_loss, test_loss, test_accuracy)
+        records.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    meta = metadata()
+    meta["trace_count"] = engine.trace_count
+    meta["n_train"], meta["n_test"] = len(x_train), len(x_test)
+    return RunResult(config, tuple(records), meta)
