@@ -142,7 +142,7 @@ class Engine:
                 z = logits(self.model, xb, training=True)
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, z))
             grads = tape.gradient(loss, self.variables)
-            self.optimizer.apply_gradients(zip(grads, self.variables))
+            self.optimizer.apply_gradients(zip(grads, self.variables, strict=False))
             loss_sum += loss * tf.cast(tf.shape(idx)[0], tf.float32)
         return loss_sum / tf.cast(tf.maximum(n, 1), tf.float32)
 

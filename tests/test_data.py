@@ -116,7 +116,7 @@ def test_preprocessing_matches_the_report():
     x, y, _, _ = m.preprocessed()
     assert x.shape == (7, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
     np.testing.assert_allclose(x[..., 0], SMALL_IMAGES / 255.0 - 0.5, atol=1e-7)
-    assert -0.5 <= x.min() and x.max() <= 0.5 + 1e-6
+    assert x.min() >= -0.5 and x.max() <= 0.5 + 1e-6
 
 
 def test_mnist_refuses_mismatched_counts():

@@ -1,0 +1,98 @@
+"""Shared runs and the verdict table for the claims.
+
+Runs are shared: one session fixture asks the run store for every configuration the claims need and
+trains only what is missing (``--fresh-runs`` retrains), in the order ``required_configs`` gives, so the
+schedules of one seed train back to back. Each claim test hands its verdict to ``judge``:
+holds -> pass; refuted -> fail; undecided -> xfail with the numbers and the repetitions that would decide.
+At the end pytest prints the verdict table and writes it as JSON next to the runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from reproduction import claims as claims_mod
+from reproduction import stats
+from reproduction.atomic import atomic_write_json
+from reproduction.data import load_mnist
+from reproduction.store import RunStore, default_runs_dir
+
+_VERDICTS: list[stats.Verdict] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.claims)
+
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig):
+    return claims_mod.get_profile(pytestconfig.getoption("--profile"))
+
+
+@pytest.fixture(scope="session")
+def seeds(profile):
+    return profile.seed_list()
+
+
+@pytest.fixture(scope="session")
+def store(pytestconfig):
+    return RunStore(pytestconfig.getoption("--runs-dir") or default_runs_dir())
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_mnist().preprocessed()
+
+
+def _say(pytestconfig, text):
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(text)
+
+
+@pytest.fixture(scope="session")
+def runs(pytestconfig, seeds, store, mnist):
+    """Every run the claims need: from the store, training only what is missing."""
+    from reproduction.training import train
+
+    fresh = pytestconfig.getoption("--fresh-runs")
+    configs = claims_mod.required_configs(seeds)
+    out, start = {}, time.perf_counter()
+    for i, config in enumerate(configs, 1):
+        result, trained = store.get_or_train(config, lambda c: train(c, mnist), fresh=fresh)
+        out[config] = result
+        if trained:
+            _say(pytestconfig, f"[run {i}/{len(configs)}] trained {config.key()}: "
+                               f"acc {100 * result.final.test_accuracy:.2f}%, {result.train_seconds:.1f} s "
+                               f"(elapsed {time.perf_counter() - start:.0f} s)")
+    return out
+
+
+@pytest.fixture
+def judge():
+    """Record a verdict and turn it into the test outcome."""
+    def _judge(verdict: stats.Verdict) -> stats.Verdict:
+        _VERDICTS.append(verdict)
+        if verdict.verdict == stats.REFUTED:
+            pytest.fail(f"REFUTED: {verdict.summary()}", pytrace=False)
+        if verdict.verdict == stats.UNDECIDED:
+            pytest.xfail(f"UNDECIDED: {verdict.summary()}")
+        return verdict
+    return _judge
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _VERDICTS:
+        return
+    tr = terminalreporter
+    tr.section("claims verdict table")
+    tr.write_line(f"{'claim':<28} {'params':<34} {'verdict':<9} {'effect [90% interval]':<36} bound")
+    for v in _VERDICTS:
+        effect = f"{v.effect:.4g}{v.unit} [{v.low:.4g}, {v.high:.4g}]"
+        tr.write_line(f"{v.claim:<28} {v.params:<34} {v.verdict:<9} {effect:<36} {v.bound}")
+    path = (config.getoption("--runs-dir") or str(default_runs_dir())) + "/verdicts.json"
+    atomic_write_json(path, {"profile": config.getoption("--profile"), "verdicts": [v.to_dict() for v in _VERDICTS]})
+    tr.write_line(f"verdicts written to {path}")

@@ -1,0 +1,145 @@
+"""Statistics for claims, on scipy, with three verdicts:
+
+  holds     the test says so at the stated level;
+  refuted   the data say the opposite at the same level;
+  undecided the effect is inside the noise for the repetitions available (the verdict says how many
+            repetitions would likely decide it, from the observed spread).
+
+Every verdict carries the effect and its interval, not only pass/fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as st
+
+HOLDS, REFUTED, UNDECIDED = "holds", "refuted", "undecided"
+MAX_N_SEARCH = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    claim: str  # claim id
+    params: str  # e.g. "sgd-increase"
+    verdict: str  # holds | refuted | undecided
+    effect: float  # the measured effect, in ``unit``
+    low: float  # interval (two-sided 90% for equivalence and orderings, exact for deterministic checks)
+    high: float
+    bound: str  # the bound it is held to, in words
+    unit: str = ""
+    n: int = 0  # repetitions (seeds, interleaved rounds)
+    p_value: float | None = None
+    n_to_decide: int | None = None  # for undecided: repetitions that would likely decide it
+    detail: str = ""
+
+    def __post_init__(self):
+        if self.verdict not in (HOLDS, REFUTED, UNDECIDED):
+            raise ValueError(f"verdict={self.verdict!r}: expected one of {[HOLDS, REFUTED, UNDECIDED]}")
+
+    def summary(self) -> str:
+        p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
+        decide = f"; about {self.n_to_decide} repetitions would decide it" if self.n_to_decide else ""
+        extra = f"; {self.detail}" if self.detail else ""
+        return (f"{self.claim}[{self.params}] {self.verdict}: effect {self.effect:.4g}{self.unit} "
+                f"[{self.low:.4g}, {self.high:.4g}] (n={self.n}{p}), bound {self.bound}{decide}{extra}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _t_interval(values: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
+    """(mean, standard error, low, high) with a two-sided (1 - 2 alpha) t interval."""
+    n = len(values)
+    mean = float(np.mean(values))
+    se = float(np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else math.inf
+    t = float(st.t.ppf(1 - alpha, n - 1)) if n > 1 else math.inf
+    return mean, se, mean - t * se, mean + t * se
+
+
+def _n_for_half_width(sd: float, half_width: float, alpha: float) -> int | None:
+    """Smallest n whose one-sided t bound is narrower than ``half_width`` at the observed sd."""
+    if half_width <= 0 or not math.isfinite(sd):
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, MAX_N_SEARCH):
+        if st.t.ppf(1 - alpha, n - 1) * sd / math.sqrt(n) < half_width:
+            return n
+    return None
+
+
+def tost_paired(claim: str, params: str, differences: Sequence[float], margin: float, alpha: float = 0.05,
+                unit: str = "", bound: str | None = None) -> Verdict:
+    """Equivalence of paired differences within +-margin: two one-sided t tests (TOST).
+
+    holds if both one-sided tests reject at ``alpha`` (the 90% interval lies inside +-margin); refuted if
+    the difference is significantly beyond the margin on one side (the 90% interval lies outside it);
+    undecided otherwise. scipy has no TOST, so it is the two ``ttest_1samp`` calls.
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError(f"differences: expected at least 2 paired values, got {len(d)}")
+    mean, se, low, high = _t_interval(d, alpha)
+    bound = bound or f"|difference| < {margin:g}{unit} (TOST, alpha {alpha:g})"
+    if se == 0:  # identical differences: the interval is the point
+        verdict = HOLDS if abs(mean) < margin else REFUTED
+        return Verdict(claim, params, verdict, mean, mean, mean, bound, unit, len(d), 0.0)
+    p_lower = st.ttest_1samp(d, -margin, alternative="greater").pvalue
+    p_upper = st.ttest_1samp(d, margin, alternative="less").pvalue
+    p_tost = float(max(p_lower, p_upper))
+    if p_tost < alpha:
+        return Verdict(claim, params, HOLDS, mean, low, high, bound, unit, len(d), p_tost)
+    p_beyond = float(min(st.ttest_1samp(d, margin, alternative="greater").pvalue,
+                         st.ttest_1samp(d, -margin, alternative="less").pvalue))
+    if p_beyond < alpha:
+        return Verdict(claim, params, REFUTED, mean, low, high, bound, unit, len(d), p_beyond)
+    sd = float(np.std(d, ddof=1))
+    n_needed = _n_for_half_width(sd, abs(abs(mean) - margin), alpha)
+    return Verdict(claim, params, UNDECIDED, mean, low, high, bound, unit, len(d), p_tost, n_needed)
+
+
+def one_sided_paired(claim: str, params: str, differences: Sequence[float], alpha: float = 0.05,
+                     unit: str = "", bound: str = "difference > 0", effect: float | None = None,
+                     interval_transform=None) -> Verdict:
+    """Is the mean of paired ``differences`` above 0? One-sided t test; refuted if significantly below.
+
+    ``effect`` and ``interval_transform`` let a caller report, e.g., a median ratio for differences of logs.
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError(f"differences: expected at least 2 paired values, got {len(d)}")
+    mean, se, low, high = _t_interval(d, alpha)
+    shown = (lambda v: v) if interval_transform is None else interval_transform
+    eff = shown(mean) if effect is None else effect
+    if se == 0:
+        verdict = HOLDS if mean > 0 else REFUTED
+        return Verdict(claim, params, verdict, eff, shown(low), shown(high), bound, unit, len(d), 0.0)
+    p_greater = float(st.ttest_1samp(d, 0.0, alternative="greater").pvalue)
+    p_less = float(st.ttest_1samp(d, 0.0, alternative="less").pvalue)
+    if p_greater < alpha:
+        return Verdict(claim, params, HOLDS, eff, shown(low), shown(high), bound, unit, len(d), p_greater)
+    if p_less < alpha:
+        return Verdict(claim, params, REFUTED, eff, shown(low), shown(high), bound, unit, len(d), p_less)
+    n_needed = _n_for_half_width(float(np.std(d, ddof=1)), abs(mean), alpha)
+    return Verdict(claim, params, UNDECIDED, eff, shown(low), shown(high), bound, unit, len(d), p_greater,
+                   n_needed)
+
+
+def at_least(claim: str, params: str, values: Sequence[float], threshold: float, alpha: float = 0.05,
+             unit: str = "", bound: str | None = None) -> Verdict:
+    """Is the mean of ``values`` at least ``threshold``? (one-sided t test on values - threshold)."""
+    values = np.asarray(values, dtype=float)
+    v = one_sided_paired(claim, params, values - threshold, alpha, unit,
+                         bound or f"mean >= {threshold:g}{unit}", interval_transform=lambda x: x + threshold)
+    return v
+
+
+def deterministic(claim: str, params: str, ok: bool, effect: float, bound: str, unit: str = "",
+                  detail: str = "") -> Verdict:
+    """A check with no noise (exact counts, numerical identities): holds or refuted."""
+    return Verdict(claim, params, HOLDS if ok else REFUTED, effect, effect, effect, bound, unit, 1, None, None,
+                   detail)
