@@ -138,6 +138,9 @@ def constant(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2) 
 def increased_initial_lr(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2,
                          initial_factor=5) -> Schedule:
     """Paper 5.2: increase-batch with eps and B both scaled by ``initial_factor`` from the start (same g)."""
+    _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
+    if not isinstance(initial_factor, int) or isinstance(initial_factor, bool) or initial_factor < 1:
+        raise ValueError(f"initial_factor={initial_factor!r}: expected a positive integer")
     base = increase_batch(base_lr * initial_factor, base_batch * initial_factor, factor, steps, epochs_per_step)
     return dataclasses.replace(base, name="increase-initial-lr")
 
@@ -147,6 +150,7 @@ def increased_momentum(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_pe
     """Paper 5.2: increase-batch with momentum raised to ``new_momentum`` and every batch multiplied by
     (1 - m_old) / (1 - m_new) (= 5 for 0.9 -> 0.98), which keeps g = eps N / (B (1 - m)) unchanged.
     The multiplier must be a whole number, else construction fails."""
+    _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
     if not (0.0 <= momentum < 1.0 and 0.0 <= new_momentum < 1.0):
         raise ValueError(f"momentum={momentum!r}, new_momentum={new_momentum!r}: expected both in [0, 1)")
     ratio = (1.0 - momentum) / (1.0 - new_momentum)
