@@ -9,14 +9,13 @@ At the end pytest prints the verdict table and writes it as JSON next to the run
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from reproduction import claims as claims_mod
 from reproduction import stats
 from reproduction.atomic import atomic_write_json
 from reproduction.data import load_mnist
+from reproduction.reproduce import run_all
 from reproduction.store import RunStore, default_runs_dir
 
 _VERDICTS: list[stats.Verdict] = []
@@ -56,19 +55,20 @@ def _say(pytestconfig, text):
 @pytest.fixture(scope="session")
 def runs(pytestconfig, seeds, store, mnist):
     """Every run the claims need: from the store, training only what is missing."""
-    from reproduction.training import train
+    return run_all(claims_mod.required_configs(seeds), mnist, store, fresh=pytestconfig.getoption("--fresh-runs"),
+                   quiet=True, say=lambda text: _say(pytestconfig, text))
 
-    fresh = pytestconfig.getoption("--fresh-runs")
-    configs = claims_mod.required_configs(seeds)
-    out, start = {}, time.perf_counter()
-    for i, config in enumerate(configs, 1):
-        result, trained = store.get_or_train(config, lambda c: train(c, mnist), fresh=fresh)
-        out[config] = result
-        if trained:
-            _say(pytestconfig, f"[run {i}/{len(configs)}] trained {config.key()}: "
-                               f"acc {100 * result.final.test_accuracy:.2f}%, {result.train_seconds:.1f} s "
-                               f"(elapsed {time.perf_counter() - start:.0f} s)")
-    return out
+
+@pytest.fixture(scope="session")
+def evaluated(runs, seeds):
+    """claim id -> {params: Verdict}, each claim evaluated once per session."""
+    cache = {}
+
+    def _evaluated(claim_id: str) -> dict[str, stats.Verdict]:
+        if claim_id not in cache:
+            cache[claim_id] = claims_mod.evaluate(claim_id, runs, seeds)
+        return cache[claim_id]
+    return _evaluated
 
 
 @pytest.fixture

@@ -207,7 +207,7 @@ def eval_fewer_updates(runs: Runs, seeds) -> list[Verdict]:
 def train_loss_margin(runs: Runs, seeds, optimizer: str) -> tuple[float, float]:
     """(margin, sd): margin = 2 x the seed-to-seed sd of decay's final train loss on the calibration seeds."""
     calib = [_loss(runs, RunConfig(optimizer, "decay", CALIBRATION_SEED_OFFSET + k)) for k in seeds]
-    sd = float(np.std(calib, ddof=1))
+    sd = float(np.std(calib, ddof=1)) if len(calib) > 1 else math.nan  # one seed: no spread, no margin
     return 2.0 * sd, sd
 
 

@@ -51,6 +51,13 @@ class Verdict:
         return dataclasses.asdict(self)
 
 
+def _too_few(claim, params, d, bound, unit) -> Verdict:
+    """One repetition has no spread: nothing can be decided (a smoke run with one seed)."""
+    effect = float(d[0]) if len(d) else math.nan
+    return Verdict(claim, params, UNDECIDED, effect, -math.inf, math.inf, bound, unit, len(d), None, None,
+                   "fewer than 2 repetitions: no spread to test against")
+
+
 def _t_interval(values: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
     """(mean, standard error, low, high) with a two-sided (1 - 2 alpha) t interval."""
     n = len(values)
@@ -81,10 +88,12 @@ def tost_paired(claim: str, params: str, differences: Sequence[float], margin: f
     undecided otherwise. scipy has no TOST, so it is the two ``ttest_1samp`` calls.
     """
     d = np.asarray(differences, dtype=float)
-    if d.ndim != 1 or len(d) < 2:
-        raise ValueError(f"differences: expected at least 2 paired values, got {len(d)}")
-    mean, se, low, high = _t_interval(d, alpha)
+    if d.ndim != 1:
+        raise ValueError(f"differences: expected a 1-d sequence, got shape {d.shape}")
     bound = bound or f"|difference| < {margin:g}{unit} (TOST, alpha {alpha:g})"
+    if len(d) < 2:
+        return _too_few(claim, params, d, bound, unit)
+    mean, se, low, high = _t_interval(d, alpha)
     if se == 0:  # identical differences: the interval is the point
         verdict = HOLDS if abs(mean) < margin else REFUTED
         return Verdict(claim, params, verdict, mean, mean, mean, bound, unit, len(d), 0.0)
@@ -110,8 +119,10 @@ def one_sided_paired(claim: str, params: str, differences: Sequence[float], alph
     ``effect`` and ``interval_transform`` let a caller report, e.g., a median ratio for differences of logs.
     """
     d = np.asarray(differences, dtype=float)
-    if d.ndim != 1 or len(d) < 2:
-        raise ValueError(f"differences: expected at least 2 paired values, got {len(d)}")
+    if d.ndim != 1:
+        raise ValueError(f"differences: expected a 1-d sequence, got shape {d.shape}")
+    if len(d) < 2:
+        return _too_few(claim, params, d, bound, unit)
     mean, se, low, high = _t_interval(d, alpha)
     shown = (lambda v: v) if interval_transform is None else interval_transform
     eff = shown(mean) if effect is None else effect

@@ -1,0 +1,104 @@
+"""Engine speed against its peer, Keras ``model.fit`` (what the group report used), in the same run.
+
+Per batch size, rounds alternate (engine epoch, fit epoch, engine epoch, ...) so machine noise hits both
+alike; the verdict is the median of the per-round ratios. pytest-benchmark stores the engine's epochs
+(one round = one 60k epoch) and the ratios in ``extra_info``. Not part of the default ``tox`` run:
+``tox -e bench`` (or ``pytest benchmarks --benchmark-only``).
+
+Targets: at B = 100 our epoch is at least 2x faster than ``model.fit``; at B = 2500 within 5x of the
+FLOP bound (README, "Engine speed").
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reproduction.data import load_mnist
+from reproduction.model import build_cnn
+from reproduction.training import Engine, configure_determinism
+
+ROUNDS = 5
+FLOP_BOUND_SECONDS = 0.12  # ~373k training FLOP per image x 60k / ~195 GFLOP/s (README)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    x, y, _, _ = load_mnist().preprocessed()
+    return x, y
+
+
+def _engine(seed=0):
+    configure_determinism()
+    keras.utils.set_random_seed(seed)
+    return Engine(build_cnn(), keras.optimizers.SGD(0.05))
+
+
+def _fit_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = build_cnn()
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize("batch", [100, 500, 2500], ids=lambda b: f"B{b}")
+def test_engine_epoch_vs_model_fit(benchmark, mnist, batch):
+    x_np, y_np = mnist
+    x, y = tf.constant(x_np), tf.constant(y_np)
+    engine, fit_model = _engine(), _fit_model()
+    engine.warm_up(x, y)
+    fit_model.fit(x_np[:batch], y_np[:batch], batch_size=batch, epochs=1, verbose=0)  # build and trace
+
+    engine_s, fit_s = [], []
+    for r in range(ROUNDS):
+        t = time.perf_counter()
+        _, steps = engine.train_epoch(x, y, 0.05, batch, (0, r))
+        engine_s.append(time.perf_counter() - t)
+        assert steps == -(-len(x_np) // batch)
+        t = time.perf_counter()
+        fit_model.fit(x_np, y_np, batch_size=batch, epochs=1, verbose=0, shuffle=True)
+        fit_s.append(time.perf_counter() - t)
+
+    counter = iter(range(1000))
+    benchmark.pedantic(lambda: engine.train_epoch(x, y, 0.05, batch, (1, next(counter))), rounds=3,
+                       iterations=1, warmup_rounds=0)
+    ratio = statistics.median(f / e for f, e in zip(fit_s, engine_s, strict=True))
+    benchmark.extra_info.update({
+        "batch_size": batch, "engine_seconds": engine_s, "model_fit_seconds": fit_s,
+        "median_ratio_fit_over_engine": ratio, "engine_median_over_flop_bound":
+            statistics.median(engine_s) / FLOP_BOUND_SECONDS})
+    print(f"\nB={batch}: engine median {statistics.median(engine_s):.2f} s, model.fit median "
+          f"{statistics.median(fit_s):.2f} s, fit/engine {ratio:.2f}x, engine/FLOP bound "
+          f"{statistics.median(engine_s) / FLOP_BOUND_SECONDS:.1f}x")
+    if batch == 100:
+        assert ratio >= 2.0, f"engine only {ratio:.2f}x faster than model.fit at B=100 (target 2x)"
+    assert ratio > 1.0
+
+
+def _probe_flops_per_second(n=2048, repeats=5) -> float:
+    a = tf.random.normal([n, n])
+    tf.linalg.matmul(a, a).numpy()
+    best = min(_timed(lambda: tf.linalg.matmul(a, a).numpy()) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def test_flop_bound_of_this_machine(benchmark):
+    """The bound the README quotes: training FLOP per epoch over this machine's large-matmul rate."""
+    rate = benchmark.pedantic(_probe_flops_per_second, rounds=1, iterations=1)
+    flop_per_image = 2 * (26 * 26 * 8 * 9 + 1352 * 10) * 3 + 784 * 10  # fwd + 2x bwd, conv + dense, + GBN
+    bound = flop_per_image * 60_000 / rate
+    benchmark.extra_info.update({"matmul_flops_per_second": rate, "train_flop_per_image": flop_per_image,
+                                 "epoch_flop_bound_seconds": bound})
+    print(f"\nmatmul {rate / 1e9:.0f} GFLOP/s; {flop_per_image / 1e3:.0f}k FLOP per image; bound {bound:.3f} s/epoch")
+    assert np.isfinite(bound) and bound > 0

@@ -1,0 +1,143 @@
+"""The report's figures (PNG, matplotlib), from runs only: one function per figure, each returns its path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from reproduction.config import RunConfig  # noqa: E402
+from reproduction.optimizers import OPTIMIZERS, get_optimizer  # noqa: E402
+from reproduction.schedules import MAIN_SCHEDULES  # noqa: E402
+from reproduction.training import RunResult  # noqa: E402
+
+COLORS = {"decay": "tab:blue", "hybrid": "tab:orange", "increase": "tab:green"}
+Runs = Mapping[RunConfig, RunResult]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _curves(runs: Runs, optimizer: str, schedule: str, seeds, field: str, x_field: str = "epoch"):
+    """(x, mean, low, high) over seeds of a per-epoch field; x_field 'epoch' (1-based) or 'updates'."""
+    results = [runs[RunConfig(optimizer, schedule, k)] for k in seeds]
+    ys = np.array([[getattr(e, field) for e in r.epochs] for r in results], dtype=float)
+    if x_field == "updates":
+        x = np.cumsum([e.steps for e in results[0].epochs])
+    else:
+        x = np.arange(1, ys.shape[1] + 1)
+    return x, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
+
+
+def schedules_figure(out: Path, n_examples: int = 60_000) -> Path:
+    """Paper Fig. 1: learning rate, batch size and noise scale per epoch (SGD's base rate)."""
+    from reproduction.claims import report_schedules
+
+    sched = report_schedules(get_optimizer("sgd").base_lr)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name, s in sched.items():
+        epochs = np.arange(1, s.epochs + 1)
+        kw = dict(where="mid", color=COLORS[name], label=name, linewidth=2)
+        axes[0].step(epochs, [s.learning_rate(e) for e in range(s.epochs)], **kw)
+        axes[1].step(epochs, [s.batch_size(e) for e in range(s.epochs)], **kw)
+        axes[2].step(epochs, s.noise_scale(n_examples), linestyle="--" if name != "decay" else "-", **kw)
+    for ax, title in zip(axes, ("learning rate eps", "batch size B", "noise scale g = eps N / B"), strict=True):
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    return _save(fig, out / "fig1_schedules.png")
+
+
+def _per_optimizer(runs: Runs, seeds, out: Path, name: str, field: str, ylabel: str, x_field="epoch",
+                   log_y=False, percent=False) -> Path:
+    fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(4 * len(OPTIMIZERS), 3.6), sharey=True)
+    for ax, optimizer in zip(np.atleast_1d(axes), OPTIMIZERS, strict=True):
+        for schedule in MAIN_SCHEDULES:
+            x, mean, low, high = _curves(runs, optimizer, schedule, seeds, field, x_field)
+            scale = 100.0 if percent else 1.0
+            ax.plot(x, scale * mean, marker="o", color=COLORS[schedule], label=schedule)
+            ax.fill_between(x, scale * low, scale * high, color=COLORS[schedule], alpha=0.2)
+        ax.set_title(f"{optimizer} (base lr {get_optimizer(optimizer).base_lr:g})")
+        ax.set_xlabel("parameter updates" if x_field == "updates" else "epoch")
+        if log_y:
+            ax.set_yscale("log")
+        if x_field == "updates":
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel(ylabel)
+    np.atleast_1d(axes)[0].legend()
+    fig.suptitle(f"{ylabel}: mean over {len(seeds)} seed(s), band = min..max", fontsize=10)
+    return _save(fig, out / name)
+
+
+def accuracy_vs_epoch(runs, seeds, out):
+    """Paper Fig. 2a, the report's plots: test accuracy per epoch, three schedules overlaid."""
+    return _per_optimizer(runs, seeds, out, "fig2a_test_accuracy_vs_epoch.png", "test_accuracy",
+                          "test accuracy (%)", percent=True)
+
+
+def accuracy_vs_updates(runs, seeds, out):
+    """Paper Fig. 2b: test accuracy against parameter updates."""
+    return _per_optimizer(runs, seeds, out, "fig2b_test_accuracy_vs_updates.png", "test_accuracy",
+                          "test accuracy (%)", x_field="updates", percent=True)
+
+
+def train_loss_vs_epoch(runs, seeds, out):
+    """Paper Fig. 3: training loss per epoch."""
+    return _per_optimizer(runs, seeds, out, "fig3_train_loss_vs_epoch.png", "train_loss", "training loss",
+                          log_y=True)
+
+
+def train_time(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
+    """The report's time plots: training seconds per schedule and optimizer (median bar, seeds as dots)."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.26
+    for j, schedule in enumerate(MAIN_SCHEDULES):
+        for i, optimizer in enumerate(OPTIMIZERS):
+            t = [runs[RunConfig(optimizer, schedule, k)].train_seconds for k in seeds]
+            x = i + (j - 1) * width
+            ax.bar(x, np.median(t), width, color=COLORS[schedule], label=schedule if i == 0 else None)
+            ax.scatter([x] * len(t), t, color="black", s=8, zorder=3)
+    ax.set_xticks(range(len(OPTIMIZERS)), list(OPTIMIZERS))
+    ax.set_ylabel("training seconds (6 epochs)")
+    ax.set_title("training wall clock per schedule (evaluation excluded)")
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, out / "fig5_train_time.png")
+
+
+def epoch_seconds_vs_batch(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
+    """Seconds per training epoch against batch size, from every epoch of the main grid."""
+    by_batch: dict[int, list[float]] = {}
+    for optimizer in OPTIMIZERS:
+        for schedule in MAIN_SCHEDULES:
+            for k in seeds:
+                for e in runs[RunConfig(optimizer, schedule, k)].epochs:
+                    by_batch.setdefault(e.batch_size, []).append(e.train_seconds)
+    batches = sorted(by_batch)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.boxplot([by_batch[b] for b in batches], positions=range(len(batches)), widths=0.5)
+    ax.set_xticks(range(len(batches)), [str(b) for b in batches])
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel("seconds per 60k-image epoch")
+    ax.set_title("training seconds per epoch vs batch size")
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, out / "fig6_epoch_seconds_vs_batch.png")
+
+
+def all_figures(runs: Runs, seeds: Sequence[int], out: Path, n_examples: int = 60_000) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    return [schedules_figure(out, n_examples), accuracy_vs_epoch(runs, seeds, out),
+            accuracy_vs_updates(runs, seeds, out), train_loss_vs_epoch(runs, seeds, out),
+            train_time(runs, seeds, out), epoch_seconds_vs_batch(runs, seeds, out)]

@@ -1,0 +1,168 @@
+"""The engine on a small synthetic data set: follows the schedule, one trace, deterministic, learns;
+the config and the run store."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from reproduction.config import RunConfig
+from reproduction.model import ModelOptions
+from reproduction.store import RunStore
+from reproduction.training import RunResult, train
+
+
+def synthetic(n_train=600, n_test=200, seed=0):
+    """Images whose label is written as a bright 4x4 block at a label-dependent place, plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 10, size=n).astype(np.int32)
+        x = rng.normal(0.0, 0.1, size=(n, 28, 28, 1)).astype(np.float32)
+        for i, label in enumerate(y):
+            r, c = 2 + 6 * (label // 4), 2 + 6 * (label % 4)
+            x[i, r:r + 4, c:c + 4, 0] += 1.0
+        return x, y
+
+    return (*make(n_train), *make(n_test))
+
+
+DATA = synthetic()
+SMALL = dict(base_batch=20, factor=2, steps=3, epochs_per_step=1)  # B 20, 40, 80 on 600 examples
+
+
+@pytest.fixture(scope="module")
+def increase_run():
+    return train(RunConfig("sgd", "increase", seed=0, **SMALL), DATA)
+
+
+def test_records_follow_the_schedule(increase_run):
+    schedule = increase_run.config.build_schedule()
+    assert [e.epoch for e in increase_run.epochs] == [0, 1, 2]
+    assert [e.batch_size for e in increase_run.epochs] == [20, 40, 80]
+    assert [e.learning_rate for e in increase_run.epochs] == [schedule.learning_rate(e) for e in range(3)]
+    # steps from the optimizer's iteration counter: ceil(600 / 80) = 8 keeps the last partial batch
+    assert [e.steps for e in increase_run.epochs] == [30, 15, 8] == schedule.updates_per_epoch(600)
+    assert increase_run.parameter_updates == schedule.parameter_updates(600)
+
+
+def test_one_trace_for_all_batch_sizes(increase_run):
+    assert increase_run.metadata["trace_count"] == 1
+
+
+def test_learns(increase_run):
+    losses = [e.train_loss for e in increase_run.epochs]
+    assert losses[-1] < losses[0] < math.log(10) * 1.5
+    assert increase_run.final.test_accuracy > 0.5  # chance is 0.1
+
+
+def test_timing_and_metadata_recorded(increase_run):
+    assert all(e.train_seconds > 0 and e.eval_seconds > 0 for e in increase_run.epochs)
+    for key in ("tensorflow", "keras", "cpu", "intra_op_threads", "code_version", "git_commit"):
+        assert key in increase_run.metadata
+
+
+def test_same_seed_is_bit_identical(increase_run):
+    again = train(increase_run.config, DATA)
+    for a, b in zip(increase_run.epochs, again.epochs, strict=True):
+        assert (a.train_loss, a.test_loss, a.test_accuracy) == (b.train_loss, b.test_loss, b.test_accuracy)
+
+
+def test_another_seed_differs(increase_run):
+    other = train(RunConfig("sgd", "increase", seed=1, **SMALL), DATA)
+    assert other.final.train_loss != increase_run.final.train_loss
+
+
+def test_momentum_override_reaches_the_optimizer():
+    result = train(RunConfig("momentum", "increase-momentum", seed=0, base_batch=4, factor=2, steps=2,
+                             epochs_per_step=1), DATA)
+    assert [e.batch_size for e in result.epochs] == [20, 40]  # B x (1 - 0.9) / (1 - 0.98) = x5
+    assert result.config.momentum == 0.98
+
+
+def test_no_normalization_and_plain_bn_train():
+    for norm in ("none", "batch"):
+        r = train(RunConfig("adam", "constant", seed=0, base_lr=0.01, base_batch=32, steps=1, epochs_per_step=1,
+                            model=ModelOptions(normalization=norm)), DATA)
+        assert r.final.test_accuracy > 0.3
+
+
+def test_train_examples_subset_and_too_large_batch():
+    r = train(RunConfig("sgd", "constant", seed=0, base_batch=50, steps=1, epochs_per_step=1,
+                        train_examples=100), DATA)
+    assert r.epochs[0].steps == 2 and r.metadata["n_train"] == 100
+    with pytest.raises(ValueError, match="batch size 1000 exceeds the 600 examples"):
+        train(RunConfig("sgd", "constant", base_batch=1000, steps=1, epochs_per_step=1), DATA)
+
+
+# ----------------------------------------------------------------------------------------------- config
+@pytest.mark.parametrize("kwargs, message", [
+    ({"optimizer": "rmsprop"}, r"optimizer='rmsprop': unknown; known optimizers are \['adam', 'momentum', "),
+    ({"schedule": "cosine"}, "schedule='cosine': unknown"),
+    ({"seed": -1}, "seed=-1"),
+    ({"base_lr": 0.0}, "base_lr=0.0"),
+    ({"base_batch": 0}, "base_batch=0"),
+    ({"model": "cnn"}, "model='cnn'"),
+    ({"train_examples": 0}, "train_examples=0"),
+])
+def test_config_validation_names_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(**kwargs)
+
+
+def test_config_json_round_trip_and_key():
+    c = RunConfig("nesterov", "hybrid", seed=3, base_lr=0.01, model=ModelOptions(virtual_batch_size=5))
+    again = RunConfig.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again == c and hash(again) == hash(c) and again.key() == c.key()
+    assert c.key().startswith("nesterov-hybrid-seed3-")
+    assert RunConfig("nesterov", "hybrid", seed=4).key() != c.key()
+    with pytest.raises(ValueError, match=r"unknown fields \['colour'\]"):
+        RunConfig.from_dict({**c.to_dict(), "colour": "red"})
+
+
+def test_same_base_rate_for_every_schedule():
+    """The paper's protocol: the optimizer's base rate is shared by decay, hybrid and increase."""
+    rates = {RunConfig("adam", s).build_schedule().learning_rate(0) for s in ("decay", "hybrid", "increase")}
+    assert len(rates) == 1
+
+
+# ----------------------------------------------------------------------------------------------- store
+def test_store_round_trip_and_reuse(tmp_path, increase_run):
+    store = RunStore(tmp_path)
+    path = store.put(increase_run)
+    assert store.get(increase_run.config) == increase_run
+    data = json.loads(path.read_text())
+    assert set(data["epochs"][0]) == {"epoch", "learning_rate", "batch_size", "steps", "train_seconds",
+                                      "eval_seconds", "train_loss", "test_loss", "test_accuracy"}
+    calls = []
+    result, trained = store.get_or_train(increase_run.config, lambda c: calls.append(c))
+    assert (result, trained, calls) == (increase_run, False, [])
+
+
+def test_store_ignores_a_torn_file_and_retrains(tmp_path, increase_run):
+    store = RunStore(tmp_path)
+    store.path(increase_run.config).parent.mkdir(parents=True, exist_ok=True)
+    store.path(increase_run.config).write_text('{"config": {"optimizer": "sg')  # a killed non-atomic writer
+    assert store.get(increase_run.config) is None
+    result, trained = store.get_or_train(increase_run.config, lambda c: increase_run)
+    assert trained and RunResult.from_dict(json.loads(store.path(c := increase_run.config).read_text())).config == c
+
+
+def test_store_write_is_atomic(tmp_path, increase_run, monkeypatch):
+    """A crash in the middle of a write leaves the previous file whole and no temporary behind."""
+    store = RunStore(tmp_path)
+    store.put(increase_run)
+    before = store.path(increase_run.config).read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.put(increase_run)
+    assert store.path(increase_run.config).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [store.path(increase_run.config).name]
