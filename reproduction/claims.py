@@ -49,8 +49,9 @@ def get_profile(name: str, seeds: int | None = None) -> Profile:
         raise ValueError(f"profile={name!r}: unknown; known profiles are {sorted(PROFILES)}")
     profile = PROFILES[name]
     if seeds is not None:
-        if seeds < 2:
-            raise ValueError(f"seeds={seeds}: expected at least 2 (the statistics pair seeds)")
+        if not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"seeds={seeds!r}: expected a positive integer (with 1, every statistical claim "
+                             "is undecided: there is no spread to test against)")
         profile = dataclasses.replace(profile, seeds=seeds)
     return profile
 

@@ -66,26 +66,47 @@ def _layer(model: keras.Model, name: str):
         return None
 
 
-def logits(model: keras.Model, x, training: bool):
-    """Pre-softmax outputs of a ``build_cnn`` model, with the normalization folded into the convolution.
+def forward(model: keras.Model, x, training: bool):
+    """(logits, statistics) of a ``build_cnn`` model, with the normalization folded into the convolution.
 
-    Training mode updates the moving statistics exactly as the layer's own call does.
+    In training mode with ghost BN, ``statistics`` is (mean, variance, examples): the virtual-batch
+    statistics the moving averages take in, *not yet applied*, so a caller that splits a batch into chunks
+    can combine them and update once per step. Otherwise it is None (plain Keras BN updates itself).
     """
     norm, conv, dense = _layer(model, "norm"), model.get_layer("conv"), model.get_layer("dense")
     kernel, bias = tf.convert_to_tensor(conv.kernel), tf.convert_to_tensor(conv.bias)
+    statistics = None
     if isinstance(norm, GhostBatchNormalization):
         if training:
             x, mean, variance = norm.standardize(x)
-            norm.update_moving_statistics(mean, variance)
+            statistics = (mean, variance, tf.cast(tf.shape(x)[0], mean.dtype))
             scale, shift = norm.affine()
         else:
             scale, shift = norm.inference_scale_shift()
-        folded = kernel * scale[None, None, :, None]
         bias = bias + tf.reduce_sum(kernel * shift[None, None, :, None], axis=(0, 1, 2))
-        kernel = folded
+        kernel = kernel * scale[None, None, :, None]
     elif norm is not None:  # plain Keras BN: no fold, the reference behaviour
         x = norm(x, training=training)
     h = tf.nn.conv2d(x, kernel, strides=1, padding="VALID") + bias
     h = tf.nn.max_pool2d(h, ksize=2, strides=2, padding="VALID")
     h = tf.reshape(h, [-1, h.shape[1] * h.shape[2] * h.shape[3]])  # static size: batch may be 0
-    return tf.matmul(h, dense.kernel) + dense.bias
+    return tf.matmul(h, dense.kernel) + dense.bias, statistics
+
+
+def logits(model: keras.Model, x, training: bool):
+    """Pre-softmax outputs; in training mode the moving statistics move exactly as the layer's own call."""
+    z, statistics = forward(model, x, training)
+    if statistics is not None:
+        model.get_layer("norm").update_moving_statistics(*statistics[:2])
+    return z
+
+
+def micro_batch_size(options: ModelOptions, target: int = 500) -> int | None:
+    """Largest chunk, at most ``target`` examples, into which a training batch may be split with an
+    identical gradient: a multiple of the ghost batch (virtual batches stay whole); any size without
+    normalization; None (never split) for plain BN, whose statistics span the whole batch."""
+    if options.normalization == "ghost":
+        return max(1, target // options.virtual_batch_size) * options.virtual_batch_size
+    if options.normalization == "none":
+        return target
+    return None

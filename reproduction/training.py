@@ -7,7 +7,10 @@ How an epoch runs (measured fastest on a 2-core CPU, see README "Engine speed"):
   * shuffling happens in the graph, from a stateless seed (run seed, epoch): deterministic, resumable;
   * batches are ``tf.gather``-ed from memory; the last batch of an epoch keeps the remainder (N mod B), so
     an epoch is ceil(N/B) updates, as schedules.py counts them;
-  * the forward pass folds the normalization into the convolution (model.logits), exactly;
+  * the forward pass folds the normalization into the convolution (model.forward), exactly;
+  * a batch larger than ``micro_batch`` examples is computed in chunks whose gradients (weighted by their
+    share of the batch) and ghost-BN statistics are summed, then applied as *one* update: the same
+    gradient, but activations that stay in cache (B 2500 in one piece is memory-bound on a 2-core CPU);
   * the learning rate is the optimizer's variable, assigned before each epoch.
 Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch);
 evaluation on the test set is timed apart in ``eval_seconds``.
@@ -30,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduction.config import CODE_VERSION, RunConfig
-from reproduction.model import build_cnn, logits
+from reproduction.model import build_cnn, forward, logits, micro_batch_size
 from reproduction.optimizers import get_optimizer
 
 EVAL_BATCH = 10_000
@@ -116,9 +119,15 @@ def metadata() -> dict[str, Any]:
 class Engine:
     """A model, its optimizer and the traced epoch and evaluation functions."""
 
-    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, micro_batch: int | None = None):
+        """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split."""
         self.model, self.optimizer = model, optimizer
+        self.micro_batch = micro_batch
         self.variables = model.trainable_variables
+        try:
+            self.norm = model.get_layer("norm")
+        except ValueError:
+            self.norm = None
         optimizer.build(self.variables)
         image = tf.TensorSpec([None, 28, 28, 1], tf.float32)
         label = tf.TensorSpec([None], tf.int32)
@@ -137,14 +146,39 @@ class Engine:
         loss_sum = tf.constant(0.0)
         for i in tf.range(steps):
             idx = order[i * batch_size: tf.minimum((i + 1) * batch_size, n)]
-            xb, yb = tf.gather(x, idx), tf.gather(y, idx)
-            with tf.GradientTape() as tape:
-                z = logits(self.model, xb, training=True)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, z))
-            grads = tape.gradient(loss, self.variables)
-            self.optimizer.apply_gradients(zip(grads, self.variables, strict=False))
-            loss_sum += loss * tf.cast(tf.shape(idx)[0], tf.float32)
+            loss_sum += self._step(x, y, idx)
         return loss_sum / tf.cast(tf.maximum(n, 1), tf.float32)
+
+    def _step(self, x, y, idx):
+        """One parameter update on the examples ``idx``; returns the summed loss over them."""
+        if self.micro_batch is None:
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    tf.gather(y, idx), logits(self.model, tf.gather(x, idx), training=True)))
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, self.variables), self.variables, strict=True))
+            return loss * tf.cast(tf.shape(idx)[0], tf.float32)
+        b = tf.shape(idx)[0]
+        chunk = tf.minimum(b, self.micro_batch)
+        total = tf.cast(b, tf.float32)
+        grads = [tf.zeros_like(v) for v in self.variables]
+        stats = [tf.zeros_like(self.norm.moving_mean), tf.zeros_like(self.norm.moving_mean)] if self.norm else []
+        loss_sum = tf.constant(0.0)
+        for j in tf.range((b + chunk - 1) // chunk):
+            part = idx[j * chunk: tf.minimum((j + 1) * chunk, b)]
+            with tf.GradientTape() as tape:
+                z, statistics = forward(self.model, tf.gather(x, part), training=True)
+                # sum of per-example losses / B: the chunks' gradients add up to the batch mean's
+                part_loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, part), z))
+                scaled = part_loss / total
+            grads = [g + d for g, d in zip(grads, tape.gradient(scaled, self.variables), strict=True)]
+            if statistics is not None:  # size-weighted, as the layer's rule over virtual batches
+                mean, variance, count = statistics
+                stats = [stats[0] + mean * count / total, stats[1] + variance * count / total]
+            loss_sum += part_loss
+        if self.norm is not None:
+            self.norm.update_moving_statistics(*stats)
+        self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
+        return loss_sum
 
     def _evaluate_fn(self, x, y):
         z = logits(self.model, x, training=False)
@@ -191,7 +225,7 @@ def train(config: RunConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.
     keras.utils.set_random_seed(config.seed)
     model = build_cnn(config.model)
     optimizer = get_optimizer(config.optimizer).build(momentum=schedule.momentum)
-    engine = Engine(model, optimizer)
+    engine = Engine(model, optimizer, micro_batch=micro_batch_size(config.model))
     x, y = tf.constant(x_train), tf.constant(y_train, tf.int32)
     xt, yt = tf.constant(x_test), tf.constant(y_test, tf.int32)
     engine.warm_up(x, y)

@@ -13,25 +13,10 @@ import pytest
 from reproduction.config import RunConfig
 from reproduction.model import ModelOptions
 from reproduction.store import RunStore
+from reproduction.synthetic import synthetic_digits
 from reproduction.training import RunResult, train
 
-
-def synthetic(n_train=600, n_test=200, seed=0):
-    """Images whose label is written as a bright 4x4 block at a label-dependent place, plus noise."""
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        y = rng.integers(0, 10, size=n).astype(np.int32)
-        x = rng.normal(0.0, 0.1, size=(n, 28, 28, 1)).astype(np.float32)
-        for i, label in enumerate(y):
-            r, c = 2 + 6 * (label // 4), 2 + 6 * (label % 4)
-            x[i, r:r + 4, c:c + 4, 0] += 1.0
-        return x, y
-
-    return (*make(n_train), *make(n_test))
-
-
-DATA = synthetic()
+DATA = synthetic_digits()
 SMALL = dict(base_batch=20, factor=2, steps=3, epochs_per_step=1)  # B 20, 40, 80 on 600 examples
 
 
@@ -166,3 +151,27 @@ def test_store_write_is_atomic(tmp_path, increase_run, monkeypatch):
         store.put(increase_run)
     assert store.path(increase_run.config).read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [store.path(increase_run.config).name]
+
+
+@pytest.mark.parametrize("normalization", ["ghost", "none"])
+def test_micro_batches_give_the_same_update(normalization):
+    """A batch computed in chunks (gradients and ghost-BN statistics combined) = the batch in one piece."""
+    import keras
+    import tensorflow as tf
+
+    from reproduction.model import build_cnn
+    from reproduction.training import Engine
+
+    x, y = tf.constant(DATA[0][:240]), tf.constant(DATA[1][:240])
+    engines = []
+    for micro in (None, 30):
+        keras.utils.set_random_seed(5)
+        engine = Engine(build_cnn(ModelOptions(normalization=normalization)), keras.optimizers.SGD(0.1, momentum=0.9),
+                        micro_batch=micro)
+        loss, steps = engine.train_epoch(x, y, 0.1, 80, (0, 0))  # 3 updates of 80 = 3 chunks of 30, 30, 20
+        assert steps == 3
+        engines.append((engine, loss))
+    (whole, loss_whole), (chunked, loss_chunked) = engines
+    assert loss_chunked == pytest.approx(loss_whole, rel=1e-5)
+    for a, b in zip(whole.model.weights, chunked.model.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.name)

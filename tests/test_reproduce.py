@@ -1,0 +1,94 @@
+"""Smoke test of the main job on a small synthetic data set and one seed: artefacts, resume, rebuild.
+
+12,500 training examples is the smallest set that fits the largest batch of the grid (the paper's 5.2
+variants reach B = 12,500); with one seed every statistical claim is 'undecided', which is what a smoke
+run should say.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import matplotlib.image
+import pytest
+
+from reproduction import claims
+from reproduction import reproduce as reproduce_mod
+from reproduction.cli import main
+from reproduction.reproduce import reproduce
+from reproduction.synthetic import synthetic_digits
+
+N_RUNS_ONE_SEED = len(claims.required_configs((0,)))
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Interrupt the first attempt after 3 runs, then resume; returns (out, runs_dir, trained per attempt)."""
+    base = tmp_path_factory.mktemp("smoke")
+    out, runs_dir = base / "report", base / "runs"
+    data = synthetic_digits(n_train=12_500, n_test=500)
+    trained = []
+    real_train = reproduce_mod.train
+
+    def counting_train(config, data_, on_epoch=None):
+        trained[-1] += 1
+        if interrupt_after is not None and trained[-1] > interrupt_after:
+            raise KeyboardInterrupt
+        return real_train(config, data_, on_epoch=on_epoch)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(reproduce_mod, "train", counting_train)
+    try:
+        interrupt_after = 3
+        trained.append(0)
+        with pytest.raises(KeyboardInterrupt):
+            reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True)
+        trained[-1] -= 1  # the interrupted call trained nothing
+        interrupt_after = None
+        for _ in range(2):
+            trained.append(0)
+            assert reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True) == 0
+    finally:
+        mp.undo()
+    return out, runs_dir, trained
+
+
+@pytest.mark.slow
+def test_resume_retrains_nothing_finished(smoke):
+    _, runs_dir, trained = smoke
+    assert trained == [3, N_RUNS_ONE_SEED - 3, 0]
+    assert len(list(runs_dir.glob("*.json"))) == N_RUNS_ONE_SEED
+
+
+@pytest.mark.slow
+def test_every_artefact_is_produced_and_well_formed(smoke):
+    out, _, _ = smoke
+    report = (out / "REPORT.md").read_text()
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["runs"]) == N_RUNS_ONE_SEED and results["seeds"] == [0]
+    n_rows = sum(len(c.params) for c in claims.CLAIMS.values())
+    rows = [line for line in report.splitlines() if re.match(r"\| [a-z0-9-]+ \| ", line)
+            and line.split("|")[1].strip() in claims.CLAIMS]
+    assert len(rows) == n_rows == len(results["verdicts"])
+    for claim_id, claim in claims.CLAIMS.items():
+        for params in claim.params:
+            assert any(f"| {claim_id} |" in r and f"| {params} |" in r for r in rows), (claim_id, params)
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 6
+    for png in pngs:
+        image = matplotlib.image.imread(png)
+        assert image.shape[0] > 200 and image.shape[1] > 300
+        assert f"]({png.name})" in report
+
+
+@pytest.mark.slow
+def test_report_from_rebuilds_the_same_markdown(smoke, tmp_path):
+    out, _, _ = smoke
+    assert main(["report", "--from", str(out), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
+
+
+def test_report_from_an_empty_directory_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", "--from", str(tmp_path)]) == 2
+    assert "no results.json there" in capsys.readouterr().err
