@@ -9,6 +9,8 @@ At the end pytest prints the verdict table and writes it as JSON next to the run
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reproduction import claims as claims_mod
@@ -21,9 +23,13 @@ from reproduction.store import RunStore, default_runs_dir
 _VERDICTS: list[stats.Verdict] = []
 
 
+HERE = Path(__file__).parent
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.claims)
+    for item in items:  # this hook sees every collected item: mark only the claims
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.claims)
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,14 @@ class Claim:
     known_failures: Mapping[str, str] = dataclasses.field(default_factory=dict)  # params -> measured reason
 
 
+ALPHA = 0.05
+
+
+def refute_alpha(claim_id: str) -> float:
+    """Refutation level: ALPHA over the claim's family of parameter sets (Bonferroni)."""
+    return ALPHA / max(1, len(CLAIMS[claim_id].params))
+
+
 # ----------------------------------------------------------------------------------------------- the runs
 def grid_configs(seeds: Sequence[int]) -> list[RunConfig]:
     """Every optimizer x the three schedules, seed-major so each seed's schedules train back to back
@@ -138,12 +146,35 @@ def _loss(runs, config) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- evaluations
+def diverged(result: RunResult) -> bool:
+    """A run whose training loss went non-finite (its accuracy is then chance, 9.8%)."""
+    return any(not math.isfinite(e.train_loss) for e in result.epochs)
+
+
+def _with_divergence(verdict: Verdict, runs: Runs, configs) -> Verdict:
+    """Name diverged runs in the verdict: two diverged runs at chance 'agree', which proves nothing."""
+    bad = [c.key() for c in configs if diverged(_get(runs, c))]
+    if not bad:
+        return verdict
+    note = f"{len(bad)} diverged run(s): {', '.join(bad)}"
+    return dataclasses.replace(verdict, detail=f"{verdict.detail}; {note}" if verdict.detail else note)
+
+
 def eval_accuracy_within_1pt(runs: Runs, seeds) -> list[Verdict]:
     out = []
     for o in OPTIMIZERS:
         for s in ("hybrid", "increase"):
+            configs = [RunConfig(o, x, k) for k in seeds for x in (s, "decay")]
+            if any(diverged(_get(runs, c)) for c in configs):
+                # accuracy at chance on both sides would 'agree': use the loss, which is NaN, so undecided
+                d = [_loss(runs, RunConfig(o, s, k)) - _loss(runs, RunConfig(o, "decay", k)) for k in seeds]
+                v = stats.tost_paired("accuracy-within-1pt", f"{o}-{s}", d, margin=1.0, unit=" pt",
+                                      bound="|acc(schedule) - acc(decay)| < 1 pt (TOST, alpha 0.05)")
+                out.append(_with_divergence(v, runs, configs))
+                continue
             d = [_acc(runs, RunConfig(o, s, k)) - _acc(runs, RunConfig(o, "decay", k)) for k in seeds]
             out.append(stats.tost_paired("accuracy-within-1pt", f"{o}-{s}", d, margin=1.0, unit=" pt",
+                                         alpha_refute=refute_alpha("accuracy-within-1pt"),
                                          bound="|acc(schedule) - acc(decay)| < 1 pt (TOST, alpha 0.05)"))
     return out
 
@@ -151,7 +182,7 @@ def eval_accuracy_within_1pt(runs: Runs, seeds) -> list[Verdict]:
 def _log_ratio_verdict(claim, params, slow, fast, bound):
     """slow / fast > 1 on paired wall-clock times: one-sided t test on log ratios; effect = median ratio."""
     logs = np.log(np.asarray(slow) / np.asarray(fast))
-    return stats.one_sided_paired(claim, params, logs, unit="x", bound=bound,
+    return stats.one_sided_paired(claim, params, logs, unit="x", bound=bound, alpha_refute=refute_alpha(claim),
                                   effect=float(np.median(np.exp(logs))), interval_transform=math.exp)
 
 
@@ -219,9 +250,10 @@ def eval_train_loss(runs: Runs, seeds) -> list[Verdict]:
         for s in ("hybrid", "increase"):
             d = [_loss(runs, RunConfig(o, s, k)) - _loss(runs, RunConfig(o, "decay", k)) for k in seeds]
             v = stats.tost_paired("train-loss-equivalent", f"{o}-{s}", d, margin=margin,
+                                  alpha_refute=refute_alpha("train-loss-equivalent"),
                                   bound=f"|loss(schedule) - loss(decay)| < {margin:.4f} = 2 x decay's seed sd "
                                         f"{sd:.4f} (TOST)")
-            out.append(v)
+            out.append(_with_divergence(v, runs, [RunConfig(o, x, k) for k in seeds for x in (s, "decay")]))
     return out
 
 
@@ -235,8 +267,10 @@ def eval_effective_lr(runs: Runs, seeds) -> list[Verdict]:
                                        "updates < increase's", "x", detail=f"{n} vs {inc} updates"))
         d = [_acc(runs, RunConfig("momentum", s, k)) - _acc(runs, RunConfig("momentum", "decay", k))
              for k in seeds]
-        out.append(stats.tost_paired("effective-lr", f"{s}-accuracy", d, margin=1.0, unit=" pt",
-                                     bound="|acc - acc(decay)| < 1 pt (TOST, alpha 0.05)"))
+        v = stats.tost_paired("effective-lr", f"{s}-accuracy", d, margin=1.0, unit=" pt",
+                              alpha_refute=refute_alpha("effective-lr"),
+                              bound="|acc - acc(decay)| < 1 pt (TOST, alpha 0.05)")
+        out.append(_with_divergence(v, runs, [RunConfig("momentum", x, k) for k in seeds for x in (s, "decay")]))
     return out
 
 
@@ -245,11 +279,15 @@ def eval_noise_control(runs: Runs, seeds) -> list[Verdict]:
     small = [_acc(runs, RunConfig("sgd", "decay", k, base_lr=lr / 5, base_batch=100)) for k in seeds]
     large = [_acc(runs, RunConfig("sgd", "decay", k, base_lr=lr, base_batch=500)) for k in seeds]
     a = stats.tost_paired("noise-scale-control", "equal-g-eps-and-B-x5", np.subtract(large, small), margin=1.0,
+                          alpha_refute=refute_alpha("noise-scale-control"),
                           unit=" pt", bound="|acc(eps, 5B) - acc(eps/5, B)| < 1 pt (TOST, alpha 0.05)")
     const = [_loss(runs, RunConfig("sgd", "constant", k)) for k in seeds]
     decay = [_loss(runs, RunConfig("sgd", "decay", k)) for k in seeds]
     b = stats.one_sided_paired("noise-scale-control", "constant-loss>decay", np.subtract(const, decay),
+                               alpha_refute=refute_alpha("noise-scale-control"),
                                bound="final train loss constant - decay > 0 (one-sided paired t, alpha 0.05)")
+    a = _with_divergence(a, runs, [RunConfig("sgd", "decay", k, base_lr=lr / 5, base_batch=100) for k in seeds]
+                         + [RunConfig("sgd", "decay", k, base_lr=lr, base_batch=500) for k in seeds])
     return [a, b]
 
 
@@ -258,6 +296,7 @@ def eval_baseline(runs: Runs, seeds) -> list[Verdict]:
     accs = [100.0 * r.final.test_accuracy for r in results]
     seconds = float(np.median([r.train_seconds for r in results]))
     v = stats.at_least("baseline-adam", "zhou-adam-b32", accs, ZHOU_ACCURACY, unit=" %",
+                       alpha_refute=refute_alpha("baseline-adam"),
                        bound=f"mean test accuracy >= the report's {ZHOU_ACCURACY}% (one-sided t, alpha 0.05)")
     return [dataclasses.replace(v, detail=f"median train time {seconds:.1f} s here vs the report's "
                                           f"{ZHOU_SECONDS} s on its own CPU (a remark, not a test)")]
@@ -268,6 +307,7 @@ def eval_report_as_run(runs: Runs, seeds) -> list[Verdict]:
     for s in MAIN_SCHEDULES:
         d = [_acc(runs, RunConfig("sgd", s, k, base_lr=REPORT_LR[s])) - REPORT_ACCURACY[s] for k in seeds]
         out.append(stats.tost_paired("report-as-run", s, d, margin=0.5, unit=" pt",
+                                     alpha_refute=refute_alpha("report-as-run"),
                                      bound=f"|acc - report's {REPORT_ACCURACY[s]}%| < 0.5 pt (TOST, alpha 0.05)"))
     return out
 

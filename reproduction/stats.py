@@ -1,7 +1,9 @@
 """Statistics for claims, on scipy, with three verdicts:
 
-  holds     the test says so at the stated level;
-  refuted   the data say the opposite at the same level;
+  holds     the test says so at the stated level (alpha, 0.05);
+  refuted   the data say the opposite, at ``alpha_refute``: the claims pass alpha / (number of parameter
+            sets of the claim), a Bonferroni bound over the claim's family, so that a claim whose true
+            effect is near zero is 'undecided', not a red test on one noisy day in twenty;
   undecided the effect is inside the noise for the repetitions available (the verdict says how many
             repetitions would likely decide it, from the observed spread).
 
@@ -52,10 +54,18 @@ class Verdict:
 
 
 def _too_few(claim, params, d, bound, unit) -> Verdict:
-    """One repetition has no spread: nothing can be decided (a smoke run with one seed)."""
-    effect = float(d[0]) if len(d) else math.nan
-    return Verdict(claim, params, UNDECIDED, effect, -math.inf, math.inf, bound, unit, len(d), None, None,
-                   "fewer than 2 repetitions: no spread to test against")
+    """Nothing can be decided: one repetition has no spread (a smoke run with one seed), and a non-finite
+    value (a diverged run's NaN loss) has no place in a t test."""
+    finite = d[np.isfinite(d)]
+    effect = float(np.mean(finite)) if len(finite) else math.nan
+    why = ("fewer than 2 repetitions: no spread to test against" if len(d) < 2 else
+           f"{len(d) - len(finite)} of {len(d)} values are not finite (diverged runs)")
+    return Verdict(claim, params, UNDECIDED, effect, -math.inf, math.inf, bound, unit, len(d), None, None, why)
+
+
+def _no_spread(d: np.ndarray) -> bool:
+    """All values equal up to float rounding (scipy's t test would warn of catastrophic cancellation)."""
+    return bool(np.ptp(d) <= 1e-12 * max(1.0, float(np.max(np.abs(d)))))
 
 
 def _t_interval(values: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
@@ -80,7 +90,7 @@ def _n_for_half_width(sd: float, half_width: float, alpha: float) -> int | None:
 
 
 def tost_paired(claim: str, params: str, differences: Sequence[float], margin: float, alpha: float = 0.05,
-                unit: str = "", bound: str | None = None) -> Verdict:
+                unit: str = "", bound: str | None = None, alpha_refute: float | None = None) -> Verdict:
     """Equivalence of paired differences within +-margin: two one-sided t tests (TOST).
 
     holds if both one-sided tests reject at ``alpha`` (the 90% interval lies inside +-margin); refuted if
@@ -91,10 +101,10 @@ def tost_paired(claim: str, params: str, differences: Sequence[float], margin: f
     if d.ndim != 1:
         raise ValueError(f"differences: expected a 1-d sequence, got shape {d.shape}")
     bound = bound or f"|difference| < {margin:g}{unit} (TOST, alpha {alpha:g})"
-    if len(d) < 2:
+    if len(d) < 2 or not np.all(np.isfinite(d)):
         return _too_few(claim, params, d, bound, unit)
     mean, se, low, high = _t_interval(d, alpha)
-    if se == 0:  # identical differences: the interval is the point
+    if _no_spread(d):  # identical differences: the interval is the point
         verdict = HOLDS if abs(mean) < margin else REFUTED
         return Verdict(claim, params, verdict, mean, mean, mean, bound, unit, len(d), 0.0)
     p_lower = st.ttest_1samp(d, -margin, alternative="greater").pvalue
@@ -104,7 +114,7 @@ def tost_paired(claim: str, params: str, differences: Sequence[float], margin: f
         return Verdict(claim, params, HOLDS, mean, low, high, bound, unit, len(d), p_tost)
     p_beyond = float(min(st.ttest_1samp(d, margin, alternative="greater").pvalue,
                          st.ttest_1samp(d, -margin, alternative="less").pvalue))
-    if p_beyond < alpha:
+    if p_beyond < (alpha if alpha_refute is None else alpha_refute):
         return Verdict(claim, params, REFUTED, mean, low, high, bound, unit, len(d), p_beyond)
     sd = float(np.std(d, ddof=1))
     n_needed = _n_for_half_width(sd, abs(abs(mean) - margin), alpha)
@@ -113,7 +123,7 @@ def tost_paired(claim: str, params: str, differences: Sequence[float], margin: f
 
 def one_sided_paired(claim: str, params: str, differences: Sequence[float], alpha: float = 0.05,
                      unit: str = "", bound: str = "difference > 0", effect: float | None = None,
-                     interval_transform=None) -> Verdict:
+                     interval_transform=None, alpha_refute: float | None = None) -> Verdict:
     """Is the mean of paired ``differences`` above 0? One-sided t test; refuted if significantly below.
 
     ``effect`` and ``interval_transform`` let a caller report, e.g., a median ratio for differences of logs.
@@ -121,19 +131,19 @@ def one_sided_paired(claim: str, params: str, differences: Sequence[float], alph
     d = np.asarray(differences, dtype=float)
     if d.ndim != 1:
         raise ValueError(f"differences: expected a 1-d sequence, got shape {d.shape}")
-    if len(d) < 2:
+    if len(d) < 2 or not np.all(np.isfinite(d)):
         return _too_few(claim, params, d, bound, unit)
     mean, se, low, high = _t_interval(d, alpha)
     shown = (lambda v: v) if interval_transform is None else interval_transform
     eff = shown(mean) if effect is None else effect
-    if se == 0:
+    if _no_spread(d):
         verdict = HOLDS if mean > 0 else REFUTED
         return Verdict(claim, params, verdict, eff, shown(low), shown(high), bound, unit, len(d), 0.0)
     p_greater = float(st.ttest_1samp(d, 0.0, alternative="greater").pvalue)
     p_less = float(st.ttest_1samp(d, 0.0, alternative="less").pvalue)
     if p_greater < alpha:
         return Verdict(claim, params, HOLDS, eff, shown(low), shown(high), bound, unit, len(d), p_greater)
-    if p_less < alpha:
+    if p_less < (alpha if alpha_refute is None else alpha_refute):
         return Verdict(claim, params, REFUTED, eff, shown(low), shown(high), bound, unit, len(d), p_less)
     n_needed = _n_for_half_width(float(np.std(d, ddof=1)), abs(mean), alpha)
     return Verdict(claim, params, UNDECIDED, eff, shown(low), shown(high), bound, unit, len(d), p_greater,
@@ -141,12 +151,11 @@ def one_sided_paired(claim: str, params: str, differences: Sequence[float], alph
 
 
 def at_least(claim: str, params: str, values: Sequence[float], threshold: float, alpha: float = 0.05,
-             unit: str = "", bound: str | None = None) -> Verdict:
+             unit: str = "", bound: str | None = None, alpha_refute: float | None = None) -> Verdict:
     """Is the mean of ``values`` at least ``threshold``? (one-sided t test on values - threshold)."""
     values = np.asarray(values, dtype=float)
-    v = one_sided_paired(claim, params, values - threshold, alpha, unit,
-                         bound or f"mean >= {threshold:g}{unit}", interval_transform=lambda x: x + threshold)
-    return v
+    return one_sided_paired(claim, params, values - threshold, alpha, unit, bound or f"mean >= {threshold:g}{unit}",
+                            interval_transform=lambda x: x + threshold, alpha_refute=alpha_refute)
 
 
 def deterministic(claim: str, params: str, ok: bool, effect: float, bound: str, unit: str = "",

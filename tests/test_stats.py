@@ -1,0 +1,79 @@
+"""The three verdicts of the claim statistics, against hand-checkable cases and scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats as st_scipy
+
+from reproduction import stats
+
+
+def test_tost_holds_when_the_interval_is_inside_the_margin():
+    v = stats.tost_paired("c", "p", [0.1, -0.05, 0.02, 0.08, -0.01], margin=1.0)
+    assert v.verdict == stats.HOLDS and -1 < v.low < v.high < 1 and v.p_value < 0.05
+
+
+def test_tost_interval_is_the_90_percent_t_interval():
+    d = np.array([0.3, 0.1, 0.5, 0.2])
+    v = stats.tost_paired("c", "p", d, margin=5.0)
+    half = st_scipy.t.ppf(0.95, 3) * d.std(ddof=1) / 2
+    assert v.low == pytest.approx(d.mean() - half) and v.high == pytest.approx(d.mean() + half)
+
+
+def test_tost_refuted_when_significantly_beyond_the_margin():
+    v = stats.tost_paired("c", "p", [2.1, 2.3, 1.9, 2.2], margin=1.0)
+    assert v.verdict == stats.REFUTED and v.low > 1.0
+
+
+def test_tost_undecided_says_how_many_would_decide():
+    v = stats.tost_paired("c", "p", [0.9, -0.7, 0.4], margin=1.0)
+    assert v.verdict == stats.UNDECIDED and v.n_to_decide and v.n_to_decide > 3
+    assert "repetitions would decide" in v.summary()
+
+
+def test_strict_refutation_level_turns_a_weak_opposite_into_undecided():
+    d = np.log([0.9, 0.85, 0.95])  # mildly the wrong way
+    assert stats.one_sided_paired("c", "p", d).verdict == stats.REFUTED
+    assert stats.one_sided_paired("c", "p", d, alpha_refute=0.001).verdict == stats.UNDECIDED
+
+
+def test_one_sided_ratio_reports_median_ratio_and_interval_as_ratios():
+    slow, fast = np.array([9.0, 8.5, 10.0]), np.array([6.0, 6.5, 7.0])
+    v = stats.one_sided_paired("c", "p", np.log(slow / fast), effect=float(np.median(slow / fast)),
+                               interval_transform=math.exp)
+    assert v.verdict == stats.HOLDS and v.effect == pytest.approx(np.median(slow / fast))
+    assert v.low > 1.0
+
+
+def test_at_least_threshold():
+    assert stats.at_least("c", "p", [98.0, 98.1, 97.9], 97.44).verdict == stats.HOLDS
+    assert stats.at_least("c", "p", [96.0, 96.1, 95.9], 97.44).verdict == stats.REFUTED
+
+
+def test_one_repetition_is_undecided_not_an_error():
+    assert stats.tost_paired("c", "p", [0.1], margin=1.0).verdict == stats.UNDECIDED
+    assert stats.one_sided_paired("c", "p", [0.1]).verdict == stats.UNDECIDED
+
+
+def test_identical_differences_decide_without_warnings():
+    assert stats.tost_paired("c", "p", [0.2, 0.2, 0.2], margin=1.0).verdict == stats.HOLDS
+    assert stats.one_sided_paired("c", "p", [-0.2, -0.2]).verdict == stats.REFUTED
+
+
+def test_verdict_validates():
+    with pytest.raises(ValueError, match="verdict='maybe'"):
+        stats.Verdict("c", "p", "maybe", 0, 0, 0, "b")
+
+
+@given(st.lists(st.floats(-3, 3, allow_nan=False), min_size=2, max_size=12), st.floats(0.1, 2.0))
+def test_tost_verdict_agrees_with_its_interval(d, margin):
+    v = stats.tost_paired("c", "p", d, margin=margin)
+    if v.verdict == stats.HOLDS:
+        assert -margin <= v.low and v.high <= margin
+    if v.verdict == stats.REFUTED:
+        assert v.low >= margin or v.high <= -margin
