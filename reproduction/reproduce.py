@@ -21,7 +21,16 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def check_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401  (tf.summary writes through it)
+    except ImportError as exc:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install 'batch-size-repro[tensorboard]'"
+                         ) from exc
+
+
 def write_tensorboard(result: RunResult, directory: Path) -> None:
+    check_tensorboard()
     import tensorflow as tf
 
     writer = tf.summary.create_file_writer(str(directory / result.config.key()))
@@ -71,6 +80,8 @@ def reproduce(profile: str = "quick", out: Path = Path("report"), seeds: int | N
               tensorboard: bool = False, data=None, quiet: bool = False) -> int:
     """Run the grid and write the report. ``data`` (preprocessed arrays) overrides MNIST for smoke tests."""
     prof = claims.get_profile(profile, seeds)
+    if tensorboard:
+        check_tensorboard()  # fail before training, not after the first run
     if data is None:
         from reproduction.data import load_mnist
 

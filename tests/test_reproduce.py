@@ -92,3 +92,15 @@ def test_report_from_rebuilds_the_same_markdown(smoke, tmp_path):
 def test_report_from_an_empty_directory_is_a_clear_error(tmp_path, capsys):
     assert main(["report", "--from", str(tmp_path)]) == 2
     assert "no results.json there" in capsys.readouterr().err
+
+
+def test_tensorboard_scalars_are_written(tmp_path):
+    from reproduction.config import RunConfig
+    from reproduction.reproduce import write_tensorboard
+    from reproduction.training import EpochRecord, RunResult
+
+    result = RunResult(RunConfig("sgd", "increase"), tuple(
+        EpochRecord(e, 0.1, 100, 600, 1.0, 0.1, 0.5 - 0.1 * e, 0.4, 0.9 + 0.01 * e) for e in range(6)), {})
+    write_tensorboard(result, tmp_path)
+    files = list((tmp_path / result.config.key()).glob("events.out.tfevents.*"))
+    assert len(files) == 1 and files[0].stat().st_size > 0
