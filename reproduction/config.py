@@ -75,7 +75,10 @@ class RunConfig:
         return cls(**data)
 
     def key(self) -> str:
-        """Store key: readable prefix plus a hash of the canonical config and the code version."""
-        canonical = json.dumps({"config": self.to_dict(), "code_version": CODE_VERSION}, sort_keys=True)
+        """Store key: readable prefix plus a hash of the canonical config, the optimizer's spec (a default
+        base rate lives there, so retuning it must not reuse old runs) and the code version."""
+        canonical = json.dumps({"config": self.to_dict(), "code_version": CODE_VERSION,
+                                "optimizer_spec": dataclasses.asdict(get_optimizer(self.optimizer))},
+                               sort_keys=True)
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         return f"{self.optimizer}-{self.schedule}-seed{self.seed}-{digest}"

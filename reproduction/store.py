@@ -21,6 +21,14 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("REPRODUCTION_RUNS_DIR", "runs"))
 
 
+def _follows_schedule(result: RunResult) -> bool:
+    """The recorded learning rates and batch sizes are the ones the config's schedule gives now."""
+    phases = result.config.build_schedule().per_epoch()
+    return len(phases) == len(result.epochs) and all(
+        abs(p.learning_rate - e.learning_rate) <= 1e-12 * p.learning_rate and p.batch_size == e.batch_size
+        for p, e in zip(phases, result.epochs, strict=True))
+
+
 class RunStore:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_runs_dir()
@@ -37,7 +45,9 @@ class RunStore:
         except (ValueError, KeyError, TypeError) as exc:
             print(f"run store: ignoring unreadable {path} ({exc})", file=sys.stderr)
             return None
-        return result if result.config == config else None
+        if result.config != config or not _follows_schedule(result):
+            return None  # another config or a stale run: retrain rather than trust it
+        return result
 
     def put(self, result: RunResult) -> Path:
         path = self.path(result.config)

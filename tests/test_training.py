@@ -175,3 +175,21 @@ def test_micro_batches_give_the_same_update(normalization):
     assert loss_chunked == pytest.approx(loss_whole, rel=1e-5)
     for a, b in zip(whole.model.weights, chunked.model.weights, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.name)
+
+
+def test_retuned_base_rate_changes_the_key_and_stale_runs_are_not_reused(tmp_path, increase_run, monkeypatch):
+    """A run stored under the optimizer's old default rate must not be served after the rate changes."""
+    import dataclasses
+
+    from reproduction import optimizers
+
+    store = RunStore(tmp_path)
+    store.put(increase_run)
+    old_key = increase_run.config.key()
+    spec = optimizers.OPTIMIZERS["sgd"]
+    monkeypatch.setitem(optimizers.OPTIMIZERS, "sgd", dataclasses.replace(spec, base_lr=spec.base_lr / 2))
+    assert increase_run.config.key() != old_key
+    assert store.get(increase_run.config) is None
+    # and even a file under the new key whose epochs disagree with the schedule is refused
+    store.path(increase_run.config).write_text(json.dumps(increase_run.to_dict()))
+    assert store.get(increase_run.config) is None
