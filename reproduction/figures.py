@@ -17,6 +17,10 @@ from reproduction.schedules import MAIN_SCHEDULES  # noqa: E402
 from reproduction.training import RunResult  # noqa: E402
 
 COLORS = {"decay": "tab:blue", "hybrid": "tab:orange", "increase": "tab:green"}
+# The three schedules often coincide (that is the claim): wide solid, dashed and dotted lines keep each visible.
+STYLES = {"decay": dict(linestyle="-", linewidth=4.0, alpha=0.55, marker="o", markersize=7),
+          "hybrid": dict(linestyle="--", linewidth=2.4, marker="s", markersize=5),
+          "increase": dict(linestyle=":", linewidth=2.2, marker="^", markersize=5)}
 Runs = Mapping[RunConfig, RunResult]
 
 
@@ -46,10 +50,11 @@ def schedules_figure(out: Path, n_examples: int = 60_000) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for name, s in sched.items():
         epochs = np.arange(1, s.epochs + 1)
-        kw = dict(where="mid", color=COLORS[name], label=name, linewidth=2)
+        style = {k: v for k, v in STYLES[name].items() if not k.startswith("marker")}
+        kw = dict(where="mid", color=COLORS[name], label=name, **style)
         axes[0].step(epochs, [s.learning_rate(e) for e in range(s.epochs)], **kw)
         axes[1].step(epochs, [s.batch_size(e) for e in range(s.epochs)], **kw)
-        axes[2].step(epochs, s.noise_scale(n_examples), linestyle="--" if name != "decay" else "-", **kw)
+        axes[2].step(epochs, s.noise_scale(n_examples), **kw)
     for ax, title in zip(axes, ("learning rate eps", "batch size B", "noise scale g = eps N / B"), strict=True):
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -66,8 +71,8 @@ def _per_optimizer(runs: Runs, seeds, out: Path, name: str, field: str, ylabel: 
         for schedule in MAIN_SCHEDULES:
             x, mean, low, high = _curves(runs, optimizer, schedule, seeds, field, x_field)
             scale = 100.0 if percent else 1.0
-            ax.plot(x, scale * mean, marker="o", color=COLORS[schedule], label=schedule)
-            ax.fill_between(x, scale * low, scale * high, color=COLORS[schedule], alpha=0.2)
+            ax.plot(x, scale * mean, color=COLORS[schedule], label=schedule, **STYLES[schedule])
+            ax.fill_between(x, scale * low, scale * high, color=COLORS[schedule], alpha=0.12)
         ax.set_title(f"{optimizer} (base lr {get_optimizer(optimizer).base_lr:g})")
         ax.set_xlabel("parameter updates" if x_field == "updates" else "epoch")
         if log_y:

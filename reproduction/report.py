@@ -38,8 +38,8 @@ def _fmt(v: Verdict) -> str:
 
 
 def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
-    lines = ["| claim | source | params | measured effect [90% interval] | bound | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| claim | source | params | measured effect [90% interval] | bound | verdict | notes |",
+             "|---|---|---|---|---|---|---|"]
     for v in verdicts:
         claim = claims.CLAIMS[v.claim]
         verdict = MARK[v.verdict]
@@ -47,7 +47,8 @@ def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
             verdict += " (documented non-reproduction)"
         if v.n_to_decide:
             verdict += f" (~{v.n_to_decide} seeds would decide)"
-        lines.append(f"| {v.claim} | {claim.source} | {v.params} | {_fmt(v)} | {v.bound} | {verdict} |")
+        notes = v.detail.replace("|", "/")
+        lines.append(f"| {v.claim} | {claim.source} | {v.params} | {_fmt(v)} | {v.bound} | {verdict} | {notes} |")
     return lines
 
 
