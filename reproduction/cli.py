@@ -36,7 +36,8 @@ def _progress_callback(epochs: int, quiet: bool):
         return None
     import keras
 
-    bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["batch", "acc"])
+    # stateful: show this epoch's values, not Progbar's running average over epochs
+    bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["batch", "loss", "acc"])
 
     def on_epoch(record):
         bar.update(record.epoch + 1, values=[("batch", record.batch_size), ("loss", record.train_loss),

@@ -57,7 +57,8 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
             runs[config] = found
             continue
         say(f"{label}: training ({config.build_schedule().epochs} epochs)")
-        bar = None if quiet else keras.utils.Progbar(config.build_schedule().epochs, unit_name="epoch")
+        bar = None if quiet else keras.utils.Progbar(config.build_schedule().epochs, unit_name="epoch",
+                                                     stateful_metrics=["loss", "acc"])
 
         def on_epoch(e: EpochRecord, bar=bar):
             if bar is not None:
