@@ -77,3 +77,28 @@ def test_tost_verdict_agrees_with_its_interval(d, margin):
         assert -margin <= v.low and v.high <= margin
     if v.verdict == stats.REFUTED:
         assert v.low >= margin or v.high <= -margin
+
+
+def test_diverged_runs_make_the_accuracy_claim_undecided():
+    """Two runs that both diverged sit at chance and 'agree': that must not count as equivalence."""
+    import dataclasses
+
+    from reproduction import claims
+    from reproduction.config import RunConfig
+    from reproduction.training import EpochRecord, RunResult
+
+    def run(config, acc, loss):
+        return RunResult(config, (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, loss, loss, acc),), {})
+
+    runs = {}
+    for o in claims.OPTIMIZERS:
+        for s in ("decay", "hybrid", "increase"):
+            for k in (0, 1, 2):
+                runs[RunConfig(o, s, k)] = run(RunConfig(o, s, k), 0.975 + 0.001 * k, 0.05)
+    bad = RunConfig("sgd", "decay", 1)
+    runs[bad] = dataclasses.replace(run(bad, 0.098, float("nan")))
+    runs[RunConfig("sgd", "increase", 1)] = run(RunConfig("sgd", "increase", 1), 0.098, float("nan"))
+    verdicts = claims.evaluate("accuracy-within-1pt", runs, (0, 1, 2))
+    assert verdicts["sgd-increase"].verdict == stats.UNDECIDED
+    assert "diverged" in verdicts["sgd-increase"].detail
+    assert verdicts["adam-increase"].verdict == stats.HOLDS
