@@ -31,26 +31,12 @@ def _load_data(args):
     return data_mod.load_mnist(args.data_dir).preprocessed()
 
 
-def _progress_callback(epochs: int, quiet: bool):
-    if quiet:
-        return None
-    import keras
+def _train_one(config, data, store, fresh=False, quiet=False):
+    """(result, trained_now) through the same path as the main job (store, progress bar, atomic write)."""
+    from reproduction.reproduce import run_all
 
-    # stateful: show this epoch's values, not Progbar's running average over epochs
-    bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["batch", "loss", "acc"])
-
-    def on_epoch(record):
-        bar.update(record.epoch + 1, values=[("batch", record.batch_size), ("loss", record.train_loss),
-                                             ("acc", record.test_accuracy)])
-    return on_epoch
-
-
-def train_through_store(config, data, store, fresh=False, quiet=False):
-    from reproduction.training import train
-
-    return store.get_or_train(
-        config, lambda c: train(c, data, on_epoch=_progress_callback(c.build_schedule().epochs, quiet)),
-        fresh=fresh)
+    trained = fresh or store.get(config) is None
+    return run_all([config], data, store, fresh=fresh, quiet=quiet, say=lambda text: None)[config], trained
 
 
 def cmd_run(args) -> int:
@@ -60,7 +46,7 @@ def cmd_run(args) -> int:
 
     config = RunConfig(optimizer=args.optimizer, schedule=args.schedule, seed=args.seed, base_lr=args.lr)
     store = RunStore(args.runs_dir)
-    result, trained = train_through_store(config, _load_data(args), store, fresh=args.fresh, quiet=args.quiet)
+    result, trained = _train_one(config, _load_data(args), store, fresh=args.fresh, quiet=args.quiet)
     print(f"{'trained' if trained else 'from the store'}: {store.path(config)}")
     print(EPOCH_HEADER)
     for e in result.epochs:
@@ -88,7 +74,7 @@ def cmd_tune(args) -> int:
         accs = []
         for seed in args.seeds:
             config = RunConfig(optimizer=args.optimizer, schedule="decay", seed=seed, base_lr=lr)
-            result, _ = train_through_store(config, data, store, quiet=True)
+            result, _ = _train_one(config, data, store, quiet=True)
             accs.append(100 * result.final.test_accuracy)
         means[lr] = sum(accs) / len(accs)
         print(f"| {args.optimizer} | {lr:g} | " + " | ".join(f"{a:.2f}%" for a in accs) + f" | {means[lr]:.2f}% |",
