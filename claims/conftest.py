@@ -53,8 +53,15 @@ def mnist():
 
 
 def _say(pytestconfig, text):
+    """Progress on the terminal now, not in the captured output of whichever test set up the runs."""
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(text)
+        return
+    with capture.global_and_fixture_disabled():
         reporter.write_line(text)
 
 
