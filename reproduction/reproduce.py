@@ -53,25 +53,27 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
     runs, start, trained_count = {}, time.perf_counter(), 0
     for i, config in enumerate(configs, 1):
         label = f"[run {i}/{len(configs)}] {config.key()}"
-        if not fresh and (found := store.get(config)) is not None:
-            runs[config] = found
-            continue
-        say(f"{label}: training ({config.build_schedule().epochs} epochs)")
-        bar = None if quiet else keras.utils.Progbar(config.build_schedule().epochs, unit_name="epoch",
-                                                     stateful_metrics=["loss", "acc"])
 
-        def on_epoch(e: EpochRecord, bar=bar):
-            if bar is not None:
-                bar.update(e.epoch + 1, values=[("loss", e.train_loss), ("acc", e.test_accuracy)])
+        def train_with_progress(c: RunConfig, label=label) -> RunResult:
+            say(f"{label}: training ({c.build_schedule().epochs} epochs)")
+            bar = None if quiet else keras.utils.Progbar(c.build_schedule().epochs, unit_name="epoch",
+                                                         stateful_metrics=["loss", "acc"])
 
-        result = train(config, data, on_epoch=on_epoch)
-        store.put(result)
+            def on_epoch(e: EpochRecord):
+                if bar is not None:
+                    bar.update(e.epoch + 1, values=[("loss", e.train_loss), ("acc", e.test_accuracy)])
+
+            return train(c, data, on_epoch=on_epoch)
+
+        result, trained = store.get_or_train(config, train_with_progress, fresh=fresh)  # atomic put inside
         runs[config] = result
+        if not trained:
+            continue
         trained_count += 1
         if tensorboard is not None:
             write_tensorboard(result, tensorboard)
         say(f"{label}: test accuracy {100 * result.final.test_accuracy:.2f}%, train {result.train_seconds:.1f} s "
-             f"(elapsed {time.perf_counter() - start:.0f} s)")
+            f"(elapsed {time.perf_counter() - start:.0f} s)")
     say(f"{len(configs)} runs: {trained_count} trained now, {len(configs) - trained_count} from {store.root}")
     return runs
 
