@@ -102,3 +102,63 @@ def test_flop_bound_of_this_machine(benchmark):
                                  "epoch_flop_bound_seconds": bound})
     print(f"\nmatmul {rate / 1e9:.0f} GFLOP/s; {flop_per_image / 1e3:.0f}k FLOP per image; bound {bound:.3f} s/epoch")
     assert np.isfinite(bound) and bound > 0
+
+
+def _median_step_seconds(step, x, steps=200, repeats=7) -> float:
+    step(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step(x)
+        times.append((time.perf_counter() - t) / steps)
+    return statistics.median(times)
+
+
+@pytest.mark.parametrize("batch", [100, 2500], ids=lambda b: f"B{b}")
+def test_ghost_bn_cost_against_plain_bn(benchmark, batch):
+    """Ghost BN layer alone, forward + backward, against Keras BatchNormalization (README 'Engine speed')."""
+    from reproduction.ghost_batch_norm import GhostBatchNormalization
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(batch, 28, 28, 1)).astype("float32"))
+    seconds = {}
+    for name, layer in (("ghost", GhostBatchNormalization(10)), ("plain", keras.layers.BatchNormalization())):
+        layer(x[:10], training=True)
+
+        @tf.function
+        def step(x, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = tf.reduce_sum(layer(x, training=True) ** 2)
+            return tape.gradient(out, [x, *layer.trainable_variables])
+
+        seconds[name] = _median_step_seconds(step, x)
+    ratio = benchmark.pedantic(lambda: seconds["ghost"] / seconds["plain"], rounds=1, iterations=1)
+    benchmark.extra_info.update({"ghost_seconds": seconds["ghost"], "plain_seconds": seconds["plain"],
+                                 "ratio": ratio})
+    print(f"\nB={batch}: ghost {1e3 * seconds['ghost']:.3f} ms, plain {1e3 * seconds['plain']:.3f} ms, "
+          f"ghost/plain {ratio:.2f}x")
+    assert ratio < 3.0
+
+
+def test_micro_batches_against_one_piece_at_b2500(benchmark, mnist):
+    """Why the engine splits large batches: epochs at B 2500 in chunks of 500 vs in one piece, interleaved."""
+    x, y = tf.constant(mnist[0]), tf.constant(mnist[1])
+    engines = {}
+    for micro in (None, 500):
+        keras.utils.set_random_seed(0)
+        engines[micro] = Engine(build_cnn(), keras.optimizers.SGD(0.05), micro_batch=micro)
+        engines[micro].warm_up(x, y)
+    seconds = {None: [], 500: []}
+    for r in range(ROUNDS):
+        for micro, engine in engines.items():
+            t = time.perf_counter()
+            engine.train_epoch(x, y, 0.05, 2500, (0, r))
+            seconds[micro].append(time.perf_counter() - t)
+    ratio = benchmark.pedantic(lambda: statistics.median(
+        a / b for a, b in zip(seconds[None], seconds[500], strict=True)), rounds=1, iterations=1)
+    benchmark.extra_info.update({"one_piece_seconds": seconds[None], "micro_500_seconds": seconds[500],
+                                 "median_ratio": ratio})
+    print(f"\nB=2500: one piece {statistics.median(seconds[None]):.2f} s, chunks of 500 "
+          f"{statistics.median(seconds[500]):.2f} s, ratio {ratio:.2f}x")
+    assert ratio > 0.8  # chunks must never cost much; the gain itself is reported, not asserted

@@ -102,3 +102,35 @@ def test_diverged_runs_make_the_accuracy_claim_undecided():
     assert verdicts["sgd-increase"].verdict == stats.UNDECIDED
     assert "diverged" in verdicts["sgd-increase"].detail
     assert verdicts["adam-increase"].verdict == stats.HOLDS
+
+
+def _timed_runs(seconds_per_epoch):
+    """Runs of the main grid whose epochs take ``seconds_per_epoch[batch]`` (plus seed-dependent jitter)."""
+    from reproduction import claims
+    from reproduction.config import RunConfig
+    from reproduction.training import EpochRecord, RunResult
+
+    runs = {}
+    for o in claims.OPTIMIZERS:
+        for s in ("decay", "hybrid", "increase"):
+            for k in (0, 1, 2):
+                c = RunConfig(o, s, k)
+                runs[c] = RunResult(c, tuple(
+                    EpochRecord(e, p.learning_rate, p.batch_size, 60_000 // p.batch_size,
+                                seconds_per_epoch[p.batch_size] * (1 + 0.01 * k), 0.1, 0.1, 0.1, 0.97)
+                    for e, p in enumerate(c.build_schedule().per_epoch())), {})
+    return runs
+
+
+def test_wall_clock_claims_go_red_when_large_batches_are_slower():
+    """The timing claims can fail: an engine whose large-batch epochs were slow is refuted, not undecided."""
+    from reproduction import claims
+
+    slow_large = _timed_runs({100: 1.0, 500: 1.5, 2500: 2.5})
+    order = claims.evaluate("increase-faster-than-decay", slow_large, (0, 1, 2))
+    assert order["decay>increase"].verdict == stats.REFUTED
+    epochs = claims.evaluate("epoch-time-falls-with-batch", slow_large, (0, 1, 2))
+    assert epochs["B100>B500"].verdict == stats.REFUTED and epochs["B500>B2500"].verdict == stats.REFUTED
+    fast_large = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
+    assert all(v.verdict == stats.HOLDS for v in
+               claims.evaluate("increase-faster-than-decay", fast_large, (0, 1, 2)).values())
