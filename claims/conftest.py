@@ -17,6 +17,7 @@ from reproduction import claims as claims_mod
 from reproduction import stats
 from reproduction.atomic import atomic_write_json
 from reproduction.data import load_mnist
+from reproduction.pool import DEFAULT_WORKERS
 from reproduction.reproduce import run_all
 from reproduction.store import RunStore, default_runs_dir
 
@@ -69,7 +70,8 @@ def _say(pytestconfig, text):
 def runs(pytestconfig, seeds, store, mnist):
     """Every run the claims need: from the store, training only what is missing."""
     return run_all(claims_mod.required_configs(seeds), mnist, store, fresh=pytestconfig.getoption("--fresh-runs"),
-                   quiet=True, say=lambda text: _say(pytestconfig, text))
+                   quiet=True, say=lambda text: _say(pytestconfig, text), timed=claims_mod.timed_configs(seeds),
+                   workers=DEFAULT_WORKERS)
 
 
 @pytest.fixture(scope="session")

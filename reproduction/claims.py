@@ -86,6 +86,13 @@ def grid_configs(seeds: Sequence[int]) -> list[RunConfig]:
             for s in MAIN_SCHEDULES]
 
 
+def timed_configs(seeds: Sequence[int]) -> list[RunConfig]:
+    """The runs whose training seconds a claim reads (increase-faster-than-decay, epoch-time-falls-with-batch):
+    the main grid. They train one at a time, alone on the machine, with every core; the rest may train in
+    parallel worker processes (reproduction/pool.py)."""
+    return grid_configs(seeds)
+
+
 def calibration_configs(seeds: Sequence[int]) -> list[RunConfig]:
     return [RunConfig(optimizer=o, schedule="decay", seed=CALIBRATION_SEED_OFFSET + seed)
             for seed in seeds for o in OPTIMIZERS]

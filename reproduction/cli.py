@@ -88,7 +88,7 @@ def cmd_reproduce(args) -> int:
     from reproduction.reproduce import reproduce
 
     return reproduce(profile=args.profile, out=Path(args.out), seeds=args.seeds, data_dir=args.data_dir,
-                     runs_dir=args.runs_dir, fresh=args.fresh, tensorboard=args.tensorboard)
+                     runs_dir=args.runs_dir, fresh=args.fresh, tensorboard=args.tensorboard, workers=args.workers)
 
 
 def cmd_report(args) -> int:
@@ -97,6 +97,16 @@ def cmd_report(args) -> int:
     path = rebuild_report(Path(args.from_dir), Path(args.out) if args.out else None)
     print(f"report: {path}")
     return 0
+
+
+def _workers(text: str) -> int:
+    from reproduction.pool import check_workers
+
+    try:
+        return check_workers(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--workers {text!r}: expected an integer >= 0 (0: train every run in "
+                                         "this process)") from exc
 
 
 def _positive_int(text: str) -> int:
@@ -108,6 +118,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from reproduction.optimizers import OPTIMIZERS
+    from reproduction.pool import DEFAULT_WORKERS
     from reproduction.schedules import SCHEDULES
 
     parser = argparse.ArgumentParser(prog="reproduction", description=__doc__)
@@ -148,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive_int, default=None, help="override the profile's number of seeds")
     p.add_argument("--fresh", action="store_true", help="retrain every run")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars per run")
+    p.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS,
+                   help="parallel single-threaded processes for the runs whose wall clock no claim reads; the "
+                        f"timed runs always train alone (default: {DEFAULT_WORKERS}; 0: all in this process)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("report", help="rebuild REPORT.md and figures from a reproduce output, without training")

@@ -111,7 +111,7 @@ def metadata() -> dict[str, Any]:
         "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "op_determinism": True,
+        "op_determinism": True, "trained_in": "main",  # or "worker" (reproduction/pool.py)
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -211,38 +211,67 @@ class Engine:
 EpochCallback = Callable[[EpochRecord], None]
 
 
+class Trainer:
+    """Trains runs on one dataset, one after another, reusing what does not depend on the run: the data as
+    tensors, and one traced ``Engine`` per (model options, optimizer, momentum). A reused engine starts each
+    run from the weights a freshly built model would have (same seed, same draws) and a zeroed optimizer
+    state (iterations, momentum/velocity slots), so its result is bit-identical to a fresh engine's
+    (tests/test_training.py); what it saves is the trace and instantiation, about half a second a run."""
+
+    def __init__(self, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+        configure_determinism()
+        self.x_train, self.y_train, self.x_test, self.y_test = data
+        self._tensors = (tf.constant(self.x_train), tf.constant(self.y_train, tf.int32),
+                         tf.constant(self.x_test), tf.constant(self.y_test, tf.int32))
+        self._engines: dict[tuple, Engine] = {}
+
+    def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
+        key = (config.model, get_optimizer(config.optimizer), momentum)
+        keras.utils.set_random_seed(config.seed)
+        model = build_cnn(config.model)  # the run's initial weights, drawn from its seed
+        engine = self._engines.get(key)
+        if engine is None:
+            optimizer = get_optimizer(config.optimizer).build(momentum=momentum)
+            engine = self._engines[key] = Engine(model, optimizer, micro_batch=micro_batch_size(config.model))
+            engine.warm_up(*self._tensors[:2])
+        else:
+            engine.model.set_weights(model.get_weights())
+            for v in engine.optimizer.variables:  # iterations, learning rate (assigned per epoch), slots
+                v.assign(tf.zeros_like(v))
+        return engine
+
+    def train(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
+        x, y, xt, yt = self._tensors
+        n_train = len(self.x_train)
+        if config.train_examples is not None:
+            if config.train_examples > n_train:
+                raise ValueError(f"train_examples={config.train_examples}: only {n_train} examples available")
+            n_train = config.train_examples
+            x, y = x[:n_train], y[:n_train]
+        schedule = config.build_schedule()
+        schedule.check_fits(n_train)
+        engine = self._engine(config, schedule.momentum)
+        records = []
+        for epoch, phase in enumerate(schedule.per_epoch()):
+            start = time.perf_counter()
+            train_loss, steps = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size,
+                                                   (config.seed, epoch))
+            train_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            test_loss, test_accuracy = engine.evaluate(xt, yt)
+            eval_seconds = time.perf_counter() - start
+            record = EpochRecord(epoch, phase.learning_rate, phase.batch_size, steps, train_seconds,
+                                 eval_seconds, train_loss, test_loss, test_accuracy)
+            records.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+        meta = metadata()
+        meta["trace_count"] = engine.trace_count
+        meta["n_train"], meta["n_test"] = n_train, len(self.x_test)
+        return RunResult(config, tuple(records), meta)
+
+
 def train(config: RunConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
           on_epoch: EpochCallback | None = None) -> RunResult:
-    """Train one run on preprocessed (x_train, y_train, x_test, y_test)."""
-    configure_determinism()
-    x_train, y_train, x_test, y_test = data
-    if config.train_examples is not None:
-        if config.train_examples > len(x_train):
-            raise ValueError(f"train_examples={config.train_examples}: only {len(x_train)} examples available")
-        x_train, y_train = x_train[:config.train_examples], y_train[:config.train_examples]
-    schedule = config.build_schedule()
-    schedule.check_fits(len(x_train))
-    keras.utils.set_random_seed(config.seed)
-    model = build_cnn(config.model)
-    optimizer = get_optimizer(config.optimizer).build(momentum=schedule.momentum)
-    engine = Engine(model, optimizer, micro_batch=micro_batch_size(config.model))
-    x, y = tf.constant(x_train), tf.constant(y_train, tf.int32)
-    xt, yt = tf.constant(x_test), tf.constant(y_test, tf.int32)
-    engine.warm_up(x, y)
-    records = []
-    for epoch, phase in enumerate(schedule.per_epoch()):
-        start = time.perf_counter()
-        train_loss, steps = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size, (config.seed, epoch))
-        train_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        test_loss, test_accuracy = engine.evaluate(xt, yt)
-        eval_seconds = time.perf_counter() - start
-        record = EpochRecord(epoch, phase.learning_rate, phase.batch_size, steps, train_seconds, eval_seconds,
-                             train_loss, test_loss, test_accuracy)
-        records.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-    meta = metadata()
-    meta["trace_count"] = engine.trace_count
-    meta["n_train"], meta["n_test"] = len(x_train), len(x_test)
-    return RunResult(config, tuple(records), meta)
+    """Train one run on preprocessed (x_train, y_train, x_test, y_test); ``Trainer`` for many."""
+    return Trainer(data).train(config, on_epoch)

@@ -14,56 +14,67 @@ import matplotlib.image
 import pytest
 
 from reproduction import claims
-from reproduction import reproduce as reproduce_mod
 from reproduction.cli import main
 from reproduction.reproduce import reproduce
+from reproduction.store import RunStore
 from reproduction.synthetic import synthetic_digits
 
 N_RUNS_ONE_SEED = len(claims.required_configs((0,)))
+N_TIMED_ONE_SEED = len(claims.timed_configs((0,)))
+INTERRUPT_AFTER = N_TIMED_ONE_SEED + 2  # inside the worker phase: the timed runs and two untimed ones stored
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    """Interrupt the first attempt after 3 runs, then resume; returns (out, runs_dir, trained per attempt)."""
+    """Interrupt the first attempt while workers train (after INTERRUPT_AFTER runs were stored), then resume
+    twice; returns (out, runs_dir, runs stored per attempt, metadata of the stored runs)."""
     base = tmp_path_factory.mktemp("smoke")
     out, runs_dir = base / "report", base / "runs"
     data = synthetic_digits(n_train=12_500, n_test=500)
-    trained = []
-    real_train = reproduce_mod.train
+    stored = []
+    real_put = RunStore.put
 
-    def counting_train(config, data_, on_epoch=None):
-        trained[-1] += 1
-        if interrupt_after is not None and trained[-1] > interrupt_after:
-            raise KeyboardInterrupt
-        return real_train(config, data_, on_epoch=on_epoch)
+    def counting_put(self, result):
+        if interrupt_after is not None and stored[-1] >= interrupt_after:
+            raise KeyboardInterrupt  # as Ctrl-C would, between two runs
+        stored[-1] += 1
+        return real_put(self, result)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(reproduce_mod, "train", counting_train)
+    mp.setattr(RunStore, "put", counting_put)
     try:
-        interrupt_after = 3
-        trained.append(0)
+        interrupt_after = INTERRUPT_AFTER
+        stored.append(0)
         with pytest.raises(KeyboardInterrupt):
-            reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True)
-        trained[-1] -= 1  # the interrupted call trained nothing
+            reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2)
         interrupt_after = None
         for _ in range(2):
-            trained.append(0)
-            assert reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True) == 0
+            stored.append(0)
+            assert reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2) == 0
     finally:
         mp.undo()
-    return out, runs_dir, trained
+    where = [json.loads(p.read_text())["metadata"] for p in runs_dir.glob("*.json")]
+    return out, runs_dir, stored, where
 
 
 @pytest.mark.slow
 def test_resume_retrains_nothing_finished(smoke):
-    _, runs_dir, trained = smoke
-    assert trained == [3, N_RUNS_ONE_SEED - 3, 0]
+    _, runs_dir, stored, _ = smoke
+    assert stored == [INTERRUPT_AFTER, N_RUNS_ONE_SEED - INTERRUPT_AFTER, 0]
     assert len(list(runs_dir.glob("*.json"))) == N_RUNS_ONE_SEED
 
 
 @pytest.mark.slow
+def test_timed_runs_train_alone_and_the_rest_in_single_threaded_workers(smoke):
+    *_, where = smoke
+    assert sorted(m["trained_in"] for m in where) == sorted(
+        ["main"] * N_TIMED_ONE_SEED + ["worker"] * (N_RUNS_ONE_SEED - N_TIMED_ONE_SEED))
+    assert all(m["intra_op_threads"] == 1 for m in where if m["trained_in"] == "worker")
+
+
+@pytest.mark.slow
 def test_every_artefact_is_produced_and_well_formed(smoke):
-    out, _, _ = smoke
+    out, *_ = smoke
     report = (out / "REPORT.md").read_text()
     results = json.loads((out / "results.json").read_text())
     assert len(results["runs"]) == N_RUNS_ONE_SEED and results["seeds"] == [0]
@@ -84,7 +95,7 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
 
 @pytest.mark.slow
 def test_report_from_rebuilds_the_same_markdown(smoke, tmp_path):
-    out, _, _ = smoke
+    out, *_ = smoke
     assert main(["report", "--from", str(out), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
 

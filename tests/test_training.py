@@ -14,7 +14,7 @@ from reproduction.config import RunConfig
 from reproduction.model import ModelOptions
 from reproduction.store import RunStore
 from reproduction.synthetic import synthetic_digits
-from reproduction.training import RunResult, train
+from reproduction.training import RunResult, Trainer, train
 
 DATA = synthetic_digits()
 SMALL = dict(base_batch=20, factor=2, steps=3, epochs_per_step=1)  # B 20, 40, 80 on 600 examples
@@ -60,6 +60,23 @@ def test_same_seed_is_bit_identical(increase_run):
 def test_another_seed_differs(increase_run):
     other = train(RunConfig("sgd", "increase", seed=1, **SMALL), DATA)
     assert other.final.train_loss != increase_run.final.train_loss
+
+
+def _outcome(result):
+    return [(e.train_loss, e.test_loss, e.test_accuracy, e.steps) for e in result.epochs]
+
+
+def test_reused_engines_are_bit_identical_to_fresh_ones():
+    """A Trainer reuses one traced engine per (model, optimizer, momentum); each run must still start from
+    its own seed's weights and a zeroed optimizer state (Adam's bias correction reads the iteration count,
+    momentum its slots). Interleaved so every reuse follows a run that moved weights and state."""
+    configs = [RunConfig(o, "increase", seed=k, **SMALL) for k in (0, 1) for o in ("adam", "momentum")]
+    trainer = Trainer(DATA)
+    reused = [trainer.train(c) for c in configs]
+    assert len(trainer._engines) == 2
+    assert all(r.metadata["trace_count"] == 1 for r in reused)
+    for config, result in zip(configs, reused, strict=True):
+        assert _outcome(result) == _outcome(train(config, DATA)), config.key()
 
 
 def test_momentum_override_reaches_the_optimizer():

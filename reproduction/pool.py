@@ -1,0 +1,69 @@
+"""Training in parallel worker processes, for the runs whose wall clock no claim reads.
+
+Why: on a 2-core CPU a B-100 training step gains nothing from a second thread (it is bound by per-op
+overhead: 1.41 s an epoch with one thread, 1.42 s with two), so two single-threaded processes train two runs
+in about the time of one. Runs whose training seconds a claim reads (``claims.timed_configs``) never come
+here: they train in the main process, one at a time, alone on the machine, with every core.
+
+Each worker is spawned (TensorFlow does not survive a fork), runs one intra-op and one inter-op thread,
+receives the data once and reuses a ``Trainer`` across its runs. Op determinism holds in a worker: a run
+trained there is bit-identical on every rerun there. It is not bit-identical to the same config trained
+with two threads (reductions split differently), which is why the thread count is fixed here and recorded in
+each run's metadata.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+
+from reproduction.config import RunConfig
+from reproduction.training import RunResult
+
+WORKER_THREADS = 1
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))  # each worker holds TensorFlow and the data (~1 GB)
+
+_trainer = None  # the worker's Trainer, made by _start
+
+
+def check_workers(workers) -> int:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ValueError(f"workers={workers!r}: expected an integer >= 0 (0: train every run in this process)")
+    return workers
+
+
+def _start(data) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(WORKER_THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(WORKER_THREADS)
+    from reproduction.training import Trainer
+
+    global _trainer
+    _trainer = Trainer(data)
+
+
+def _train(config: dict) -> dict:
+    result = _trainer.train(RunConfig.from_dict(config))
+    result.metadata["trained_in"] = "worker"
+    return result.to_dict()
+
+
+def train_in_workers(configs: Sequence[RunConfig], data, workers: int) -> Iterator[RunResult]:
+    """Train ``configs`` in ``workers`` single-threaded processes; yield each result as it finishes."""
+    check_workers(workers)
+    if not configs:
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(workers, len(configs))),
+                                                mp_context=context, initializer=_start,
+                                                initargs=(data,)) as pool:
+        futures = [pool.submit(_train, c.to_dict()) for c in configs]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield RunResult.from_dict(future.result())
+        finally:  # interrupted or failed: drop what has not started; finished runs are already yielded
+            for future in futures:
+                future.cancel()

@@ -1,0 +1,38 @@
+"""Worker processes for the untimed runs: single-threaded, deterministic, and a clear error for bad counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from reproduction.cli import main
+from reproduction.config import RunConfig
+from reproduction.pool import check_workers, train_in_workers
+from reproduction.synthetic import synthetic_digits
+
+SMALL = dict(base_batch=20, factor=2, steps=2, epochs_per_step=1)
+
+
+@pytest.mark.slow
+def test_workers_train_single_threaded_and_deterministically():
+    """The same config in two workers at once: bit-identical records (op determinism holds per worker)."""
+    same = RunConfig("momentum", "increase", seed=3, **SMALL)
+    configs = [same, same, RunConfig("adam", "hybrid", seed=0, **SMALL)]
+    results = list(train_in_workers(configs, synthetic_digits(), workers=2))
+    assert sorted(r.config.key() for r in results) == sorted(c.key() for c in configs)
+    assert all(r.metadata["trained_in"] == "worker" and r.metadata["intra_op_threads"] == 1 for r in results)
+    twins = [r for r in results if r.config == same]
+    assert [e.train_loss for e in twins[0].epochs] == [e.train_loss for e in twins[1].epochs]
+    assert twins[0].final.test_accuracy > 0.3
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_bad_worker_counts_name_the_field(bad):
+    with pytest.raises(ValueError, match=r"workers=.*expected an integer >= 0"):
+        check_workers(bad)
+
+
+def test_cli_rejects_a_negative_worker_count(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--workers", "-1"])
+    assert exc.value.code == 2
+    assert "--workers '-1': expected an integer >= 0" in capsys.readouterr().err
