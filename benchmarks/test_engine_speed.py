@@ -162,3 +162,29 @@ def test_micro_batches_against_one_piece_at_b2500(benchmark, mnist):
     print(f"\nB=2500: one piece {statistics.median(seconds[None]):.2f} s, chunks of 500 "
           f"{statistics.median(seconds[500]):.2f} s, ratio {ratio:.2f}x")
     assert ratio > 0.8  # chunks must never cost much; the gain itself is reported, not asserted
+
+
+def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark, mnist):
+    """Why the untimed runs train in worker processes (reproduction/pool.py): the same runs (decay, B 100,
+    the bulk of the grid; increase, B up to 2500) trained here one after another with every core, against
+    two single-threaded workers training them at the same time. Throughput = runs' training seconds in
+    sequence / the longest worker's; process start-up is excluded from both."""
+    from reproduction.config import RunConfig
+    from reproduction.pool import train_in_workers
+    from reproduction.training import Trainer
+
+    data = (*mnist, *load_mnist().preprocessed()[2:])
+    configs = [RunConfig("momentum", s, seed=k) for k in range(2) for s in ("decay", "increase")]
+    trainer = Trainer(data)
+    in_sequence = sum(trainer.train(c).train_seconds for c in configs)
+    per_worker = {}
+    for result in train_in_workers(configs, data, workers=2):
+        pid = result.metadata["worker_pid"]
+        per_worker[pid] = per_worker.get(pid, 0.0) + result.train_seconds
+    in_parallel = benchmark.pedantic(lambda: max(per_worker.values()), rounds=1, iterations=1)
+    gain = in_sequence / in_parallel
+    benchmark.extra_info.update({"sequential_seconds": in_sequence, "parallel_seconds": in_parallel,
+                                 "throughput_gain": gain})
+    print(f"\n4 runs: in sequence {in_sequence:.1f} s (all cores), two single-threaded workers "
+          f"{in_parallel:.1f} s (longest worker), throughput {gain:.2f}x")
+    assert gain > 1.2, f"workers only {gain:.2f}x the throughput of one process"

@@ -1,4 +1,4 @@
-"""Command line: ``reproduction fetch-data | run | tune | reproduce | report``."""
+"""Command line: ``reproduction fetch-data | run | tune | calibrate | reproduce | report``."""
 
 from __future__ import annotations
 
@@ -84,6 +84,30 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    """Decay on the calibration seeds, per optimizer -> the train-loss margins in calibration.json."""
+    from reproduction import calibration
+    from reproduction.atomic import atomic_write_json
+    from reproduction.reproduce import run_all
+    from reproduction.store import RunStore
+    from reproduction.training import metadata
+
+    configs = calibration.calibration_configs(args.seeds)
+    runs = run_all(configs, _load_data(args), RunStore(args.runs_dir), quiet=True, timed=[], workers=args.workers)
+    meta = metadata()
+    content = calibration.build_calibration(runs, args.seeds, {k: meta[k] for k in ("git_commit", "git_dirty",
+                                                                                    "tensorflow", "cpu")})
+    calibration.load_margins(content)  # the same checks the claim will make
+    out = Path(args.out) if args.out else calibration.CALIBRATION_PATH
+    atomic_write_json(out, content)
+    print("| optimizer | seeds | sd of final train loss | margin |")
+    print("|---|---|---|---|")
+    for o, entry in content["optimizers"].items():
+        print(f"| {o} | {entry['seeds'][0]}-{entry['seeds'][-1]} | {entry['sd']:.5f} | {entry['margin']:.5f} |")
+    print(f"written: {out}")
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     from reproduction.reproduce import reproduce
 
@@ -151,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", type=float, nargs="+", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("calibrate", help="decay on calibration seeds -> the train-loss margins (calibration.json)")
+    common(p)
+    p.add_argument("--seeds", type=_positive_int, default=10, help="calibration seeds per optimizer (default 10)")
+    p.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, help="parallel single-threaded processes")
+    p.add_argument("--out", default=None, help="where to write (default: reproduction/calibration.json)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("reproduce", help="the whole reproduction: grid of runs, claims, report and figures")
     common(p)

@@ -48,6 +48,7 @@ def _start(data) -> None:
 def _train(config: dict) -> dict:
     result = _trainer.train(RunConfig.from_dict(config))
     result.metadata["trained_in"] = "worker"
+    result.metadata["worker_pid"] = os.getpid()
     return result.to_dict()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reproduction import claims, figures
+from reproduction import calibration, claims, figures
 from reproduction.atomic import atomic_write_bytes, atomic_write_json
 from reproduction.config import RunConfig
 from reproduction.optimizers import OPTIMIZERS
@@ -68,10 +68,16 @@ def optimizer_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
     return lines
 
 
+def _calibration_seeds() -> str:
+    seeds = sorted({k for m in calibration.read_margins().values() for k in m.seeds})
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else str(seeds)
+
+
 def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Verdict],
            figure_names: Sequence[str]) -> str:
     first = next(iter(runs.values()))
     meta = first.metadata
+    in_workers = sum(r.metadata.get("trained_in") == "worker" for r in runs.values())
     counts = {k: sum(v.verdict == k for v in verdicts) for k in (HOLDS, REFUTED, "undecided")}
     lines = [
         "# Reproduction report: Don't Decay the Learning Rate, Increase the Batch Size (on MNIST)",
@@ -95,14 +101,15 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
                                                  + (", Nesterov" if spec.nesterov else "") + ")"
                                                  if spec.momentum else "")
                     for o, spec in OPTIMIZERS.items()) + ".",
-        f"- Seeds: {list(seeds)} (calibration seeds for the train-loss margin: "
-        f"{[claims.CALIBRATION_SEED_OFFSET + k for k in seeds]}).",
+        f"- Seeds: {list(seeds)}. Train-loss margins: pre-registered in reproduction/calibration.json, "
+        f"2 sd of decay's final train loss over seeds {_calibration_seeds()} (`reproduction calibrate`).",
         f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy {meta.get('numpy')},"
         f" Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
         f"{(meta.get('git_commit') or 'unknown')[:10]}.",
         f"- Machine: {meta.get('cpu')}, {meta.get('cpu_count')} cores; TensorFlow threads intra "
-        f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')} (0 = all cores); "
-        "op determinism on.",
+        f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')} (0 = all cores) for the timed "
+        f"runs (the main grid, trained one at a time, alone); {in_workers} untimed runs trained in "
+        "single-threaded worker processes in parallel; op determinism on.",
         "",
         "## Claims",
         "",
