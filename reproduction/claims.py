@@ -447,13 +447,14 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
               "increase-initial-lr-accuracy":
                   "not reproduced (quick profile, 2026-11-28): with momentum 0.9 and the shared base rate 0.03, "
                   "eps x5 = 0.15 at B 500 diverged on 2 of 3 seeds (seeds 0 and 2: NaN loss, 9.80%) and reached "
-                  "96.51% on seed 1 against decay's 97.66% (-1.15 pt). The paper raised eps on CIFAR-10 with a "
+                  "96.53% on seed 1 against decay's 97.66% (-1.13 pt). The paper raised eps on CIFAR-10 with a "
                   "ResNet; on this model the stability limit of eps binds first (momentum 0.1 diverges already "
                   "under decay, docs/tuning.md)",
               "increase-momentum-accuracy":
                   "the paper's drop reproduces, larger (quick profile, 2026-11-28): momentum 0.98 with B x5 "
-                  "reached 95.19 / 95.69 / 95.68% against decay's 97.63 / 97.66 / 97.85%, a difference of "
-                  "-2.19 pt (90% interval [-2.59, -1.80]) where the paper saw 93.3% vs 94.4% (-1.1 pt)",
+                  "reached 94.34 / 95.78 / 95.01% against decay's 97.63 / 97.66 / 97.85%, a difference of "
+                  "-2.67 pt (90% interval [-3.88, -1.46]; an earlier execution with two threads per run gave "
+                  "-2.19 pt [-2.59, -1.80]) where the paper saw 93.3% vs 94.4% (-1.1 pt)",
           }),
     Claim("noise-scale-control", "the report's own critique (learning rate and batch confounded)",
           "(a) equal g with eps and B both x5 gives equal accuracy; (b) no noise reduction (constant) ends "
