@@ -35,7 +35,13 @@ def check_workers(workers) -> int:
 
 
 def _start(data) -> None:
+    import signal
+
     import tensorflow as tf
+
+    # Ctrl-C reaches the whole process group: only the main process handles it (it stops the workers), so a
+    # worker never swallows the interrupt and goes on to its next run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     tf.config.threading.set_intra_op_parallelism_threads(WORKER_THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(WORKER_THREADS)
@@ -53,18 +59,38 @@ def _train(config: dict) -> dict:
 
 
 def train_in_workers(configs: Sequence[RunConfig], data, workers: int) -> Iterator[RunResult]:
-    """Train ``configs`` in ``workers`` single-threaded processes; yield each result as it finishes."""
+    """Train ``configs`` in ``workers`` single-threaded processes; yield each result as it finishes.
+
+    Interrupted (Ctrl-C, an error, the caller stops iterating): the workers are stopped at once; runs in
+    flight are lost, finished ones were already yielded (and stored by the caller)."""
     check_workers(workers)
     if not configs:
         return
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(workers, len(configs))),
-                                                mp_context=context, initializer=_start,
-                                                initargs=(data,)) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(workers, len(configs))),
+                                                  mp_context=context, initializer=_start, initargs=(data,))
+    completed = False
+    try:
         futures = [pool.submit(_train, c.to_dict()) for c in configs]
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                yield RunResult.from_dict(future.result())
-        finally:  # interrupted or failed: drop what has not started; finished runs are already yielded
-            for future in futures:
-                future.cancel()
+        for future in concurrent.futures.as_completed(futures):
+            yield RunResult.from_dict(future.result())
+        completed = True
+    finally:
+        if completed:
+            pool.shutdown(wait=True)
+        else:
+            _stop(pool)
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Drop the queued runs and end the running ones now (shutdown alone would let them finish)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)

@@ -36,3 +36,21 @@ def test_cli_rejects_a_negative_worker_count(capsys):
         main(["reproduce", "--workers", "-1"])
     assert exc.value.code == 2
     assert "--workers '-1': expected an integer >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_stopping_early_ends_the_workers_at_once():
+    """What Ctrl-C does through run_all: the caller stops iterating; no worker goes on to its next run."""
+    import multiprocessing
+    import time
+
+    # runs of a few seconds each, so waiting for the ones in flight would show
+    configs = [RunConfig("sgd", "constant", seed=k, base_batch=20, steps=1, epochs_per_step=40) for k in range(6)]
+    results = train_in_workers(configs, synthetic_digits(), workers=2)
+    first = next(results)
+    start = time.perf_counter()
+    results.close()
+    stopped_after = time.perf_counter() - start
+    assert first.config in configs
+    assert stopped_after < first.train_seconds / 2, (stopped_after, first.train_seconds)
+    assert not [p for p in multiprocessing.active_children() if p.is_alive()]
