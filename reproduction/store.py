@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from reproduction.atomic import atomic_write_json
@@ -53,17 +52,6 @@ class RunStore:
         path = self.path(result.config)
         atomic_write_json(path, result.to_dict())
         return path
-
-    def get_or_train(self, config: RunConfig, train_fn: Callable[[RunConfig], RunResult],
-                     fresh: bool = False) -> tuple[RunResult, bool]:
-        """(result, trained_now): the stored run unless absent or ``fresh``."""
-        if not fresh:
-            found = self.get(config)
-            if found is not None:
-                return found, False
-        result = train_fn(config)
-        self.put(result)
-        return result, True
 
     def all(self) -> list[RunResult]:
         results = []
