@@ -28,9 +28,13 @@ FLOP_BOUND_SECONDS = 0.12  # ~373k training FLOP per image x 60k / ~195 GFLOP/s 
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    x, y, _, _ = load_mnist().preprocessed()
-    return x, y
+def mnist_all():
+    return load_mnist().preprocessed()
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_all):
+    return mnist_all[:2]
 
 
 def _engine(seed=0):
@@ -164,7 +168,7 @@ def test_micro_batches_against_one_piece_at_b2500(benchmark, mnist):
     assert ratio > 0.8  # chunks must never cost much; the gain itself is reported, not asserted
 
 
-def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark, mnist):
+def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark, mnist_all):
     """Why the untimed runs train in worker processes (reproduction/pool.py): the same runs (decay, B 100,
     the bulk of the grid; increase, B up to 2500) trained here one after another with every core, against
     two single-threaded workers training them at the same time. Throughput = runs' training seconds in
@@ -173,7 +177,7 @@ def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark,
     from reproduction.pool import train_in_workers
     from reproduction.training import Trainer
 
-    data = (*mnist, *load_mnist().preprocessed()[2:])
+    data = mnist_all
     configs = [RunConfig("momentum", s, seed=k) for k in range(2) for s in ("decay", "increase")]
     trainer = Trainer(data)
     in_sequence = sum(trainer.train(c).train_seconds for c in configs)

@@ -62,7 +62,9 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
     runs, start, trained_count = {}, time.perf_counter(), 0
     trainer = None
     index = {c: i for i, c in enumerate(configs, 1)}
-    label = lambda c: f"[run {index[c]}/{len(configs)}] {c.key()}"  # noqa: E731
+
+    def label(c: RunConfig) -> str:
+        return f"[run {index[c]}/{len(configs)}] {c.key()}"
 
     def finished(result: RunResult, where: str = "") -> None:
         nonlocal trained_count

@@ -216,7 +216,7 @@ class Trainer:
     tensors, and one traced ``Engine`` per (model options, optimizer, momentum). A reused engine starts each
     run from the weights a freshly built model would have (same seed, same draws) and a zeroed optimizer
     state (iterations, momentum/velocity slots), so its result is bit-identical to a fresh engine's
-    (tests/test_training.py); what it saves is the trace and instantiation, about half a second a run."""
+    (tests/test_training.py); what it saves is each run's trace and instantiation of the epoch function."""
 
     def __init__(self, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
         configure_determinism()
