@@ -1,10 +1,11 @@
 """Training in parallel worker processes, for the runs whose wall clock no claim reads.
 
 Why: on a 2-core CPU a B-100 training step gains little from a second thread (it is bound by per-op
-overhead, not arithmetic), so two single-threaded processes train about 1.6x the runs of one two-threaded
-process in the same time (benchmarks/test_engine_speed.py::test_two_single_threaded_workers_against_one_
-two_threaded_process: 1.62x and 1.92x on 4 real runs in two executions, 2026-11-28). Runs whose training seconds a claim reads (``claims.timed_configs``) never come
-here: they train in the main process, one at a time, alone on the machine, with every core.
+overhead, not arithmetic), so two single-threaded processes train more runs than one two-threaded process
+in the same time: 1.62x and 1.92x on 4 real runs in two executions on 2026-11-28 (benchmarks/
+test_engine_speed.py::test_two_single_threaded_workers_against_one_two_threaded_process). Runs whose
+training seconds a claim reads (``claims.timed_configs``) never come here: they train in the main process,
+one at a time, alone on the machine, with every core.
 
 Each worker is spawned (TensorFlow does not survive a fork), runs one intra-op and one inter-op thread,
 receives the data once and reuses a ``Trainer`` across its runs. Op determinism holds in a worker: a run
