@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+import reproduction  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

@@ -61,7 +61,7 @@ def test_engine_epoch_vs_model_fit(benchmark, mnist, batch):
     engine_s, fit_s = [], []
     for r in range(ROUNDS):
         t = time.perf_counter()
-        _, steps = engine.train_epoch(x, y, 0.05, batch, (0, r))
+        steps = engine.train_epoch(x, y, 0.05, batch, (0, r))["steps"]
         engine_s.append(time.perf_counter() - t)
         assert steps == -(-len(x_np) // batch)
         t = time.perf_counter()
@@ -192,3 +192,44 @@ def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark,
     print(f"\n4 runs: in sequence {in_sequence:.1f} s (all cores), two single-threaded workers "
           f"{in_parallel:.1f} s (longest worker), throughput {gain:.2f}x")
     assert gain > 1.2, f"workers only {gain:.2f}x the throughput of one process"
+
+
+_ONEDNN_PROBE = """
+import os, sys, time
+import keras, tensorflow as tf
+from reproduction.data import load_mnist
+from reproduction.model import build_cnn
+from reproduction.training import Engine, configure_determinism
+x, y, _, _ = load_mnist().preprocessed()
+x, y = tf.constant(x), tf.constant(y)
+configure_determinism()
+keras.utils.set_random_seed(0)
+engine = Engine(build_cnn(), keras.optimizers.SGD(0.05), micro_batch=500)
+engine.warm_up(x, y)
+t = time.perf_counter()
+engine.train_epoch(x, y, 0.05, int(sys.argv[1]), (0, 0))
+print(time.perf_counter() - t)
+"""
+
+
+@pytest.mark.parametrize("batch", [100, 2500], ids=lambda b: f"B{b}")
+def test_onednn_kernels(benchmark, batch):
+    """TF_ENABLE_ONEDNN_OPTS=1 (set by the package) against TensorFlow's own default, which leaves oneDNN
+    off on CPUs it does not recognize (AMD EPYC here). Each setting needs a fresh process; the processes
+    alternate (off, on, off, ...) and the verdict is the median of the per-pair ratios."""
+    import os
+    import subprocess
+    import sys
+
+    def epoch(setting):
+        env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=setting, TF_CPP_MIN_LOG_LEVEL="2")
+        out = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE, str(batch)], env=env, capture_output=True,
+                             text=True, timeout=300, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    pairs = [(epoch("0"), epoch("1")) for _ in range(3)]
+    ratio = benchmark.pedantic(lambda: statistics.median(off / on for off, on in pairs), rounds=1, iterations=1)
+    benchmark.extra_info.update({"batch_size": batch, "onednn_off_seconds": [p[0] for p in pairs],
+                                 "onednn_on_seconds": [p[1] for p in pairs], "median_ratio_off_over_on": ratio})
+    print(f"\nB={batch}: oneDNN off {statistics.median(p[0] for p in pairs):.2f} s, on "
+          f"{statistics.median(p[1] for p in pairs):.2f} s per epoch, off/on {ratio:.2f}x")
