@@ -15,7 +15,7 @@ from reproduction.model import ModelOptions
 from reproduction.optimizers import get_optimizer
 from reproduction.schedules import Schedule, get_schedule
 
-CODE_VERSION = "2"  # 2: large batches computed in micro-batches  # bump when a change alters what a run produces
+CODE_VERSION = "3"  # 3: records read back the applied schedule; 2: micro-batches  # bump when a change alters what a run produces
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,10 @@ How an epoch runs (measured fastest on a 2-core CPU, see README "Engine speed"):
   * a batch larger than ``micro_batch`` examples is computed in chunks whose gradients (weighted by their
     share of the batch) and ghost-BN statistics are summed, then applied as *one* update: the same
     gradient, but activations that stay in cache (B 2500 in one piece is memory-bound on a 2-core CPU);
-  * the learning rate is the optimizer's variable, assigned before each epoch.
+  * the learning rate is the optimizer's variable, assigned before each epoch;
+  * the epoch reports what it applied, counted in the graph: the smallest and largest learning rate the
+    optimizer held at an update, the smallest and largest examples per update, and the examples fed. The
+    records are observations, so a loop that ignored the schedule would show it (claim schedule-applied).
 Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch);
 evaluation on the test set is timed apart in ``eval_seconds``.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 import platform
 import subprocess
@@ -41,15 +45,24 @@ EVAL_BATCH = 10_000
 
 @dataclasses.dataclass(frozen=True)
 class EpochRecord:
+    """One epoch: the schedule's plan (``learning_rate``, ``momentum``, ``batch_size``) beside what the
+    optimizer and the loop did (``steps`` and every ``applied_*`` field), read back, never copied."""
     epoch: int  # counted from 0
-    learning_rate: float
-    batch_size: int
+    learning_rate: float  # scheduled
+    batch_size: int  # scheduled
     steps: int  # parameter updates in this epoch, from the optimizer's iteration counter
     train_seconds: float  # training only
     eval_seconds: float  # test-set evaluation
     train_loss: float  # mean over the epoch's examples, as trained (weights moving during the epoch)
     test_loss: float
     test_accuracy: float  # fraction in [0, 1]
+    momentum: float = 0.0  # scheduled (the optimizer's, or the schedule's override); Adam: 0
+    applied_lr_min: float = math.nan  # smallest learning rate the optimizer held at an update (in graph)
+    applied_lr_max: float = math.nan  # largest
+    applied_momentum: float = math.nan  # the momentum of the optimizer that trained (Adam has none: 0)
+    applied_batch_min: int = 0  # fewest examples in one update (the last, partial batch)
+    applied_batch_max: int = 0  # most examples in one update
+    applied_examples: int = 0  # examples fed to updates in the epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +124,7 @@ def metadata() -> dict[str, Any]:
         "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "op_determinism": True, "trained_in": "main",  # or "worker" (reproduction/pool.py)
+        "op_determinism": True, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "trained_in": "main",  # or "worker" (reproduction/pool.py)
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -140,14 +153,23 @@ class Engine:
         return self._epoch.experimental_get_tracing_count()
 
     def _epoch_fn(self, x, y, batch_size, seed):
+        """Mean train loss, and what the updates applied: [lr min, lr max], [examples per update min, max,
+        examples in all]."""
         n = tf.shape(x)[0]
         order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
         steps = (n + batch_size - 1) // batch_size
         loss_sum = tf.constant(0.0)
+        lr_min, lr_max = tf.constant(math.inf), tf.constant(-math.inf)
+        batch_min, batch_max, examples = n, tf.constant(0), tf.constant(0)
         for i in tf.range(steps):
             idx = order[i * batch_size: tf.minimum((i + 1) * batch_size, n)]
+            lr = tf.cast(self.optimizer.learning_rate, tf.float32)  # as the update below reads it
             loss_sum += self._step(x, y, idx)
-        return loss_sum / tf.cast(tf.maximum(n, 1), tf.float32)
+            b = tf.shape(idx)[0]
+            lr_min, lr_max = tf.minimum(lr_min, lr), tf.maximum(lr_max, lr)
+            batch_min, batch_max, examples = tf.minimum(batch_min, b), tf.maximum(batch_max, b), examples + b
+        return (loss_sum / tf.cast(tf.maximum(n, 1), tf.float32), tf.stack([lr_min, lr_max]),
+                tf.stack([batch_min, batch_max, examples]))
 
     def _step(self, x, y, idx):
         """One parameter update on the examples ``idx``; returns the summed loss over them."""
@@ -191,12 +213,18 @@ class Engine:
         self._epoch(x[:0], y[:0], tf.constant(1), tf.constant([0, 0]))
         self._evaluate(x[:0], y[:0])
 
-    def train_epoch(self, x, y, learning_rate: float, batch_size: int, seed: tuple[int, int]) -> tuple[float, int]:
-        """(mean train loss, parameter updates) of one epoch."""
+    def train_epoch(self, x, y, learning_rate: float, batch_size: int, seed: tuple[int, int]) -> dict[str, Any]:
+        """Train one epoch; returns its mean train loss, the updates the optimizer counted and the
+        ``applied_*`` observations of EpochRecord."""
         self.optimizer.learning_rate.assign(learning_rate)
         before = int(self.optimizer.iterations.numpy())
-        loss = float(self._epoch(x, y, tf.constant(batch_size, tf.int32), tf.constant(seed, tf.int32)))
-        return loss, int(self.optimizer.iterations.numpy()) - before
+        loss, lr, batch = self._epoch(x, y, tf.constant(batch_size, tf.int32), tf.constant(seed, tf.int32))
+        lr, batch = lr.numpy().tolist(), batch.numpy().tolist()
+        return {"train_loss": float(loss), "steps": int(self.optimizer.iterations.numpy()) - before,
+                "applied_lr_min": lr[0], "applied_lr_max": lr[1],
+                # baked into the traced update; Adam's beta_1 is a moving average, not the m of g
+                "applied_momentum": float(getattr(self.optimizer, "momentum", 0.0)),
+                "applied_batch_min": batch[0], "applied_batch_max": batch[1], "applied_examples": batch[2]}
 
     def evaluate(self, x, y) -> tuple[float, float]:
         """(mean loss, accuracy) in inference mode."""
@@ -254,14 +282,14 @@ class Trainer:
         records = []
         for epoch, phase in enumerate(schedule.per_epoch()):
             start = time.perf_counter()
-            train_loss, steps = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size,
-                                                   (config.seed, epoch))
+            applied = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size, (config.seed, epoch))
             train_seconds = time.perf_counter() - start
             start = time.perf_counter()
             test_loss, test_accuracy = engine.evaluate(xt, yt)
             eval_seconds = time.perf_counter() - start
-            record = EpochRecord(epoch, phase.learning_rate, phase.batch_size, steps, train_seconds,
-                                 eval_seconds, train_loss, test_loss, test_accuracy)
+            record = EpochRecord(epoch=epoch, learning_rate=phase.learning_rate, batch_size=phase.batch_size,
+                                 train_seconds=train_seconds, eval_seconds=eval_seconds, test_loss=test_loss,
+                                 test_accuracy=test_accuracy, momentum=config.momentum, **applied)
             records.append(record)
             if on_epoch is not None:
                 on_epoch(record)

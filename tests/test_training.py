@@ -35,6 +35,15 @@ def test_records_follow_the_schedule(increase_run):
     assert increase_run.parameter_updates == schedule.parameter_updates(600)
 
 
+def test_records_read_back_what_was_applied(increase_run):
+    """Observed in the graph, not copied: float32 learning rates, every example once, the partial last batch."""
+    e = increase_run.epochs
+    assert [(r.applied_batch_max, r.applied_batch_min, r.applied_examples) for r in e] == [
+        (20, 20, 600), (40, 40, 600), (80, 40, 600)]  # 600 = 7 x 80 + 40
+    assert all(r.applied_lr_min == r.applied_lr_max == pytest.approx(r.learning_rate, rel=1e-7) for r in e)
+    assert all(r.applied_momentum == r.momentum == 0.0 for r in e)
+
+
 def test_one_trace_for_all_batch_sizes(increase_run):
     assert increase_run.metadata["trace_count"] == 1
 
@@ -139,7 +148,9 @@ def test_store_round_trip_and_reuse(tmp_path, increase_run):
     assert store.get(increase_run.config) == increase_run
     data = json.loads(path.read_text())
     assert set(data["epochs"][0]) == {"epoch", "learning_rate", "batch_size", "steps", "train_seconds",
-                                      "eval_seconds", "train_loss", "test_loss", "test_accuracy"}
+                                      "eval_seconds", "train_loss", "test_loss", "test_accuracy", "momentum",
+                                      "applied_lr_min", "applied_lr_max", "applied_momentum", "applied_batch_min",
+                                      "applied_batch_max", "applied_examples"}
 
 
 def test_store_ignores_a_torn_file_and_retrains(tmp_path, increase_run):
@@ -182,8 +193,9 @@ def test_micro_batches_give_the_same_update(normalization):
         keras.utils.set_random_seed(5)
         engine = Engine(build_cnn(ModelOptions(normalization=normalization)), keras.optimizers.SGD(0.1, momentum=0.9),
                         micro_batch=micro)
-        loss, steps = engine.train_epoch(x, y, 0.1, 80, (0, 0))  # 3 updates of 80 = 3 chunks of 30, 30, 20
-        assert steps == 3
+        applied = engine.train_epoch(x, y, 0.1, 80, (0, 0))  # 3 updates of 80 = 3 chunks of 30, 30, 20
+        loss = applied["train_loss"]
+        assert applied["steps"] == 3 and applied["applied_batch_max"] == 80 and applied["applied_examples"] == 240
         engines.append((engine, loss))
     (whole, loss_whole), (chunked, loss_chunked) = engines
     assert loss_chunked == pytest.approx(loss_whole, rel=1e-5)
