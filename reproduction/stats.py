@@ -37,6 +37,7 @@ class Verdict:
     p_value: float | None = None
     n_to_decide: int | None = None  # for undecided: repetitions that would likely decide it
     detail: str = ""
+    refutable_beyond: float | None = None  # equivalence tests: the smallest |effect| they could have refuted
 
     def __post_init__(self):
         if self.verdict not in (HOLDS, REFUTED, UNDECIDED):
@@ -46,6 +47,8 @@ class Verdict:
         p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
         decide = f"; about {self.n_to_decide} repetitions would decide it" if self.n_to_decide else ""
         extra = f"; {self.detail}" if self.detail else ""
+        if self.refutable_beyond is not None:
+            extra = f"; could refute |effect| >= {self.refutable_beyond:.4g}{self.unit}{extra}"
         return (f"{self.claim}[{self.params}] {self.verdict}: effect {self.effect:.4g}{self.unit} "
                 f"[{self.low:.4g}, {self.high:.4g}] (n={self.n}{p}), bound {self.bound}{decide}{extra}")
 
@@ -66,6 +69,16 @@ def _too_few(claim, params, d, bound, unit) -> Verdict:
 def _no_spread(d: np.ndarray) -> bool:
     """All values equal up to float rounding (scipy's t test would warn of catastrophic cancellation)."""
     return bool(np.ptp(d) <= 1e-12 * max(1.0, float(np.max(np.abs(d)))))
+
+
+def paired_interval(differences: Sequence[float], alpha: float = 0.05) -> tuple[float, float, float]:
+    """(mean, low, high): the two-sided (1 - 2 alpha) t interval of paired differences; NaN where a value is
+    not finite (a diverged run) and infinite with fewer than two."""
+    d = np.asarray(differences, dtype=float)
+    if not len(d) or not np.all(np.isfinite(d)):
+        return math.nan, math.nan, math.nan
+    mean, _, low, high = _t_interval(d, alpha)
+    return mean, low, high
 
 
 def _t_interval(values: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
@@ -89,6 +102,15 @@ def _n_for_half_width(sd: float, half_width: float, alpha: float) -> int | None:
     return None
 
 
+def refutable_beyond(d: np.ndarray, margin: float, alpha_refute: float) -> float:
+    """The smallest |mean difference| a TOST would refute at these repetitions and this spread: margin +
+    t(1 - alpha_refute, n - 1) sd / sqrt(n). An equivalence verdict proves something only if differences
+    that matter (its negative controls) lie beyond it."""
+    if len(d) < 2 or not np.all(np.isfinite(d)):
+        return math.inf
+    return margin + float(st.t.ppf(1 - alpha_refute, len(d) - 1)) * float(np.std(d, ddof=1)) / math.sqrt(len(d))
+
+
 def tost_paired(claim: str, params: str, differences: Sequence[float], margin: float, alpha: float = 0.05,
                 unit: str = "", bound: str | None = None, alpha_refute: float | None = None) -> Verdict:
     """Equivalence of paired differences within +-margin: two one-sided t tests (TOST).
@@ -103,22 +125,27 @@ def tost_paired(claim: str, params: str, differences: Sequence[float], margin: f
     bound = bound or f"|difference| < {margin:g}{unit} (TOST, alpha {alpha:g})"
     if len(d) < 2 or not np.all(np.isfinite(d)):
         return _too_few(claim, params, d, bound, unit)
+    alpha_refute = alpha if alpha_refute is None else alpha_refute
     mean, se, low, high = _t_interval(d, alpha)
     if _no_spread(d):  # identical differences: the interval is the point
         verdict = HOLDS if abs(mean) < margin else REFUTED
-        return Verdict(claim, params, verdict, mean, mean, mean, bound, unit, len(d), 0.0)
+        return Verdict(claim, params, verdict, mean, mean, mean, bound, unit, len(d), 0.0, refutable_beyond=margin)
+    detectable = refutable_beyond(d, margin, alpha_refute)
     p_lower = st.ttest_1samp(d, -margin, alternative="greater").pvalue
     p_upper = st.ttest_1samp(d, margin, alternative="less").pvalue
     p_tost = float(max(p_lower, p_upper))
     if p_tost < alpha:
-        return Verdict(claim, params, HOLDS, mean, low, high, bound, unit, len(d), p_tost)
+        return Verdict(claim, params, HOLDS, mean, low, high, bound, unit, len(d), p_tost,
+                       refutable_beyond=detectable)
     p_beyond = float(min(st.ttest_1samp(d, margin, alternative="greater").pvalue,
                          st.ttest_1samp(d, -margin, alternative="less").pvalue))
-    if p_beyond < (alpha if alpha_refute is None else alpha_refute):
-        return Verdict(claim, params, REFUTED, mean, low, high, bound, unit, len(d), p_beyond)
+    if p_beyond < alpha_refute:
+        return Verdict(claim, params, REFUTED, mean, low, high, bound, unit, len(d), p_beyond,
+                       refutable_beyond=detectable)
     sd = float(np.std(d, ddof=1))
     n_needed = _n_for_half_width(sd, abs(abs(mean) - margin), alpha)
-    return Verdict(claim, params, UNDECIDED, mean, low, high, bound, unit, len(d), p_tost, n_needed)
+    return Verdict(claim, params, UNDECIDED, mean, low, high, bound, unit, len(d), p_tost, n_needed,
+                   refutable_beyond=detectable)
 
 
 def one_sided_paired(claim: str, params: str, differences: Sequence[float], alpha: float = 0.05,

@@ -170,3 +170,42 @@ def test_a_documented_non_reproduction_still_goes_red_outside_its_range():
     assert claims.known_failure_status(baseline([98.0, 98.1, 98.2])) == "holds"
     not_known = stats.tost_paired("accuracy-within-1pt", "sgd-hybrid", [0.0, 0.1, -0.1], margin=1.0)
     assert claims.known_failure_status(not_known) is None
+
+
+# ----------------------------------------------------------------------------------------------- cross-checks
+_samples = st.lists(st.floats(-3, 3, allow_nan=False), min_size=3, max_size=12).filter(
+    lambda d: np.ptp(d) > 1e-3)
+
+
+@given(_samples, st.floats(0.05, 2.0))
+def test_tost_p_value_equals_statsmodels(d, margin):
+    """An independent TOST (statsmodels' ttost_paired on the pairs d + 1 and 1) gives the same p-value."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    v = stats.tost_paired("c", "p", d, margin=margin)
+    if v.verdict == stats.HOLDS or v.verdict == stats.UNDECIDED:  # those carry the TOST p-value
+        p_ref, _, _ = ttost_paired(np.asarray(d) + 1.0, np.ones(len(d)), -margin, margin)
+        assert v.p_value == pytest.approx(float(p_ref), rel=1e-6, abs=1e-12)
+
+
+@given(_samples)
+def test_one_sided_p_value_equals_statsmodels(d):
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    v = stats.one_sided_paired("c", "p", d)
+    greater = float(DescrStatsW(np.asarray(d)).ttest_mean(0.0, alternative="larger")[1])
+    smaller = float(DescrStatsW(np.asarray(d)).ttest_mean(0.0, alternative="smaller")[1])
+    expected = {stats.HOLDS: greater, stats.UNDECIDED: greater, stats.REFUTED: smaller}[v.verdict]
+    assert v.p_value == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_refutable_beyond_is_the_edge_of_refutation():
+    """Differences whose mean sits just past refutable_beyond are refuted; just inside, they are not."""
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.2, size=5)
+    noise -= noise.mean()
+    edge = stats.refutable_beyond(noise, 1.0, 0.05)
+    assert edge == pytest.approx(1.0 + st_scipy.t.ppf(0.95, 4) * noise.std(ddof=1) / math.sqrt(5))
+    assert stats.tost_paired("c", "p", noise + edge * 1.001, margin=1.0).verdict == stats.REFUTED
+    assert stats.tost_paired("c", "p", noise + edge * 0.999, margin=1.0).verdict == stats.UNDECIDED
+    assert stats.tost_paired("c", "p", noise, margin=1.0).refutable_beyond == pytest.approx(edge)
