@@ -1,5 +1,5 @@
-"""Claim noise-scale-control (the report's critique): (a) eps and B both x5 (equal g) give equal accuracy;
-(b) no noise reduction (constant) ends with a higher training loss than decay.
+"""Claim noise-scale-control (the report's critique): eps and B both x5 (equal g) give equal accuracy.
+(No annealing at all is a negative control now: claims/test_negative_control.py.)
 
 Red if something other than g (say the raw learning rate) drove the result.
 """

@@ -1,4 +1,4 @@
-"""Command line: ``reproduction fetch-data | run | tune | calibrate | reproduce | report``."""
+"""Command line: ``reproduction fetch-data | run | tune | calibrate | anneal | reproduce | report``."""
 
 from __future__ import annotations
 
@@ -108,6 +108,21 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_anneal(args) -> int:
+    """Constant against decay at each (base lr, base batch): where does lowering the noise scale matter?"""
+    from reproduction import annealing
+    from reproduction.reproduce import run_all
+    from reproduction.store import RunStore
+
+    settings = [annealing.Setting(args.optimizer, lr, batch) for lr in args.lr for batch in args.batch]
+    seeds = [annealing.SEARCH_SEED_OFFSET + k for k in range(args.seeds)]
+    runs = run_all(annealing.search_configs(settings, seeds), _load_data(args), RunStore(args.runs_dir),
+                   quiet=True, timed=[], workers=args.workers)
+    for line in annealing.table([annealing.compare(s, runs, seeds) for s in settings]):
+        print(line)
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     from reproduction.reproduce import reproduce
 
@@ -182,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, help="parallel single-threaded processes")
     p.add_argument("--out", default=None, help="where to write (default: reproduction/calibration.json)")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("anneal", help="constant against decay at each base lr and batch: does annealing matter?")
+    common(p)
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), required=True)
+    p.add_argument("--lr", type=float, nargs="+", required=True, help="base learning rates")
+    p.add_argument("--batch", type=_positive_int, nargs="+", default=[100], help="base batch sizes")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="search seeds (2000, 2001, ...; default 3)")
+    p.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, help="parallel single-threaded processes")
+    p.set_defaults(func=cmd_anneal)
 
     p = sub.add_parser("reproduce", help="the whole reproduction: grid of runs, claims, report and figures")
     common(p)
