@@ -14,7 +14,7 @@ from pathlib import Path
 from reproduction import claims
 from reproduction.config import RunConfig
 from reproduction.pool import DEFAULT_WORKERS, check_workers, train_in_workers
-from reproduction.report import build_report
+from reproduction.report import build_report, tally
 from reproduction.store import RunStore
 from reproduction.training import EpochRecord, RunResult, Trainer
 
@@ -126,6 +126,5 @@ def reproduce(profile: str = "quick", out: Path = Path("report"), seeds: int | N
     runs = run_all(configs, data, store, fresh=fresh, quiet=quiet,
                    tensorboard=out / "tensorboard" if tensorboard else None, timed=timed, workers=workers)
     report, verdicts = build_report(runs, seed_list, prof.name, out)
-    tally = {k: sum(v.verdict == k for v in verdicts) for k in ("holds", "refuted", "undecided")}
-    print(f"report: {report}  ({tally['holds']} hold, {tally['refuted']} refuted, {tally['undecided']} undecided)")
+    print(f"report: {report}  ({tally(verdicts)})")
     return 0
