@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
-import reproduction  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
-
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+import reproduction  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
 
 # dev: random exploration, local example database. ci: derandomized, no database, so a red CI is
 # reproducible from its log alone.

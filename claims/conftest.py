@@ -20,13 +20,15 @@ from reproduction import stats
 from reproduction.atomic import atomic_write_json
 from reproduction.data import load_mnist
 from reproduction.pool import DEFAULT_WORKERS
-from reproduction.reproduce import run_all
+from reproduction.runner import run_all
 from reproduction.store import RunStore, default_runs_dir
 
-_VERDICTS: list[stats.Verdict] = []
-
-
 HERE = Path(__file__).parent
+VERDICTS = pytest.StashKey[list]()  # this session's verdicts, in the order the tests judged them
+
+
+def pytest_configure(config):
+    config.stash[VERDICTS] = []
 
 
 def pytest_collection_modifyitems(config, items):
@@ -73,7 +75,7 @@ def runs(pytestconfig, seeds, store, mnist):
     """Every run the claims need: from the store, training only what is missing."""
     return run_all(claims_mod.required_configs(seeds), mnist, store, fresh=pytestconfig.getoption("--fresh-runs"),
                    quiet=True, say=lambda text: _say(pytestconfig, text), timed=claims_mod.timed_configs(seeds),
-                   workers=DEFAULT_WORKERS)
+                   workers=DEFAULT_WORKERS).runs
 
 
 @pytest.fixture(scope="session")
@@ -89,10 +91,10 @@ def evaluated(runs, seeds):
 
 
 @pytest.fixture
-def judge():
+def judge(pytestconfig):
     """Record a verdict and turn it into the test outcome."""
     def _judge(verdict: stats.Verdict) -> stats.Verdict:
-        _VERDICTS.append(verdict)
+        pytestconfig.stash[VERDICTS].append(verdict)
         status = claims_mod.known_failure_status(verdict)
         if status == "documented":  # the xfail(strict, raises=) mark accepts this exception and no other
             raise claims_mod.DocumentedNonReproduction(f"{verdict.verdict.upper()} as documented: "
@@ -110,14 +112,15 @@ def judge():
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not _VERDICTS:
+    verdicts = config.stash.get(VERDICTS, [])
+    if not verdicts:
         return
     tr = terminalreporter
     tr.section("claims verdict table")
     tr.write_line(f"{'claim':<28} {'params':<34} {'verdict':<9} {'effect [90% interval]':<36} bound")
-    for v in _VERDICTS:
+    for v in verdicts:
         effect = f"{v.effect:.4g}{v.unit} [{v.low:.4g}, {v.high:.4g}]"
         tr.write_line(f"{v.claim:<28} {v.params:<34} {v.verdict:<9} {effect:<36} {v.bound}")
     path = (config.getoption("--runs-dir") or str(default_runs_dir())) + "/verdicts.json"
-    atomic_write_json(path, {"profile": config.getoption("--profile"), "verdicts": [v.to_dict() for v in _VERDICTS]})
+    atomic_write_json(path, {"profile": config.getoption("--profile"), "verdicts": [v.to_dict() for v in verdicts]})
     tr.write_line(f"verdicts written to {path}")

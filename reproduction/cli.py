@@ -33,10 +33,10 @@ def _load_data(args):
 
 def _train_one(config, data, store, fresh=False, quiet=False):
     """(result, trained_now) through the same path as the main job (store, progress bar, atomic write)."""
-    from reproduction.reproduce import run_all
+    from reproduction.runner import run_all
 
-    trained = fresh or store.get(config) is None
-    return run_all([config], data, store, fresh=fresh, quiet=quiet, say=lambda text: None)[config], trained
+    outcome = run_all([config], data, store, fresh=fresh, quiet=quiet, say=lambda text: None)
+    return outcome.runs[config], config in outcome.trained
 
 
 def cmd_run(args) -> int:
@@ -88,12 +88,13 @@ def cmd_calibrate(args) -> int:
     """Decay on the calibration seeds, per optimizer -> the train-loss margins in calibration.json."""
     from reproduction import calibration
     from reproduction.atomic import atomic_write_json
-    from reproduction.reproduce import run_all
+    from reproduction.runner import run_all
     from reproduction.store import RunStore
     from reproduction.training import metadata
 
     configs = calibration.calibration_configs(args.seeds)
-    runs = run_all(configs, _load_data(args), RunStore(args.runs_dir), quiet=True, timed=[], workers=args.workers)
+    runs = run_all(configs, _load_data(args), RunStore(args.runs_dir), quiet=True, timed=[],
+                   workers=args.workers).runs
     meta = metadata()
     content = calibration.build_calibration(runs, args.seeds, {k: meta[k] for k in ("git_commit", "git_dirty",
                                                                                     "tensorflow", "cpu")})
@@ -111,13 +112,13 @@ def cmd_calibrate(args) -> int:
 def cmd_anneal(args) -> int:
     """Constant against decay at each (base lr, base batch): where does lowering the noise scale matter?"""
     from reproduction import annealing
-    from reproduction.reproduce import run_all
+    from reproduction.runner import run_all
     from reproduction.store import RunStore
 
     settings = [annealing.Setting(args.optimizer, lr, batch) for lr in args.lr for batch in args.batch]
     seeds = [annealing.SEARCH_SEED_OFFSET + k for k in range(args.seeds)]
     runs = run_all(annealing.search_configs(settings, seeds), _load_data(args), RunStore(args.runs_dir),
-                   quiet=True, timed=[], workers=args.workers)
+                   quiet=True, timed=[], workers=args.workers).runs
     for line in annealing.table([annealing.compare(s, runs, seeds) for s in settings]):
         print(line)
     return 0

@@ -1,4 +1,5 @@
-"""RunConfig: everything that determines one training run. Frozen, validated, hashable, JSON round-trip.
+"""RunConfig and ModelOptions: everything that determines one training run. Frozen, validated, hashable,
+JSON round-trip; no TensorFlow import, so the store and the report can read runs without it.
 
 The store keys runs by ``config.key()``: a hash of the canonical JSON and of CODE_VERSION, which is bumped
 whenever training semantics change, so stale runs are never reused.
@@ -11,9 +12,29 @@ import hashlib
 import json
 from typing import Any
 
-from reproduction.model import ModelOptions
 from reproduction.optimizers import get_optimizer
 from reproduction.schedules import Schedule, get_schedule
+
+NORMALIZATIONS = ("ghost", "batch", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    normalization: str = "ghost"  # ghost BN (the paper's), plain BN, or none (controls, Zhou's baseline)
+    virtual_batch_size: int = 10  # ghost batch size, as the report's BatchNormalization(virtual_batch_size=10)
+    bn_momentum: float = 0.99  # Keras's default, as in the report
+    filters: int = 8  # Conv2D filters, as in the report
+
+    def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization={self.normalization!r}: expected one of {list(NORMALIZATIONS)}")
+        for name in ("virtual_batch_size", "filters"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected a positive integer")
+        if not 0.0 <= self.bn_momentum < 1.0:
+            raise ValueError(f"bn_momentum={self.bn_momentum!r}: expected 0 <= bn_momentum < 1")
+
 
 CODE_VERSION = "3"  # 3: records read back the applied schedule; 2: micro-batches  # bump when a change alters what a run produces
 

@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 
 from reproduction.config import RunConfig  # noqa: E402
 from reproduction.optimizers import OPTIMIZERS, get_optimizer  # noqa: E402
+from reproduction.results import RunResult  # noqa: E402
 from reproduction.schedules import MAIN_SCHEDULES  # noqa: E402
-from reproduction.training import RunResult  # noqa: E402
 
 COLORS = {"decay": "tab:blue", "hybrid": "tab:orange", "increase": "tab:green"}
 # The three schedules often coincide (that is the claim): wide solid, dashed and dotted lines keep each visible.

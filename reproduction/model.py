@@ -16,32 +16,11 @@ unfolded Keras model stays the reference: tests check both agree, value and grad
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import tensorflow as tf
 
+from reproduction.config import NORMALIZATIONS, ModelOptions  # noqa: F401  (ModelOptions: re-exported)
 from reproduction.ghost_batch_norm import GhostBatchNormalization
-
-NORMALIZATIONS = ("ghost", "batch", "none")
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelOptions:
-    normalization: str = "ghost"  # ghost BN (the paper's), plain BN, or none (controls, Zhou's baseline)
-    virtual_batch_size: int = 10  # ghost batch size, as the report's BatchNormalization(virtual_batch_size=10)
-    bn_momentum: float = 0.99  # Keras's default, as in the report
-    filters: int = 8  # Conv2D filters, as in the report
-
-    def __post_init__(self):
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization={self.normalization!r}: expected one of {list(NORMALIZATIONS)}")
-        for name in ("virtual_batch_size", "filters"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected a positive integer")
-        if not 0.0 <= self.bn_momentum < 1.0:
-            raise ValueError(f"bn_momentum={self.bn_momentum!r}: expected 0 <= bn_momentum < 1")
 
 
 def build_cnn(options: ModelOptions = ModelOptions()) -> keras.Model:

@@ -12,8 +12,10 @@ The learning rate is a Keras variable, assigned per epoch by the training loop: 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import keras
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +28,8 @@ class OptimizerSpec:
 
     def build(self, momentum: float | None = None) -> keras.optimizers.Optimizer:
         """A fresh Keras optimizer; ``momentum`` overrides the spec's (the increased-momentum schedule)."""
+        import keras  # here, not at import: reading configs and results needs no TensorFlow
+
         m = self.momentum if momentum is None else momentum
         if self.kind == "sgd":
             return keras.optimizers.SGD(learning_rate=self.base_lr, momentum=m, nesterov=self.nesterov)

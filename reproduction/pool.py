@@ -2,10 +2,9 @@
 
 Why: on a 2-core CPU a B-100 training step gains little from a second thread (it is bound by per-op
 overhead, not arithmetic), so two single-threaded processes train more runs than one two-threaded process
-in the same time: 1.62x and 1.92x on 4 real runs in two executions on 2026-11-28 (benchmarks/
-test_engine_speed.py::test_two_single_threaded_workers_against_one_two_threaded_process). Runs whose
-training seconds a claim reads (``claims.timed_configs``) never come here: they train in the main process,
-one at a time, alone on the machine, with every core.
+in the same time (benchmarks/test_engine_speed.py::test_two_single_threaded_workers_against_one_two_threaded_
+process). Runs whose training seconds a claim reads never come here (the timing policy: reproduction/
+runner.py).
 
 Each worker is spawned (TensorFlow does not survive a fork), runs one intra-op and one inter-op thread,
 receives the data once and reuses a ``Trainer`` across its runs. Op determinism holds in a worker: a run
@@ -22,7 +21,7 @@ import os
 from collections.abc import Iterator, Sequence
 
 from reproduction.config import RunConfig
-from reproduction.training import RunResult
+from reproduction.results import RunResult
 
 WORKER_THREADS = 1
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))  # each worker holds TensorFlow and the data (~1 GB)

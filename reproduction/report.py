@@ -17,9 +17,9 @@ from reproduction.annealing import HIGH_NOISE, high_noise_margin
 from reproduction.atomic import atomic_write_bytes, atomic_write_json
 from reproduction.config import RunConfig
 from reproduction.optimizers import OPTIMIZERS
+from reproduction.results import RunResult
 from reproduction.schedules import MAIN_SCHEDULES
 from reproduction.stats import HOLDS, REFUTED, Verdict
-from reproduction.training import RunResult
 
 Runs = Mapping[RunConfig, RunResult]
 MARK = {HOLDS: "holds", REFUTED: "**refuted**", "undecided": "*undecided*"}

@@ -7,7 +7,8 @@
   undecided the effect is inside the noise for the repetitions available (the verdict says how many
             repetitions would likely decide it, from the observed spread).
 
-Every verdict carries the effect and its interval, not only pass/fail.
+Every verdict carries the effect and its interval, not only pass/fail. The tests are pure functions: arrays
+in, a ``Decision`` out; the claims add the labels (``Verdict.of``: claim id, parameter set, bound, unit).
 """
 
 from __future__ import annotations
@@ -23,25 +24,54 @@ HOLDS, REFUTED, UNDECIDED = "holds", "refuted", "undecided"
 MAX_N_SEARCH = 1000
 
 
+def _check_verdict(verdict: str) -> None:
+    if verdict not in (HOLDS, REFUTED, UNDECIDED):
+        raise ValueError(f"verdict={verdict!r}: expected one of {[HOLDS, REFUTED, UNDECIDED]}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What a test decided, unlabelled."""
+    verdict: str  # holds | refuted | undecided
+    effect: float  # the measured effect
+    low: float  # interval (two-sided 90% for equivalence and orderings, exact for deterministic checks)
+    high: float
+    n: int = 0  # repetitions (seeds, interleaved rounds)
+    p_value: float | None = None
+    n_to_decide: int | None = None  # for undecided: repetitions that would likely decide it
+    refutable_beyond: float | None = None  # equivalence tests: the smallest |effect| they could have refuted
+    note: str = ""  # why nothing could be decided, where that is the case
+
+    def __post_init__(self):
+        _check_verdict(self.verdict)
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
+    """A decision with the labels of the claim that made it."""
     claim: str  # claim id
     params: str  # e.g. "sgd-increase"
     verdict: str  # holds | refuted | undecided
     effect: float  # the measured effect, in ``unit``
-    low: float  # interval (two-sided 90% for equivalence and orderings, exact for deterministic checks)
+    low: float
     high: float
     bound: str  # the bound it is held to, in words
     unit: str = ""
-    n: int = 0  # repetitions (seeds, interleaved rounds)
+    n: int = 0
     p_value: float | None = None
-    n_to_decide: int | None = None  # for undecided: repetitions that would likely decide it
+    n_to_decide: int | None = None
     detail: str = ""
-    refutable_beyond: float | None = None  # equivalence tests: the smallest |effect| they could have refuted
+    refutable_beyond: float | None = None
 
     def __post_init__(self):
-        if self.verdict not in (HOLDS, REFUTED, UNDECIDED):
-            raise ValueError(f"verdict={self.verdict!r}: expected one of {[HOLDS, REFUTED, UNDECIDED]}")
+        _check_verdict(self.verdict)
+
+    @classmethod
+    def of(cls, decision: Decision, claim: str, params: str, bound: str, unit: str = "",
+           detail: str = "") -> Verdict:
+        detail = "; ".join(x for x in (detail, decision.note) if x)
+        return cls(claim, params, decision.verdict, decision.effect, decision.low, decision.high, bound, unit,
+                   decision.n, decision.p_value, decision.n_to_decide, detail, decision.refutable_beyond)
 
     def summary(self) -> str:
         p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
@@ -56,14 +86,14 @@ class Verdict:
         return dataclasses.asdict(self)
 
 
-def _too_few(claim, params, d, bound, unit) -> Verdict:
+def _too_few(d: np.ndarray) -> Decision:
     """Nothing can be decided: one repetition has no spread (a smoke run with one seed), and a non-finite
     value (a diverged run's NaN loss) has no place in a t test."""
     finite = d[np.isfinite(d)]
     effect = float(np.mean(finite)) if len(finite) else math.nan
     why = ("fewer than 2 repetitions: no spread to test against" if len(d) < 2 else
            f"{len(d) - len(finite)} of {len(d)} values are not finite (diverged runs)")
-    return Verdict(claim, params, UNDECIDED, effect, -math.inf, math.inf, bound, unit, len(d), None, None, why)
+    return Decision(UNDECIDED, effect, -math.inf, math.inf, len(d), note=why)
 
 
 def _no_spread(d: np.ndarray) -> bool:
@@ -111,8 +141,8 @@ def refutable_beyond(d: np.ndarray, margin: float, alpha_refute: float) -> float
     return margin + float(st.t.ppf(1 - alpha_refute, len(d) - 1)) * float(np.std(d, ddof=1)) / math.sqrt(len(d))
 
 
-def tost_paired(claim: str, params: str, differences: Sequence[float], margin: float, alpha: float = 0.05,
-                unit: str = "", bound: str | None = None, alpha_refute: float | None = None) -> Verdict:
+def tost_paired(differences: Sequence[float], margin: float, alpha: float = 0.05,
+                alpha_refute: float | None = None) -> Decision:
     """Equivalence of paired differences within +-margin: two one-sided t tests (TOST).
 
     holds if both one-sided tests reject at ``alpha`` (the 90% interval lies inside +-margin); refuted if
@@ -122,35 +152,30 @@ def tost_paired(claim: str, params: str, differences: Sequence[float], margin: f
     d = np.asarray(differences, dtype=float)
     if d.ndim != 1:
         raise ValueError(f"differences: expected a 1-d sequence, got shape {d.shape}")
-    bound = bound or f"|difference| < {margin:g}{unit} (TOST, alpha {alpha:g})"
     if len(d) < 2 or not np.all(np.isfinite(d)):
-        return _too_few(claim, params, d, bound, unit)
+        return _too_few(d)
     alpha_refute = alpha if alpha_refute is None else alpha_refute
     mean, se, low, high = _t_interval(d, alpha)
     if _no_spread(d):  # identical differences: the interval is the point
         verdict = HOLDS if abs(mean) < margin else REFUTED
-        return Verdict(claim, params, verdict, mean, mean, mean, bound, unit, len(d), 0.0, refutable_beyond=margin)
+        return Decision(verdict, mean, mean, mean, len(d), 0.0, refutable_beyond=margin)
     detectable = refutable_beyond(d, margin, alpha_refute)
     p_lower = st.ttest_1samp(d, -margin, alternative="greater").pvalue
     p_upper = st.ttest_1samp(d, margin, alternative="less").pvalue
     p_tost = float(max(p_lower, p_upper))
     if p_tost < alpha:
-        return Verdict(claim, params, HOLDS, mean, low, high, bound, unit, len(d), p_tost,
-                       refutable_beyond=detectable)
+        return Decision(HOLDS, mean, low, high, len(d), p_tost, refutable_beyond=detectable)
     p_beyond = float(min(st.ttest_1samp(d, margin, alternative="greater").pvalue,
                          st.ttest_1samp(d, -margin, alternative="less").pvalue))
     if p_beyond < alpha_refute:
-        return Verdict(claim, params, REFUTED, mean, low, high, bound, unit, len(d), p_beyond,
-                       refutable_beyond=detectable)
+        return Decision(REFUTED, mean, low, high, len(d), p_beyond, refutable_beyond=detectable)
     sd = float(np.std(d, ddof=1))
     n_needed = _n_for_half_width(sd, abs(abs(mean) - margin), alpha)
-    return Verdict(claim, params, UNDECIDED, mean, low, high, bound, unit, len(d), p_tost, n_needed,
-                   refutable_beyond=detectable)
+    return Decision(UNDECIDED, mean, low, high, len(d), p_tost, n_needed, refutable_beyond=detectable)
 
 
-def one_sided_paired(claim: str, params: str, differences: Sequence[float], alpha: float = 0.05,
-                     unit: str = "", bound: str = "difference > 0", effect: float | None = None,
-                     interval_transform=None, alpha_refute: float | None = None) -> Verdict:
+def one_sided_paired(differences: Sequence[float], alpha: float = 0.05, effect: float | None = None,
+                     interval_transform=None, alpha_refute: float | None = None) -> Decision:
     """Is the mean of paired ``differences`` above 0? One-sided t test; refuted if significantly below.
 
     ``effect`` and ``interval_transform`` let a caller report, e.g., a median ratio for differences of logs.
@@ -159,34 +184,31 @@ def one_sided_paired(claim: str, params: str, differences: Sequence[float], alph
     if d.ndim != 1:
         raise ValueError(f"differences: expected a 1-d sequence, got shape {d.shape}")
     if len(d) < 2 or not np.all(np.isfinite(d)):
-        return _too_few(claim, params, d, bound, unit)
+        return _too_few(d)
     mean, se, low, high = _t_interval(d, alpha)
     shown = (lambda v: v) if interval_transform is None else interval_transform
     eff = shown(mean) if effect is None else effect
     if _no_spread(d):
         verdict = HOLDS if mean > 0 else REFUTED
-        return Verdict(claim, params, verdict, eff, shown(low), shown(high), bound, unit, len(d), 0.0)
+        return Decision(verdict, eff, shown(low), shown(high), len(d), 0.0)
     p_greater = float(st.ttest_1samp(d, 0.0, alternative="greater").pvalue)
     p_less = float(st.ttest_1samp(d, 0.0, alternative="less").pvalue)
     if p_greater < alpha:
-        return Verdict(claim, params, HOLDS, eff, shown(low), shown(high), bound, unit, len(d), p_greater)
+        return Decision(HOLDS, eff, shown(low), shown(high), len(d), p_greater)
     if p_less < (alpha if alpha_refute is None else alpha_refute):
-        return Verdict(claim, params, REFUTED, eff, shown(low), shown(high), bound, unit, len(d), p_less)
+        return Decision(REFUTED, eff, shown(low), shown(high), len(d), p_less)
     n_needed = _n_for_half_width(float(np.std(d, ddof=1)), abs(mean), alpha)
-    return Verdict(claim, params, UNDECIDED, eff, shown(low), shown(high), bound, unit, len(d), p_greater,
-                   n_needed)
+    return Decision(UNDECIDED, eff, shown(low), shown(high), len(d), p_greater, n_needed)
 
 
-def at_least(claim: str, params: str, values: Sequence[float], threshold: float, alpha: float = 0.05,
-             unit: str = "", bound: str | None = None, alpha_refute: float | None = None) -> Verdict:
+def at_least(values: Sequence[float], threshold: float, alpha: float = 0.05,
+             alpha_refute: float | None = None) -> Decision:
     """Is the mean of ``values`` at least ``threshold``? (one-sided t test on values - threshold)."""
     values = np.asarray(values, dtype=float)
-    return one_sided_paired(claim, params, values - threshold, alpha, unit, bound or f"mean >= {threshold:g}{unit}",
-                            interval_transform=lambda x: x + threshold, alpha_refute=alpha_refute)
+    return one_sided_paired(values - threshold, alpha, interval_transform=lambda x: x + threshold,
+                            alpha_refute=alpha_refute)
 
 
-def deterministic(claim: str, params: str, ok: bool, effect: float, bound: str, unit: str = "",
-                  detail: str = "") -> Verdict:
+def deterministic(ok: bool, effect: float) -> Decision:
     """A check with no noise (exact counts, numerical identities): holds or refuted."""
-    return Verdict(claim, params, HOLDS if ok else REFUTED, effect, effect, effect, bound, unit, 1, None, None,
-                   detail)
+    return Decision(HOLDS if ok else REFUTED, effect, effect, effect, 1)

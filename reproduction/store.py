@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reproduction.atomic import atomic_write_json
 from reproduction.config import RunConfig
-from reproduction.training import RunResult
+from reproduction.results import RunResult
 
 
 def default_runs_dir() -> Path:

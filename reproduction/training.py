@@ -21,7 +21,6 @@ evaluation on the test set is timed apart in ``eval_seconds``.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import math
 import os
@@ -39,61 +38,9 @@ import tensorflow as tf
 from reproduction.config import CODE_VERSION, RunConfig
 from reproduction.model import build_cnn, forward, logits, micro_batch_size
 from reproduction.optimizers import get_optimizer
+from reproduction.results import EpochRecord, RunResult  # noqa: F401  (re-exported: the engine's output)
 
 EVAL_BATCH = 10_000
-
-
-@dataclasses.dataclass(frozen=True)
-class EpochRecord:
-    """One epoch: the schedule's plan (``learning_rate``, ``momentum``, ``batch_size``) beside what the
-    optimizer and the loop did (``steps`` and every ``applied_*`` field), read back, never copied."""
-    epoch: int  # counted from 0
-    learning_rate: float  # scheduled
-    batch_size: int  # scheduled
-    steps: int  # parameter updates in this epoch, from the optimizer's iteration counter
-    train_seconds: float  # training only
-    eval_seconds: float  # test-set evaluation
-    train_loss: float  # mean over the epoch's examples, as trained (weights moving during the epoch)
-    test_loss: float
-    test_accuracy: float  # fraction in [0, 1]
-    momentum: float = 0.0  # scheduled (the optimizer's, or the schedule's override); Adam: 0
-    applied_lr_min: float = math.nan  # smallest learning rate the optimizer held at an update (in graph)
-    applied_lr_max: float = math.nan  # largest
-    applied_momentum: float = math.nan  # the momentum of the optimizer that trained (Adam has none: 0)
-    applied_batch_min: int = 0  # fewest examples in one update (the last, partial batch)
-    applied_batch_max: int = 0  # most examples in one update
-    applied_examples: int = 0  # examples fed to updates in the epoch
-
-
-@dataclasses.dataclass(frozen=True)
-class RunResult:
-    config: RunConfig
-    epochs: tuple[EpochRecord, ...]
-    metadata: dict[str, Any]
-
-    @property
-    def parameter_updates(self) -> int:
-        return sum(e.steps for e in self.epochs)
-
-    @property
-    def train_seconds(self) -> float:
-        return sum(e.train_seconds for e in self.epochs)
-
-    @property
-    def final(self) -> EpochRecord:
-        return self.epochs[-1]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config.to_dict(), "epochs": [dataclasses.asdict(e) for e in self.epochs],
-                "metadata": self.metadata, "key": self.config.key(),
-                "totals": {"parameter_updates": self.parameter_updates, "train_seconds": self.train_seconds,
-                           "final_test_accuracy": self.final.test_accuracy,
-                           "final_train_loss": self.final.train_loss}}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        return cls(RunConfig.from_dict(data["config"]), tuple(EpochRecord(**e) for e in data["epochs"]),
-                   data["metadata"])
 
 
 def configure_determinism() -> None:

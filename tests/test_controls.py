@@ -77,7 +77,7 @@ def test_a_diverged_control_is_named_and_red():
 
 def test_equivalence_verdicts_say_what_they_could_refute():
     """refutable_beyond on every TOST verdict: at least the margin, and finite with spread."""
-    v = stats.tost_paired("c", "p", [0.1, -0.05, 0.02], margin=1.0, alpha_refute=0.05 / 8)
+    v = stats.Verdict.of(stats.tost_paired([0.1, -0.05, 0.02], margin=1.0, alpha_refute=0.05 / 8), "c", "p", "b")
     assert 1.0 < v.refutable_beyond < math.inf and "could refute" in v.summary()
 
 

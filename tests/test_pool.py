@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from support import synthetic_digits
 
 from reproduction.cli import main
 from reproduction.config import RunConfig
 from reproduction.pool import check_workers, train_in_workers
-from reproduction.synthetic import synthetic_digits
 
 SMALL = dict(base_batch=20, factor=2, steps=2, epochs_per_step=1)
 

@@ -12,12 +12,12 @@ import re
 
 import matplotlib.image
 import pytest
+from support import synthetic_digits
 
 from reproduction import claims
 from reproduction.cli import main
 from reproduction.reproduce import reproduce
 from reproduction.store import RunStore
-from reproduction.synthetic import synthetic_digits
 
 N_RUNS_ONE_SEED = len(claims.required_configs((0,)))
 N_TIMED_ONE_SEED = len(claims.timed_configs((0,)))
@@ -107,7 +107,7 @@ def test_report_from_an_empty_directory_is_a_clear_error(tmp_path, capsys):
 
 def test_tensorboard_scalars_are_written(tmp_path):
     from reproduction.config import RunConfig
-    from reproduction.reproduce import write_tensorboard
+    from reproduction.runner import write_tensorboard
     from reproduction.training import EpochRecord, RunResult
 
     result = RunResult(RunConfig("sgd", "increase"), tuple(

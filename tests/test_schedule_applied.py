@@ -8,11 +8,11 @@ batch); the records must show it, because they are read back from the optimizer 
 from __future__ import annotations
 
 import pytest
+from support import synthetic_digits
 
 from reproduction import claims, stats
 from reproduction.config import RunConfig
 from reproduction.optimizers import OptimizerSpec
-from reproduction.synthetic import synthetic_digits
 from reproduction.training import Engine, Trainer
 
 DATA = synthetic_digits()  # 600 examples: B 80 leaves a partial last batch of 40

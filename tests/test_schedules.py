@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from support import schedule_args
 
 from reproduction.schedules import (
     MAIN_SCHEDULES,
@@ -17,7 +18,6 @@ from reproduction.schedules import (
     get_schedule,
     increased_momentum,
 )
-from reproduction.strategies import schedule_args
 
 
 def test_public_interface_from_the_readme():

@@ -15,65 +15,78 @@ from reproduction import stats
 
 
 def test_tost_holds_when_the_interval_is_inside_the_margin():
-    v = stats.tost_paired("c", "p", [0.1, -0.05, 0.02, 0.08, -0.01], margin=1.0)
+    v = stats.tost_paired([0.1, -0.05, 0.02, 0.08, -0.01], margin=1.0)
     assert v.verdict == stats.HOLDS and -1 < v.low < v.high < 1 and v.p_value < 0.05
 
 
 def test_tost_interval_is_the_90_percent_t_interval():
     d = np.array([0.3, 0.1, 0.5, 0.2])
-    v = stats.tost_paired("c", "p", d, margin=5.0)
+    v = stats.tost_paired(d, margin=5.0)
     half = st_scipy.t.ppf(0.95, 3) * d.std(ddof=1) / 2
     assert v.low == pytest.approx(d.mean() - half) and v.high == pytest.approx(d.mean() + half)
 
 
 def test_tost_refuted_when_significantly_beyond_the_margin():
-    v = stats.tost_paired("c", "p", [2.1, 2.3, 1.9, 2.2], margin=1.0)
+    v = stats.tost_paired([2.1, 2.3, 1.9, 2.2], margin=1.0)
     assert v.verdict == stats.REFUTED and v.low > 1.0
 
 
 def test_tost_undecided_says_how_many_would_decide():
-    v = stats.tost_paired("c", "p", [0.9, -0.7, 0.4], margin=1.0)
+    v = stats.tost_paired([0.9, -0.7, 0.4], margin=1.0)
     assert v.verdict == stats.UNDECIDED and v.n_to_decide and v.n_to_decide > 3
-    assert "repetitions would decide" in v.summary()
+    assert "repetitions would decide" in stats.Verdict.of(v, "c", "p", "b").summary()
 
 
 def test_strict_refutation_level_turns_a_weak_opposite_into_undecided():
     d = np.log([0.9, 0.85, 0.95])  # mildly the wrong way
-    assert stats.one_sided_paired("c", "p", d).verdict == stats.REFUTED
-    assert stats.one_sided_paired("c", "p", d, alpha_refute=0.001).verdict == stats.UNDECIDED
+    assert stats.one_sided_paired(d).verdict == stats.REFUTED
+    assert stats.one_sided_paired(d, alpha_refute=0.001).verdict == stats.UNDECIDED
 
 
 def test_one_sided_ratio_reports_median_ratio_and_interval_as_ratios():
     slow, fast = np.array([9.0, 8.5, 10.0]), np.array([6.0, 6.5, 7.0])
-    v = stats.one_sided_paired("c", "p", np.log(slow / fast), effect=float(np.median(slow / fast)),
+    v = stats.one_sided_paired(np.log(slow / fast), effect=float(np.median(slow / fast)),
                                interval_transform=math.exp)
     assert v.verdict == stats.HOLDS and v.effect == pytest.approx(np.median(slow / fast))
     assert v.low > 1.0
 
 
 def test_at_least_threshold():
-    assert stats.at_least("c", "p", [98.0, 98.1, 97.9], 97.44).verdict == stats.HOLDS
-    assert stats.at_least("c", "p", [96.0, 96.1, 95.9], 97.44).verdict == stats.REFUTED
+    assert stats.at_least([98.0, 98.1, 97.9], 97.44).verdict == stats.HOLDS
+    assert stats.at_least([96.0, 96.1, 95.9], 97.44).verdict == stats.REFUTED
 
 
 def test_one_repetition_is_undecided_not_an_error():
-    assert stats.tost_paired("c", "p", [0.1], margin=1.0).verdict == stats.UNDECIDED
-    assert stats.one_sided_paired("c", "p", [0.1]).verdict == stats.UNDECIDED
+    assert stats.tost_paired([0.1], margin=1.0).verdict == stats.UNDECIDED
+    assert stats.one_sided_paired([0.1]).verdict == stats.UNDECIDED
 
 
 def test_identical_differences_decide_without_warnings():
-    assert stats.tost_paired("c", "p", [0.2, 0.2, 0.2], margin=1.0).verdict == stats.HOLDS
-    assert stats.one_sided_paired("c", "p", [-0.2, -0.2]).verdict == stats.REFUTED
+    assert stats.tost_paired([0.2, 0.2, 0.2], margin=1.0).verdict == stats.HOLDS
+    assert stats.one_sided_paired([-0.2, -0.2]).verdict == stats.REFUTED
 
 
 def test_verdict_validates():
     with pytest.raises(ValueError, match="verdict='maybe'"):
         stats.Verdict("c", "p", "maybe", 0, 0, 0, "b")
+    with pytest.raises(ValueError, match="verdict='maybe'"):
+        stats.Decision("maybe", 0, 0, 0)
+
+
+def test_tests_are_unlabelled_and_claims_label_them():
+    """stats is arrays in, a decision out; the claim adds its id, parameter set, bound and unit."""
+    decision = stats.tost_paired([0.1, -0.05, 0.02], margin=1.0)
+    v = stats.Verdict.of(decision, "c", "p", "|d| < 1", " pt", detail="why")
+    assert (v.claim, v.params, v.bound, v.unit, v.detail) == ("c", "p", "|d| < 1", " pt", "why")
+    assert (v.verdict, v.effect, v.low, v.high, v.n, v.p_value, v.refutable_beyond) == (
+        decision.verdict, decision.effect, decision.low, decision.high, decision.n, decision.p_value,
+        decision.refutable_beyond)
+    assert "not finite" in stats.Verdict.of(stats.tost_paired([0.1, math.nan], 1.0), "c", "p", "b").detail
 
 
 @given(st.lists(st.floats(-3, 3, allow_nan=False), min_size=2, max_size=12), st.floats(0.1, 2.0))
 def test_tost_verdict_agrees_with_its_interval(d, margin):
-    v = stats.tost_paired("c", "p", d, margin=margin)
+    v = stats.tost_paired(d, margin=margin)
     if v.verdict == stats.HOLDS:
         assert -margin <= v.low and v.high <= margin
     if v.verdict == stats.REFUTED:
@@ -159,16 +172,17 @@ def test_a_documented_non_reproduction_still_goes_red_outside_its_range():
     a no-BN path broken down to 90% is 'outside' (the claims judge fails it); reaching 97.44% is 'holds'
     (the strict xfail fails it)."""
     from reproduction import claims
+    from reproduction.claims.base import at_least, tost
 
     def baseline(accs):
-        return stats.at_least("baseline-adam", "zhou-adam-b32", accs, claims.ZHOU_ACCURACY,
-                              alpha_refute=claims.refute_alpha("baseline-adam"))
+        return at_least("baseline-adam", "zhou-adam-b32", accs, claims.ZHOU_ACCURACY,
+                        alpha_refute=claims.refute_alpha("baseline-adam"))
 
     assert claims.known_failure_status(baseline([97.30, 97.35, 97.40])) == "documented"
     broken = baseline([90.0, 90.5, 91.0])
     assert broken.verdict == stats.REFUTED and claims.known_failure_status(broken) == "outside"
     assert claims.known_failure_status(baseline([98.0, 98.1, 98.2])) == "holds"
-    not_known = stats.tost_paired("accuracy-within-1pt", "sgd-hybrid", [0.0, 0.1, -0.1], margin=1.0)
+    not_known = tost("accuracy-within-1pt", "sgd-hybrid", [0.0, 0.1, -0.1], margin=1.0)
     assert claims.known_failure_status(not_known) is None
 
 
@@ -182,7 +196,7 @@ def test_tost_p_value_equals_statsmodels(d, margin):
     """An independent TOST (statsmodels' ttost_paired on the pairs d + 1 and 1) gives the same p-value."""
     from statsmodels.stats.weightstats import ttost_paired
 
-    v = stats.tost_paired("c", "p", d, margin=margin)
+    v = stats.tost_paired(d, margin=margin)
     if v.verdict == stats.HOLDS or v.verdict == stats.UNDECIDED:  # those carry the TOST p-value
         p_ref, _, _ = ttost_paired(np.asarray(d) + 1.0, np.ones(len(d)), -margin, margin)
         assert v.p_value == pytest.approx(float(p_ref), rel=1e-6, abs=1e-12)
@@ -192,7 +206,7 @@ def test_tost_p_value_equals_statsmodels(d, margin):
 def test_one_sided_p_value_equals_statsmodels(d):
     from statsmodels.stats.weightstats import DescrStatsW
 
-    v = stats.one_sided_paired("c", "p", d)
+    v = stats.one_sided_paired(d)
     greater = float(DescrStatsW(np.asarray(d)).ttest_mean(0.0, alternative="larger")[1])
     smaller = float(DescrStatsW(np.asarray(d)).ttest_mean(0.0, alternative="smaller")[1])
     expected = {stats.HOLDS: greater, stats.UNDECIDED: greater, stats.REFUTED: smaller}[v.verdict]
@@ -206,6 +220,6 @@ def test_refutable_beyond_is_the_edge_of_refutation():
     noise -= noise.mean()
     edge = stats.refutable_beyond(noise, 1.0, 0.05)
     assert edge == pytest.approx(1.0 + st_scipy.t.ppf(0.95, 4) * noise.std(ddof=1) / math.sqrt(5))
-    assert stats.tost_paired("c", "p", noise + edge * 1.001, margin=1.0).verdict == stats.REFUTED
-    assert stats.tost_paired("c", "p", noise + edge * 0.999, margin=1.0).verdict == stats.UNDECIDED
-    assert stats.tost_paired("c", "p", noise, margin=1.0).refutable_beyond == pytest.approx(edge)
+    assert stats.tost_paired(noise + edge * 1.001, margin=1.0).verdict == stats.REFUTED
+    assert stats.tost_paired(noise + edge * 0.999, margin=1.0).verdict == stats.UNDECIDED
+    assert stats.tost_paired(noise, margin=1.0).refutable_beyond == pytest.approx(edge)

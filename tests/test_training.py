@@ -9,11 +9,11 @@ import os
 
 import numpy as np
 import pytest
+from support import synthetic_digits
 
 from reproduction.config import RunConfig
 from reproduction.model import ModelOptions
 from reproduction.store import RunStore
-from reproduction.synthetic import synthetic_digits
 from reproduction.training import RunResult, Trainer, train
 
 DATA = synthetic_digits()
