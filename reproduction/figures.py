@@ -44,7 +44,7 @@ def _curves(runs: Runs, optimizer: str, schedule: str, seeds, field: str, x_fiel
 
 def schedules_figure(out: Path, n_examples: int = 60_000) -> Path:
     """Paper Fig. 1: learning rate, batch size and noise scale per epoch (SGD's base rate)."""
-    from reproduction.claims import report_schedules
+    from reproduction.claims.updates import report_schedules
 
     sched = report_schedules(get_optimizer("sgd").base_lr)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
