@@ -196,7 +196,7 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
     lines += [
         "## Could the equivalence verdicts have failed?",
         "",
-        "Each equivalence claim has pre-registered negative controls (reproduction/claims.py, `CONTROLS`): "
+        "Each equivalence claim has pre-registered negative controls (reproduction/claims/plan.py, `CONTROLS`): "
         "configurations the theory says must not match decay, compared with decay by the same TOST and margin. "
         + "; ".join(f"**{c.name}**: {c.description}" for c in claims.CONTROLS)
         + ". 'Could refute' is the smallest |difference| the equivalence test would have refuted at these "
