@@ -128,3 +128,15 @@ def test_anneal_comparison_pairs_by_seed():
     assert "sgd-lr0.1-b50 | 120 |" in "\n".join(annealing.table([c]))
     with pytest.raises(ValueError, match="base_batch=0"):
         annealing.Setting("sgd", 0.1, 0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(quantity="loss"), "Control.quantity='loss'"),
+    (dict(direction=0), "Control.direction=0"),
+    (dict(lr_divisor=0), "Control.lr_divisor=0"),
+    (dict(schedule="cosine"), "schedule='cosine'"),
+])
+def test_a_control_is_validated_on_construction(kwargs, message):
+    fields = dict(name="x", description="d", quantity="train_loss", direction=1, schedule="constant") | kwargs
+    with pytest.raises(ValueError, match=message):
+        claims.Control(**fields)

@@ -49,7 +49,6 @@ class Claim:
 ALPHA = 0.05
 
 
-
 def get_run(runs: Runs, config: RunConfig) -> RunResult:
     try:
         return runs[config]

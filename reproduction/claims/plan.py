@@ -12,14 +12,8 @@ from reproduction.optimizers import OPTIMIZERS, get_optimizer
 from reproduction.schedules import MAIN_SCHEDULES
 
 REPORT_ACCURACY = {"decay": 97.66, "increase": 97.44, "hybrid": 97.59}  # report notebooks @ b002b57, percent
-
-
 REPORT_LR = {"decay": 0.15, "increase": 0.07, "hybrid": 0.05}  # the report's own SGD base rates per schedule
-
-
 ZHOU_ACCURACY = 97.44  # the report's Adam baseline (Victor Zhou's CNN), percent
-
-
 ZHOU_SECONDS = 49.19  # its wall clock on the report's machine
 
 
@@ -56,8 +50,8 @@ def grid_configs(seeds: Sequence[int]) -> list[RunConfig]:
 
 def timed_configs(seeds: Sequence[int]) -> list[RunConfig]:
     """The runs whose training seconds a claim reads (increase-faster-than-decay, epoch-time-falls-with-batch):
-    the main grid. They train one at a time, alone on the machine, with every core; the rest may train in
-    parallel worker processes (reproduction/pool.py)."""
+    the main grid. They train one at a time, alone on the machine, with every core (the timing policy:
+    reproduction/runner.py)."""
     return grid_configs(seeds)
 
 
@@ -76,6 +70,9 @@ def noise_control_configs(seeds):
     return out
 
 
+QUANTITIES = ("train_loss", "test_accuracy")
+
+
 @dataclasses.dataclass(frozen=True)
 class Control:
     """A negative control, pre-registered: a configuration the paper's theory says must *not* match decay,
@@ -89,6 +86,17 @@ class Control:
     schedule: str
     lr_divisor: int = 1  # the optimizer's base rate divided by this
     base_batch: int = 100
+
+    def __post_init__(self):
+        if self.quantity not in QUANTITIES:
+            raise ValueError(f"Control.quantity={self.quantity!r}: expected one of {list(QUANTITIES)}")
+        if self.direction not in (-1, 1):
+            raise ValueError(f"Control.direction={self.direction!r}: expected +1 or -1")
+        for name in ("lr_divisor", "base_batch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Control.{name}={value!r}: expected a positive integer")
+        self.config(next(iter(OPTIMIZERS)), 0)  # validates the schedule through RunConfig
 
     def config(self, optimizer: str, seed: int) -> RunConfig:
         lr = get_optimizer(optimizer).base_lr / self.lr_divisor
