@@ -169,7 +169,7 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         "- Schedules: 6 epochs, a step every 2 epochs, factor 5, base batch 100: decay (B 100; eps, eps/5, "
         "eps/25), hybrid (B 100 -> 500 at eps, then eps/5), increase (eps; B 100, 500, 2500).",
         "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), chosen "
-        "on the decay schedule by `reproduction tune` (README, 'Base learning rates'): "
+        "on the decay schedule by `reproduction tune` (docs/tuning.md): "
         + ", ".join(f"{o} {spec.base_lr:g}" + (f" (momentum {spec.momentum:g}"
                                                  + (", Nesterov" if spec.nesterov else "") + ")"
                                                  if spec.momentum else "")
@@ -178,7 +178,8 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         f"2 sd of decay's final train loss over seeds {_calibration_seeds()} (`reproduction calibrate`).",
         f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy {meta.get('numpy')},"
         f" Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
-        f"{(meta.get('git_commit') or 'unknown')[:10]}.",
+        f"{(meta.get('git_commit') or 'unknown')[:10]}"
+        f"{' with uncommitted changes' if meta.get('git_dirty') else ''} (of the first run).",
         f"- Machine: {meta.get('cpu')}, {meta.get('cpu_count')} cores; TensorFlow threads intra "
         f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')} (0 = all cores) for the timed "
         f"runs (the main grid, trained one at a time, alone); {in_workers} untimed runs trained in "
