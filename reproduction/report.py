@@ -25,10 +25,17 @@ Runs = Mapping[RunConfig, RunResult]
 MARK = {HOLDS: "holds", REFUTED: "**refuted**", "undecided": "*undecided*"}
 
 
-def evaluate_all(runs: Runs, seeds: Sequence[int]) -> list[Verdict]:
+def evaluate_all(runs: Runs, seeds: Sequence[int], known: Mapping[tuple[str, str], Verdict] | None = None
+                 ) -> list[Verdict]:
+    """Every claim's verdicts. ``known``: verdicts already computed for claims that read no run (checks of
+    the layer and the schedules), reused by ``report --from`` so that rebuilding needs no TensorFlow."""
     out = []
-    for claim_id in claims.CLAIMS:
-        out += list(claims.evaluate(claim_id, runs, seeds).values())
+    for claim_id, claim in claims.CLAIMS.items():
+        stored = [(known or {}).get((claim_id, p)) for p in claim.params]
+        if not claim.reads_runs and all(stored):
+            out += stored
+        else:
+            out += list(claims.evaluate(claim_id, runs, seeds).values())
     return out
 
 
@@ -237,9 +244,10 @@ def results_payload(runs: Runs, seeds, profile: str, verdicts) -> dict:
             "verdicts": [v.to_dict() for v in verdicts]}
 
 
-def build_report(runs: Runs, seeds: Sequence[int], profile: str, out: Path) -> tuple[Path, list[Verdict]]:
+def build_report(runs: Runs, seeds: Sequence[int], profile: str, out: Path,
+                 known: Mapping[tuple[str, str], Verdict] | None = None) -> tuple[Path, list[Verdict]]:
     out.mkdir(parents=True, exist_ok=True)
-    verdicts = evaluate_all(runs, seeds)
+    verdicts = evaluate_all(runs, seeds, known)
     atomic_write_json(out / "results.json", results_payload(runs, seeds, profile, verdicts))
     paths = figures.all_figures(runs, seeds, out)
     text = render(runs, seeds, profile, verdicts, [p.name for p in paths])
@@ -247,7 +255,7 @@ def build_report(runs: Runs, seeds: Sequence[int], profile: str, out: Path) -> t
     return out / "REPORT.md", verdicts
 
 
-def load_results(directory: Path) -> tuple[dict[RunConfig, RunResult], list[int], str]:
+def load_results(directory: Path) -> tuple[dict[RunConfig, RunResult], list[int], str, list[Verdict]]:
     path = directory / "results.json"
     if not path.is_file():
         raise ValueError(f"--from {directory}: no results.json there; run 'reproduction reproduce --out "
@@ -257,9 +265,12 @@ def load_results(directory: Path) -> tuple[dict[RunConfig, RunResult], list[int]
     for item in data["runs"]:
         result = RunResult.from_dict(item)
         runs[result.config] = result
-    return runs, list(data["seeds"]), data["profile"]
+    return runs, list(data["seeds"]), data["profile"], [Verdict(**v) for v in data["verdicts"]]
 
 
 def rebuild_report(directory: Path, out: Path | None = None) -> Path:
-    runs, seeds, profile = load_results(directory)
-    return build_report(runs, seeds, profile, out or directory)[0]
+    """The report again from results.json: claims that read runs are evaluated anew; the checks of the code
+    alone keep their stored verdicts (re-run them with ``reproduction reproduce`` or ``pytest claims``)."""
+    runs, seeds, profile, verdicts = load_results(directory)
+    known = {(v.claim, v.params): v for v in verdicts}
+    return build_report(runs, seeds, profile, out or directory, known)[0]

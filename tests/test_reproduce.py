@@ -100,6 +100,27 @@ def test_report_from_rebuilds_the_same_markdown(smoke, tmp_path):
     assert (tmp_path / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
 
 
+REBUILD_WITHOUT_TENSORFLOW = """
+import sys
+from reproduction.cli import main
+assert main(["report", "--from", sys.argv[1], "--out", sys.argv[2]]) == 0
+loaded = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+sys.exit(f"report --from imported {loaded}" if loaded else 0)
+"""
+
+
+@pytest.mark.slow
+def test_report_from_needs_no_tensorflow(smoke, tmp_path):
+    import subprocess
+    import sys
+
+    out, *_ = smoke
+    done = subprocess.run([sys.executable, "-c", REBUILD_WITHOUT_TENSORFLOW, str(out), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
+
+
 def test_report_from_an_empty_directory_is_a_clear_error(tmp_path, capsys):
     assert main(["report", "--from", str(tmp_path)]) == 2
     assert "no results.json there" in capsys.readouterr().err

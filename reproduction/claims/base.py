@@ -43,6 +43,7 @@ class Claim:
     would_fail_if: str  # a change that turns it red
     params: tuple[str, ...] = ()  # parameter sets it is evaluated for (ids as in pytest)
     known_failures: Mapping[str, KnownFailure] = dataclasses.field(default_factory=dict)  # by params
+    reads_runs: bool = True  # False: a check of the code alone (the layer, the schedules), the same for any runs
     evaluator: Evaluator | None = dataclasses.field(default=None, compare=False, repr=False)  # set by register
 
 

@@ -29,17 +29,17 @@ from reproduction.stats import Verdict
                   "increase-momentum-accuracy"),
           known_failures={
               "increase-initial-lr-accuracy": KnownFailure(
-                  "not reproduced (2026-11-28): with momentum 0.9 and the shared base rate 0.03, eps x5 = 0.15 "
-                  "at B 500 diverged (NaN loss, 9.80%) on 2 of 3 seeds in the quick profile and 4 of 10 in the "
-                  "full one; the 6 full-profile seeds that trained reached 96.50-97.22% against decay's "
-                  "97.63-97.88% (about -1 pt). The paper raised eps on CIFAR-10 with a ResNet; on this model "
+                  "not reproduced: with momentum 0.9 and the shared base rate 0.03, eps x5 = 0.15 at B 500 "
+                  "diverged (NaN loss, 9.80%) on 2 of 3 seeds in the quick profile and 4 of 10 in the full one; "
+                  "the 6 full-profile seeds that trained reached 96.46-97.22% against decay's 97.60-97.88% "
+                  "(about -1 pt). The paper raised eps on CIFAR-10 with a ResNet; on this model "
                   "the stability limit of eps binds first (momentum 0.1 diverges already under decay, "
                   "docs/tuning.md)"),  # no range: how many of the seeds diverge varies, which is the finding
               "increase-momentum-accuracy": KnownFailure(
-                  "the paper's drop reproduces, larger (2026-11-28): momentum 0.98 with B x5 reached a mean "
-                  "95.48% over 10 seeds (94.34-96.56%) against decay's 97.78%, -2.30 pt (90% interval "
-                  "[-2.70, -1.89], refuted; quick profile, 3 seeds: -2.67 pt [-3.88, -1.46], undecided) where "
-                  "the paper saw 93.3% vs 94.4% (-1.1 pt)",
+                  "the paper's drop reproduces, larger: momentum 0.98 with B x5 reached a mean 95.41% over 10 "
+                  "seeds (94.25-96.56%) against decay's 97.78%, -2.37 pt (90% interval [-2.85, -1.89], refuted; "
+                  "quick profile, 3 seeds: -2.85 pt [-4.53, -1.17], undecided) where the paper saw 93.3% vs "
+                  "94.4% (-1.1 pt)",
                   effect_range=(-5.0, -1.0)),  # a drop beyond 1 pt; far below: diverged, not this drop
           }))
 def eval_effective_lr(runs: Runs, seeds) -> list[Verdict]:

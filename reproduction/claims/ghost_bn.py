@@ -41,7 +41,7 @@ GHOST_BN_TOLERANCE = {"mean": 1e-4, "variance": 1e-3, "oracle": 1e-5}
           "|mean| < 1e-4, |var - v/(v+eps)| < 1e-3 per virtual batch and channel; equal to the oracle to 1e-5",
           "exact numerical check on three fixed inputs (hypothesis-generated ones in tests/)", "none",
           "the layer normalizing with whole-batch statistics, or a wrong moving-statistics rule",
-          params=("v10-b100", "v10-b2500", "v10-b105")))
+          params=("v10-b100", "v10-b2500", "v10-b105"), reads_runs=False))
 def eval_ghost_bn(runs: Runs = None, seeds=()) -> list[Verdict]:
     """Report's setting: a batch of 100 real-scale inputs whose virtual batches have different distributions."""
     rng = np.random.default_rng(0)

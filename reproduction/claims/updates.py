@@ -24,7 +24,7 @@ REPORT_UPDATES = {"decay": 3600, "hybrid": 1680, "increase": 1488}
           "g per epoch for each schedule", "equal (approximate form); exact form within (N/B-1)/(N/B)",
           "exact check in the report's setting (hypothesis-generated schedules in tests/)", "none",
           "a schedule built with another base learning rate, factor or step boundaries",
-          params=("report-setup-m0.0", "report-setup-m0.9")))
+          params=("report-setup-m0.0", "report-setup-m0.9"), reads_runs=False))
 def eval_noise_scale(runs: Runs = None, seeds=()) -> list[Verdict]:
     out = []
     for m in (0.0, 0.9):
@@ -40,7 +40,8 @@ def eval_noise_scale(runs: Runs = None, seeds=()) -> list[Verdict]:
           "increase needs fewest updates, then hybrid, then decay (3600 / 1680 / 1488 on 60k images)",
           "sum over epochs of ceil(N/B)", "closed form; increase <= hybrid <= decay, equal only at factor 1",
           "exact check in the report's setting (hypothesis-generated schedules in tests/)", "none",
-          "a schedule whose batch sizes or phase lengths are off", params=MAIN_SCHEDULES))
+          "a schedule whose batch sizes or phase lengths are off", params=MAIN_SCHEDULES,
+          reads_runs=False))
 def eval_parameter_updates(runs: Runs = None, seeds=()) -> list[Verdict]:
     counts = {s: sched.parameter_updates(N_TRAIN) for s, sched in report_schedules().items()}
     return [exact("parameter-updates", s, counts[s] == REPORT_UPDATES[s], counts[s],
