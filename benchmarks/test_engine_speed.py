@@ -6,7 +6,7 @@ alike; the verdict is the median of the per-round ratios. pytest-benchmark store
 ``tox -e bench`` (or ``pytest benchmarks --benchmark-only``).
 
 Targets: at B = 100 our epoch is at least 2x faster than ``model.fit``; at B = 2500 within 5x of the
-FLOP bound (README, "Engine speed").
+FLOP bound (docs/engine-speed.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from reproduction.model import build_cnn
 from reproduction.training import Engine, configure_determinism
 
 ROUNDS = 5
-FLOP_BOUND_SECONDS = 0.12  # ~373k training FLOP per image x 60k / ~195 GFLOP/s (README)
+FLOP_BOUND_SECONDS = 0.12  # ~373k training FLOP per image x 60k / ~195 GFLOP/s (docs/engine-speed.md)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def _timed(fn) -> float:
 
 
 def test_flop_bound_of_this_machine(benchmark):
-    """The bound the README quotes: training FLOP per epoch over this machine's large-matmul rate."""
+    """The bound docs/engine-speed.md quotes: training FLOP per epoch over this machine's large-matmul rate."""
     rate = benchmark.pedantic(_probe_flops_per_second, rounds=1, iterations=1)
     flop_per_image = 2 * (26 * 26 * 8 * 9 + 1352 * 10) * 3 + 784 * 10  # fwd + 2x bwd, conv + dense, + GBN
     bound = flop_per_image * 60_000 / rate
@@ -121,7 +121,7 @@ def _median_step_seconds(step, x, steps=200, repeats=7) -> float:
 
 @pytest.mark.parametrize("batch", [100, 2500], ids=lambda b: f"B{b}")
 def test_ghost_bn_cost_against_plain_bn(benchmark, batch):
-    """Ghost BN layer alone, forward + backward, against Keras BatchNormalization (README 'Engine speed')."""
+    """Ghost BN layer alone, forward + backward, against Keras BatchNormalization (docs/engine-speed.md)."""
     from reproduction.ghost_batch_norm import GhostBatchNormalization
 
     x = tf.constant(np.random.default_rng(0).normal(size=(batch, 28, 28, 1)).astype("float32"))

@@ -1,6 +1,6 @@
 """train(config, data) -> RunResult: one loop for every schedule, batch size changing between epochs.
 
-How an epoch runs (measured fastest on a 2-core CPU, see README "Engine speed"):
+How an epoch runs (measured fastest on a 2-core CPU, see docs/engine-speed.md):
   * the whole epoch is one traced tf.function whose batch dimension is None: one trace serves every batch
     size and every epoch (``trace_count`` lets tests assert it);
   * the training tensors are passed in, not captured (captured constants blow up graph memory);
