@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator, Sequence
 
 from reproduction.config import RunConfig
@@ -68,6 +69,7 @@ def train_in_workers(configs: Sequence[RunConfig], data, workers: int) -> Iterat
     if not configs:
         return
     context = multiprocessing.get_context("spawn")
+    before = set(multiprocessing.active_children())  # whatever this pool starts is ours to stop
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(workers, len(configs))),
                                                   mp_context=context, initializer=_start, initargs=(data,))
     completed = False
@@ -80,18 +82,27 @@ def train_in_workers(configs: Sequence[RunConfig], data, workers: int) -> Iterat
         if completed:
             pool.shutdown(wait=True)
         else:
-            _stop(pool)
+            _stop(pool, before)
 
 
-def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
-    """Drop the queued runs and end the running ones now (shutdown alone would let them finish)."""
+def _stop(pool: concurrent.futures.ProcessPoolExecutor, before: set) -> None:
+    """Drop the queued runs and end the running ones now (shutdown alone would let them finish). Every child
+    process started since ``before`` is ended, not only those the executor lists: on Python 3.11 its manager
+    thread replaces a worker that exits until it has seen the shutdown, so a replacement could outlive the
+    stop (seen in CI). Ended until none is left, at most 10 s."""
     terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
     if terminate is not None:
         terminate()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
+    manager = getattr(pool, "_executor_manager_thread", None)  # the thread that would start a replacement
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        started = [p for p in multiprocessing.active_children() if p not in before]
+        if not started and (manager is None or not manager.is_alive()):
+            return
+        if not started:
+            manager.join(timeout=0.1)
+        for process in started:
+            process.terminate()
+        for process in started:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
