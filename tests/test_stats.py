@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats as st_scipy
 
 from reproduction import stats
+from reproduction.optimizers import OPTIMIZERS
 
 
 def test_tost_holds_when_the_interval_is_inside_the_margin():
@@ -105,7 +106,7 @@ def test_diverged_runs_make_the_accuracy_claim_undecided():
         return RunResult(config, (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, loss, loss, acc),), {})
 
     runs = {}
-    for o in claims.OPTIMIZERS:
+    for o in OPTIMIZERS:
         for s in ("decay", "hybrid", "increase"):
             for k in (0, 1, 2):
                 runs[RunConfig(o, s, k)] = run(RunConfig(o, s, k), 0.975 + 0.001 * k, 0.05)
@@ -120,12 +121,11 @@ def test_diverged_runs_make_the_accuracy_claim_undecided():
 
 def _timed_runs(seconds_per_epoch):
     """Runs of the main grid whose epochs take ``seconds_per_epoch[batch]`` (plus seed-dependent jitter)."""
-    from reproduction import claims
     from reproduction.config import RunConfig
     from reproduction.training import EpochRecord, RunResult
 
     runs = {}
-    for o in claims.OPTIMIZERS:
+    for o in OPTIMIZERS:
         for s in ("decay", "hybrid", "increase"):
             for k in (0, 1, 2):
                 c = RunConfig(o, s, k)

@@ -49,4 +49,3 @@ from reproduction.claims import timing, effective_lr, group_report
 from reproduction.claims.applied import schedule_applied_verdict, schedule_mismatches
 from reproduction.claims.controls import GUARDED_BY, control_margin
 from reproduction.claims.ghost_bn import GHOST_BN_TOLERANCE, ghost_bn_deviation
-from reproduction.optimizers import OPTIMIZERS  # tests iterate claims.OPTIMIZERS
