@@ -9,12 +9,13 @@ from pathlib import Path
 from reproduction import data as data_mod
 
 EPOCH_HEADER = f"{'epoch':>5} {'lr':>9} {'batch':>6} {'steps':>6} {'train s':>8} {'eval s':>7} " \
-               f"{'train loss':>10} {'test loss':>9} {'test acc':>8}"
+               f"{'train loss':>10} {'test loss':>9} {'test acc':>8} {'B_simple':>8}"
 
 
 def format_epoch(e) -> str:
     return (f"{e.epoch:>5} {e.learning_rate:>9.5g} {e.batch_size:>6} {e.steps:>6} {e.train_seconds:>8.2f} "
-            f"{e.eval_seconds:>7.2f} {e.train_loss:>10.4f} {e.test_loss:>9.4f} {100 * e.test_accuracy:>7.2f}%")
+            f"{e.eval_seconds:>7.2f} {e.train_loss:>10.4f} {e.test_loss:>9.4f} {100 * e.test_accuracy:>7.2f}% "
+            f"{e.b_simple:>8.0f}")
 
 
 def cmd_fetch_data(args) -> int:
@@ -53,6 +54,9 @@ def cmd_run(args) -> int:
         print(format_epoch(e))
     print(f"parameter updates {result.parameter_updates}, train seconds {result.train_seconds:.2f}, "
           f"final test accuracy {100 * result.final.test_accuracy:.2f}%")
+    print(f"gradient noise scale B_simple (tr Sigma / |G|^2, on {result.metadata.get('noise_probe', 0)} probe "
+          f"examples): {result.initial_b_simple:.0f} at the initial weights, {result.final.b_simple:.0f} after "
+          f"the last epoch (docs/reference.md)")
     if args.out:
         atomic_write_json(args.out, result.to_dict())
         print(f"written: {args.out}")

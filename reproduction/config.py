@@ -36,7 +36,7 @@ class ModelOptions:
             raise ValueError(f"bn_momentum={self.bn_momentum!r}: expected 0 <= bn_momentum < 1")
 
 
-CODE_VERSION = "3"  # 3: records read back the applied schedule; 2: micro-batches  # bump when a change alters what a run produces
+CODE_VERSION = "4"  # 4: B_simple per epoch; 3: records read back the applied schedule; 2: micro-batches  # bump when a change alters what a run produces
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -141,8 +142,37 @@ def epoch_seconds_vs_batch(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
     return _save(fig, out / "fig6_epoch_seconds_vs_batch.png")
 
 
+def gradient_noise_scale(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
+    """B_simple at the initial weights (epoch 0) and after each epoch, pooled over seeds (mean tr(Sigma) /
+    mean |G|^2), per schedule, with the schedule's batch size as thin steps; log scale."""
+    from reproduction.noise_scale import NoiseScale, pooled
+
+    fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(4 * len(OPTIMIZERS), 3.8), sharey=True)
+    for ax, optimizer in zip(np.atleast_1d(axes), OPTIMIZERS, strict=True):
+        for schedule in MAIN_SCHEDULES:
+            results = [runs[RunConfig(optimizer, schedule, k)] for k in seeds]
+            points = [pooled([NoiseScale(r.initial_gradient_sq, r.initial_gradient_trace) for r in results])]
+            points += [pooled([NoiseScale(r.epochs[i].gradient_sq, r.epochs[i].gradient_trace) for r in results])
+                       for i in range(len(results[0].epochs))]
+            y = [p.b_simple if math.isfinite(p.b_simple) else np.nan for p in points]  # unresolved: a gap
+            ax.plot(range(len(y)), y, color=COLORS[schedule], label=f"B_simple, {schedule}", **STYLES[schedule])
+            batches = [e.batch_size for e in results[0].epochs]
+            ax.step(range(1, len(batches) + 1), batches, where="pre", color=COLORS[schedule], linewidth=1.0,
+                    alpha=0.7, label=f"B, {schedule}")
+        ax.set_yscale("log")
+        ax.set_title(f"{optimizer}")
+        ax.set_xlabel("epoch (0: initial weights)")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("examples")
+    np.atleast_1d(axes)[0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"gradient noise scale B_simple (thick) and batch size B (thin), {len(seeds)} seed(s) pooled",
+                 fontsize=10)
+    return _save(fig, out / "fig7_gradient_noise_scale.png")
+
+
 def all_figures(runs: Runs, seeds: Sequence[int], out: Path, n_examples: int = 60_000) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     return [schedules_figure(out, n_examples), accuracy_vs_epoch(runs, seeds, out),
             accuracy_vs_updates(runs, seeds, out), train_loss_vs_epoch(runs, seeds, out),
-            train_time(runs, seeds, out), epoch_seconds_vs_batch(runs, seeds, out)]
+            train_time(runs, seeds, out), epoch_seconds_vs_batch(runs, seeds, out),
+            gradient_noise_scale(runs, seeds, out)]

@@ -7,15 +7,18 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from reproduction import calibration, claims, figures, stats
+from reproduction import calibration, claims, figures, noise_scale, stats
 from reproduction.annealing import HIGH_NOISE, high_noise_margin
 from reproduction.atomic import atomic_write_bytes, atomic_write_json
+from reproduction.claims import gradient_noise
 from reproduction.config import RunConfig
+from reproduction.noise_scale import NoiseScale
 from reproduction.optimizers import OPTIMIZERS
 from reproduction.results import RunResult
 from reproduction.schedules import MAIN_SCHEDULES
@@ -130,6 +133,48 @@ def annealing_table(runs: Runs, seeds: Sequence[int], verdicts: Sequence[Verdict
     return lines
 
 
+def _pooled(records) -> NoiseScale:
+    return noise_scale.pooled([NoiseScale(e.gradient_sq, e.gradient_trace) for e in records])
+
+
+def _initial(result: RunResult) -> NoiseScale:
+    return NoiseScale(result.initial_gradient_sq, result.initial_gradient_trace)
+
+
+def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
+    """B_simple beside McCandlish et al.'s MNIST figures (a remark: other models), and each schedule's batch
+    size against B_simple per phase. Pooled over seeds and epochs: mean tr(Sigma) / mean |G|^2."""
+    grid = {(o, s): [runs[RunConfig(o, s, k)] for k in seeds] for o in OPTIMIZERS for s in MAIN_SCHEDULES}
+    if any(math.isnan(r.final.gradient_trace) for rs in grid.values() for r in rs):
+        return ["(Runs without the gradient noise scale: retrain them with this code version.)"]
+    start = noise_scale.pooled([_initial(r) for rs in grid.values() for r in rs]).b_simple
+    lines = ["| | this model | McCandlish et al., MNIST |", "|---|---|---|",
+             f"| B_simple at the initial weights (every main-grid run) | {start:.0f} | about "
+             f"{gradient_noise.PAPER_MNIST_START} |"]
+    for o in OPTIMIZERS:
+        average = _pooled([e for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs]).b_simple
+        lines.append(f"| B_simple averaged over training, {o} (main grid, every epoch end) | {average:.0f} | about "
+                     f"{gradient_noise.PAPER_MNIST_AVERAGE} |")
+    phases = RunConfig().steps
+    lines += ["", "Batch size B against B_simple per phase (pooled over the phase's epoch ends and the seeds): "
+              "B / B_simple well below 1 means larger batches would still have paid (each update nearly "
+              "as useful per example); above 1, an update's extra examples mostly average away noise that "
+              "no longer dominates.", "",
+              "| optimizer | schedule | " + " | ".join(f"phase {p + 1}: B, B_simple, B / B_simple"
+                                                     for p in range(phases)) + " |",
+              "|---|---|" + "---|" * phases]
+    for (o, s), rs in grid.items():
+        cells = []
+        per_step = rs[0].config.epochs_per_step
+        for p in range(phases):
+            records = [e for r in rs for e in r.epochs if e.epoch // per_step == p]
+            b, b_simple = records[0].batch_size, _pooled(records).b_simple
+            cells.append(f"{b}, {b_simple:.0f}, {b / b_simple:.2f}" if math.isfinite(b_simple) else
+                         f"{b}, not resolved (|G|^2 <= 0 on the probe), -")
+        lines.append(f"| {o} | {s} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def optimizer_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
     lines = []
     for o in OPTIMIZERS:
@@ -217,6 +262,17 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         "",
         *annealing_table(runs, seeds, verdicts),
         "",
+        "## The gradient noise scale (McCandlish et al. 2018)",
+        "",
+        "The paper lowers the SGD noise scale g = eps N / (B (1-m)); the gradient noise scale B_simple = "
+        "tr(Sigma) / |G|^2 is the batch size beyond which a larger batch stops paying. Every run measures it "
+        f"at its initial weights and after each epoch, on a fixed {noise_scale.PROBE_EXAMPLES}-example probe "
+        "of the training set with one virtual batch of 10 as the unit (ghost BN couples the examples inside "
+        "it), outside the training time (reproduction/noise_scale.py). Claim `noise-scale-rises` is in the "
+        "table above; the figures below show B_simple per epoch with each schedule's batch size.",
+        "",
+        *noise_scale_tables(runs, seeds),
+        "",
     ]
     failures = [(cid, p, k.reason) for cid, c in claims.CLAIMS.items() for p, k in c.known_failures.items()]
     if failures:
@@ -230,6 +286,8 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         "fig3_train_loss_vs_epoch.png": "Training loss per epoch (paper Fig. 3).",
         "fig5_train_time.png": "Training wall clock per schedule (the report's time plots).",
         "fig6_epoch_seconds_vs_batch.png": "Seconds per epoch against batch size.",
+        "fig7_gradient_noise_scale.png": "Gradient noise scale B_simple per epoch (0: initial weights), pooled "
+                                         "over seeds, with each schedule's batch size (thin steps).",
     }
     for name in figure_names:
         lines += [f"**{captions.get(name, name)}**", "", f"![{name}]({name})", ""]

@@ -34,6 +34,11 @@ class EpochRecord:
     applied_batch_min: int = 0  # fewest examples in one update (the last, partial batch)
     applied_batch_max: int = 0  # most examples in one update
     applied_examples: int = 0  # examples fed to updates in the epoch
+    # the gradient noise scale at the epoch's end, on the probe (reproduction/noise_scale.py); NaN: not measured
+    gradient_sq: float = math.nan  # |G|^2
+    gradient_trace: float = math.nan  # tr(Sigma), per example
+    b_simple: float = math.nan  # tr(Sigma) / |G|^2, in examples
+    noise_seconds: float = 0.0  # the measurement's time, apart from train_seconds and eval_seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +46,9 @@ class RunResult:
     config: RunConfig
     epochs: tuple[EpochRecord, ...]
     metadata: dict[str, Any]
+    # the gradient noise scale at the initial weights, before any update (as EpochRecord's; NaN: not measured)
+    initial_gradient_sq: float = math.nan
+    initial_gradient_trace: float = math.nan
 
     @property
     def parameter_updates(self) -> int:
@@ -54,14 +62,22 @@ class RunResult:
     def final(self) -> EpochRecord:
         return self.epochs[-1]
 
+    @property
+    def initial_b_simple(self) -> float:
+        g2 = self.initial_gradient_sq
+        return self.initial_gradient_trace / g2 if g2 > 0 else (math.nan if math.isnan(g2) else math.inf)
+
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "epochs": [dataclasses.asdict(e) for e in self.epochs],
                 "metadata": self.metadata, "key": self.config.key(),
+                "initial": {"gradient_sq": self.initial_gradient_sq, "gradient_trace": self.initial_gradient_trace,
+                            "b_simple": self.initial_b_simple},
                 "totals": {"parameter_updates": self.parameter_updates, "train_seconds": self.train_seconds,
                            "final_test_accuracy": self.final.test_accuracy,
                            "final_train_loss": self.final.train_loss}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        initial = data.get("initial", {})
         return cls(RunConfig.from_dict(data["config"]), tuple(EpochRecord(**e) for e in data["epochs"]),
-                   data["metadata"])
+                   data["metadata"], initial.get("gradient_sq", math.nan), initial.get("gradient_trace", math.nan))

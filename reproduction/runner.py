@@ -49,10 +49,11 @@ def write_tensorboard(result: RunResult, directory: Path) -> None:
     writer = tf.summary.create_file_writer(str(directory / result.config.key()))
     with writer.as_default():
         updates = 0
+        tf.summary.scalar("b_simple", result.initial_b_simple, step=0)  # at the initial weights
         for e in result.epochs:
             updates += e.steps
             for name in ("test_accuracy", "test_loss", "train_loss", "learning_rate", "batch_size",
-                         "train_seconds"):
+                         "train_seconds", "b_simple", "gradient_sq", "gradient_trace"):
                 tf.summary.scalar(name, getattr(e, name), step=e.epoch + 1)
             tf.summary.scalar("test_accuracy_vs_updates", e.test_accuracy, step=updates)
     writer.close()

@@ -15,8 +15,11 @@ How an epoch runs (measured fastest on a 2-core CPU, see docs/engine-speed.md):
   * the epoch reports what it applied, counted in the graph: the smallest and largest learning rate the
     optimizer held at an update, the smallest and largest examples per update, and the examples fed. The
     records are observations, so a loop that ignored the schedule would show it (claim schedule-applied).
+After each epoch the gradient noise scale B_simple is measured on a fixed probe of the training set
+(reproduction/noise_scale.py), reading the weights only: a run is bit-identical with or without it.
 Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch);
-evaluation on the test set is timed apart in ``eval_seconds``.
+the noise measurement and the evaluation on the test set are timed apart (``noise_seconds``,
+``eval_seconds``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import tensorflow as tf
 
 from reproduction.config import CODE_VERSION, RunConfig
 from reproduction.model import build_cnn, forward, logits, micro_batch_size
+from reproduction.noise_scale import PROBE_EXAMPLES, NoiseProbe, probe_indices, unit_size
 from reproduction.optimizers import get_optimizer
 from reproduction.results import EpochRecord, RunResult  # noqa: F401  (re-exported: the engine's output)
 
@@ -193,12 +197,31 @@ class Trainer:
     state (iterations, momentum/velocity slots), so its result is bit-identical to a fresh engine's
     (tests/test_training.py); what it saves is each run's trace and instantiation of the epoch function."""
 
-    def __init__(self, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+    def __init__(self, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                 noise_probe: int = PROBE_EXAMPLES):
+        """``noise_probe``: examples on which B_simple is measured after each epoch; 0: not measured."""
+        if not isinstance(noise_probe, int) or noise_probe < 0:
+            raise ValueError(f"noise_probe={noise_probe!r}: expected a non-negative integer (0: off)")
         configure_determinism()
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self._tensors = (tf.constant(self.x_train), tf.constant(self.y_train, tf.int32),
                          tf.constant(self.x_test), tf.constant(self.y_test, tf.int32))
         self._engines: dict[tuple, Engine] = {}
+        self.noise_probe = noise_probe
+        self._probes: dict[tuple, NoiseProbe] = {}  # one traced measurement per engine
+
+    def _noise(self, config: RunConfig, engine: Engine, n_train: int):
+        """A function measuring the engine's model on this run's probe, or None (off, or no unit: plain BN)."""
+        unit = unit_size(config.model.normalization, config.model.virtual_batch_size)
+        if self.noise_probe == 0 or unit is None:
+            return None
+        index = probe_indices(n_train, unit, self.noise_probe)
+        x, y = tf.gather(self._tensors[0], index), tf.gather(self._tensors[1], index)
+        probe = self._probes.get(id(engine))
+        if probe is None:
+            probe = self._probes[id(engine)] = NoiseProbe(engine.model, unit)
+            probe.measure(x[:2 * unit], y[:2 * unit])  # trace now, so no epoch's noise_seconds includes it
+        return lambda: probe.measure(x, y)
 
     def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
         key = (config.model, get_optimizer(config.optimizer), momentum)
@@ -226,27 +249,39 @@ class Trainer:
         schedule = config.build_schedule()
         schedule.check_fits(n_train)
         engine = self._engine(config, schedule.momentum)
+        measure_noise = self._noise(config, engine, n_train)
+        initial = measure_noise() if measure_noise is not None else None  # before any update
         records = []
         for epoch, phase in enumerate(schedule.per_epoch()):
             start = time.perf_counter()
             applied = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size, (config.seed, epoch))
             train_seconds = time.perf_counter() - start
+            noise = {}
+            if measure_noise is not None:
+                start = time.perf_counter()
+                scale = measure_noise()
+                noise = {"gradient_sq": scale.gradient_sq, "gradient_trace": scale.trace,
+                         "b_simple": scale.b_simple, "noise_seconds": time.perf_counter() - start}
             start = time.perf_counter()
             test_loss, test_accuracy = engine.evaluate(xt, yt)
             eval_seconds = time.perf_counter() - start
             record = EpochRecord(epoch=epoch, learning_rate=phase.learning_rate, batch_size=phase.batch_size,
                                  train_seconds=train_seconds, eval_seconds=eval_seconds, test_loss=test_loss,
-                                 test_accuracy=test_accuracy, momentum=config.momentum, **applied)
+                                 test_accuracy=test_accuracy, momentum=config.momentum, **applied, **noise)
             records.append(record)
             if on_epoch is not None:
                 on_epoch(record)
         meta = metadata()
         meta["trace_count"] = engine.trace_count
         meta["n_train"], meta["n_test"] = n_train, len(self.x_test)
-        return RunResult(config, tuple(records), meta)
+        unit = unit_size(config.model.normalization, config.model.virtual_batch_size)
+        meta["noise_probe"] = 0 if measure_noise is None else len(probe_indices(n_train, unit, self.noise_probe))
+        if initial is None:
+            return RunResult(config, tuple(records), meta)
+        return RunResult(config, tuple(records), meta, initial.gradient_sq, initial.trace)
 
 
 def train(config: RunConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-          on_epoch: EpochCallback | None = None) -> RunResult:
+          on_epoch: EpochCallback | None = None, noise_probe: int = PROBE_EXAMPLES) -> RunResult:
     """Train one run on preprocessed (x_train, y_train, x_test, y_test); ``Trainer`` for many."""
-    return Trainer(data).train(config, on_epoch)
+    return Trainer(data, noise_probe).train(config, on_epoch)

@@ -86,11 +86,12 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
         for params in claim.params:
             assert any(f"| {claim_id} |" in r and f"| {params} |" in r for r in rows), (claim_id, params)
     pngs = sorted(out.glob("*.png"))
-    assert len(pngs) == 6
+    assert len(pngs) == 7
     for png in pngs:
         image = matplotlib.image.imread(png)
         assert image.shape[0] > 200 and image.shape[1] > 300
         assert f"]({png.name})" in report
+    assert "## The gradient noise scale" in report and "B / B_simple" in report
 
 
 @pytest.mark.slow

@@ -150,7 +150,9 @@ def test_store_round_trip_and_reuse(tmp_path, increase_run):
     assert set(data["epochs"][0]) == {"epoch", "learning_rate", "batch_size", "steps", "train_seconds",
                                       "eval_seconds", "train_loss", "test_loss", "test_accuracy", "momentum",
                                       "applied_lr_min", "applied_lr_max", "applied_momentum", "applied_batch_min",
-                                      "applied_batch_max", "applied_examples"}
+                                      "applied_batch_max", "applied_examples", "gradient_sq", "gradient_trace",
+                                      "b_simple", "noise_seconds"}
+    assert set(data["initial"]) == {"gradient_sq", "gradient_trace", "b_simple"}
 
 
 def test_store_ignores_a_torn_file_and_retrains(tmp_path, increase_run):

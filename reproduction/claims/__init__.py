@@ -44,7 +44,7 @@ from reproduction.claims.plan import (
 # The families register their claims on import, in the order the report lists them: the schedules' own
 # checks, the headline equivalences with what guards them, timing, the paper's 5.2 variants, the report.
 from reproduction.claims import updates, applied, ghost_bn
-from reproduction.claims import equivalence, controls, high_noise
+from reproduction.claims import equivalence, controls, high_noise, gradient_noise
 from reproduction.claims import timing, effective_lr, group_report
 from reproduction.claims.applied import schedule_applied_verdict, schedule_mismatches
 from reproduction.claims.controls import GUARDED_BY, control_margin
