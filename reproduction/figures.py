@@ -145,7 +145,7 @@ def epoch_seconds_vs_batch(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
 def gradient_noise_scale(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
     """B_simple at the initial weights (epoch 0) and after each epoch, pooled over seeds (mean tr(Sigma) /
     mean |G|^2), per schedule, with the schedule's batch size as thin steps; log scale."""
-    from reproduction.noise_scale import NoiseScale, pooled
+    from reproduction.noise_scale import PROBE_EXAMPLES, NoiseScale, pooled
 
     fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(4 * len(OPTIMIZERS), 3.8), sharey=True)
     for ax, optimizer in zip(np.atleast_1d(axes), OPTIMIZERS, strict=True):
@@ -159,6 +159,8 @@ def gradient_noise_scale(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
             batches = [e.batch_size for e in results[0].epochs]
             ax.step(range(1, len(batches) + 1), batches, where="pre", color=COLORS[schedule], linewidth=1.0,
                     alpha=0.7, label=f"B, {schedule}")
+        ax.axhline(PROBE_EXAMPLES, color="gray", linestyle=":", linewidth=1.0)
+        ax.text(0, PROBE_EXAMPLES * 1.1, "probe size: B_simple above it is not resolved", fontsize=7, color="gray")
         ax.set_yscale("log")
         ax.set_title(f"{optimizer}")
         ax.set_xlabel("epoch (0: initial weights)")

@@ -28,12 +28,15 @@ Runs = Mapping[RunConfig, RunResult]
 MARK = {HOLDS: "holds", REFUTED: "**refuted**", "undecided": "*undecided*"}
 
 
-def evaluate_all(runs: Runs, seeds: Sequence[int], known: Mapping[tuple[str, str], Verdict] | None = None
-                 ) -> list[Verdict]:
-    """Every claim's verdicts. ``known``: verdicts already computed for claims that read no run (checks of
-    the layer and the schedules), reused by ``report --from`` so that rebuilding needs no TensorFlow."""
+def evaluate_all(runs: Runs, seeds: Sequence[int], known: Mapping[tuple[str, str], Verdict] | None = None,
+                 full: bool = True) -> list[Verdict]:
+    """Every claim's verdicts (``full=False``: not the full-profile-only claims). ``known``: verdicts already
+    computed for claims that read no run (checks of the layer and the schedules), reused by ``report --from``
+    so that rebuilding needs no TensorFlow."""
     out = []
     for claim_id, claim in claims.CLAIMS.items():
+        if not claims.in_profile(claim_id, full):
+            continue
         stored = [(known or {}).get((claim_id, p)) for p in claim.params]
         if not claim.reads_runs and all(stored):
             out += stored
@@ -155,11 +158,13 @@ def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
         average = _pooled([e for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs]).b_simple
         lines.append(f"| B_simple averaged over training, {o} (main grid, every epoch end) | {average:.0f} | about "
                      f"{gradient_noise.PAPER_MNIST_AVERAGE} |")
-    phases = RunConfig().steps
+    phases, probe = RunConfig().steps, noise_scale.PROBE_EXAMPLES
     lines += ["", "Batch size B against B_simple per phase (pooled over the phase's epoch ends and the seeds): "
               "B / B_simple well below 1 means larger batches would still have paid (each update nearly "
               "as useful per example); above 1, an update's extra examples mostly average away noise that "
-              "no longer dominates.", "",
+              f"no longer dominates. A B_simple beyond the {probe}-example probe is not resolved by it (the "
+              f"signal |G|^2 is then below the probe's own noise, tr(Sigma) / {probe}) and is shown as > {probe}.",
+              "",
               "| optimizer | schedule | " + " | ".join(f"phase {p + 1}: B, B_simple, B / B_simple"
                                                      for p in range(phases)) + " |",
               "|---|---|" + "---|" * phases]
@@ -169,8 +174,8 @@ def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
         for p in range(phases):
             records = [e for r in rs for e in r.epochs if e.epoch // per_step == p]
             b, b_simple = records[0].batch_size, _pooled(records).b_simple
-            cells.append(f"{b}, {b_simple:.0f}, {b / b_simple:.2f}" if math.isfinite(b_simple) else
-                         f"{b}, not resolved (|G|^2 <= 0 on the probe), -")
+            cells.append(f"{b}, {b_simple:.0f}, {b / b_simple:.2f}" if b_simple <= probe else
+                         f"{b}, > {probe}, < {b / probe:.2f}")
         lines.append(f"| {o} | {s} | " + " | ".join(cells) + " |")
     return lines
 
@@ -194,6 +199,14 @@ def optimizer_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
 def _calibration_seeds() -> str:
     seeds = sorted({k for m in calibration.read_margins().values() for k in m.seeds})
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else str(seeds)
+
+
+def _left_to_full(profile: str) -> list[str]:
+    left = [cid for cid in claims.CLAIMS if not claims.in_profile(cid, claims.get_profile(profile).full)]
+    if not left:
+        return []
+    return [f"Evaluated in the full profile only (their runs would take the {profile} profile past its time "
+            f"budget): {', '.join(f'`{c}`' for c in left)}; see docs/report-full.", ""]
 
 
 def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Verdict],
@@ -242,6 +255,7 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         "",
         *verdict_table(verdicts),
         "",
+        *_left_to_full(profile),
     ]
     lines += [
         "## Could the equivalence verdicts have failed?",
@@ -274,7 +288,8 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         *noise_scale_tables(runs, seeds),
         "",
     ]
-    failures = [(cid, p, k.reason) for cid, c in claims.CLAIMS.items() for p, k in c.known_failures.items()]
+    failures = [(cid, p, k.reason) for cid, c in claims.CLAIMS.items() for p, k in c.known_failures.items()
+                if claims.in_profile(cid, claims.get_profile(profile).full)]
     if failures:
         lines += ["### Documented non-reproductions", ""]
         lines += [f"- `{cid}[{p}]`: {r}" for cid, p, r in failures] + [""]
@@ -302,7 +317,7 @@ def results_payload(runs: Runs, seeds, profile: str, verdicts) -> dict:
 def build_report(runs: Runs, seeds: Sequence[int], profile: str, out: Path,
                  known: Mapping[tuple[str, str], Verdict] | None = None) -> tuple[Path, list[Verdict]]:
     out.mkdir(parents=True, exist_ok=True)
-    verdicts = evaluate_all(runs, seeds, known)
+    verdicts = evaluate_all(runs, seeds, known, claims.get_profile(profile).full)
     atomic_write_json(out / "results.json", results_payload(runs, seeds, profile, verdicts))
     paths = figures.all_figures(runs, seeds, out)
     text = render(runs, seeds, profile, verdicts, [p.name for p in paths])

@@ -140,3 +140,14 @@ def test_a_control_is_validated_on_construction(kwargs, message):
     fields = dict(name="x", description="d", quantity="train_loss", direction=1, schedule="constant") | kwargs
     with pytest.raises(ValueError, match=message):
         claims.Control(**fields)
+
+
+def test_the_quick_profile_leaves_out_only_the_runs_of_its_full_only_claims():
+    from reproduction.claims.plan import baseline_configs, report_configs
+
+    quick, full = claims.required_configs(SEEDS, full=False), claims.required_configs(SEEDS)
+    assert set(full) - set(quick) == set(baseline_configs(SEEDS) + report_configs(SEEDS))
+    assert [c for c in full if c in quick] == quick  # same training order
+    assert not claims.get_profile("quick").full and claims.get_profile("full").full
+    assert {cid for cid in claims.CLAIMS if not claims.in_profile(cid, full=False)} == {"baseline-adam",
+                                                                                         "report-as-run"}

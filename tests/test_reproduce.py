@@ -19,7 +19,7 @@ from reproduction.cli import main
 from reproduction.reproduce import reproduce
 from reproduction.store import RunStore
 
-N_RUNS_ONE_SEED = len(claims.required_configs((0,)))
+N_RUNS_ONE_SEED = len(claims.required_configs((0,), full=False))  # the quick profile's runs
 N_TIMED_ONE_SEED = len(claims.timed_configs((0,)))
 INTERRUPT_AFTER = N_TIMED_ONE_SEED + 2  # inside the worker phase: the timed runs and two untimed ones stored
 
@@ -78,13 +78,17 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
     report = (out / "REPORT.md").read_text()
     results = json.loads((out / "results.json").read_text())
     assert len(results["runs"]) == N_RUNS_ONE_SEED and results["seeds"] == [0]
-    n_rows = sum(len(c.params) for c in claims.CLAIMS.values())
+    quick = {cid: c for cid, c in claims.CLAIMS.items() if claims.in_profile(cid, full=False)}
+    n_rows = sum(len(c.params) for c in quick.values())
     rows = [line for line in report.splitlines() if re.match(r"\| [a-z0-9-]+ \| ", line)
             and line.split("|")[1].strip() in claims.CLAIMS]
     assert len(rows) == n_rows == len(results["verdicts"])
-    for claim_id, claim in claims.CLAIMS.items():
+    for claim_id, claim in quick.items():
         for params in claim.params:
             assert any(f"| {claim_id} |" in r and f"| {params} |" in r for r in rows), (claim_id, params)
+    left = sorted(set(claims.CLAIMS) - set(quick))
+    assert left == ["baseline-adam", "report-as-run"]
+    assert all(f"`{c}`" in report for c in left) and "full profile only" in report
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 7
     for png in pngs:

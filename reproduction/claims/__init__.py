@@ -23,6 +23,7 @@ from reproduction.claims.base import (
     diverged,
     evaluate,
     get_claim,
+    in_profile,
     known_failure_status,
     pytest_params,
     refute_alpha,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from reproduction.claims.base import N_TRAIN, Claim, Runs, exact, get_run, register
-from reproduction.claims.plan import required_configs
+from reproduction.claims.base import N_TRAIN, Claim, Runs, exact, register
 from reproduction.optimizers import OPTIMIZERS
 from reproduction.results import RunResult
 from reproduction.stats import Verdict
@@ -64,6 +63,6 @@ def schedule_applied_verdict(params: str, results: Sequence[RunResult]) -> Verdi
           "or drops the last partial batch",
           params=tuple(OPTIMIZERS)))
 def eval_schedule_applied(runs: Runs, seeds) -> list[Verdict]:
-    """Every run the claims read, controls included, by optimizer."""
-    configs = required_configs(seeds)
-    return [schedule_applied_verdict(o, [get_run(runs, c) for c in configs if c.optimizer == o]) for o in OPTIMIZERS]
+    """Every run the claims read (all of ``runs``: the profile's required_configs), controls included, by
+    optimizer."""
+    return [schedule_applied_verdict(o, [r for c, r in runs.items() if c.optimizer == o]) for o in OPTIMIZERS]

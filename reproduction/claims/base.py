@@ -44,6 +44,7 @@ class Claim:
     params: tuple[str, ...] = ()  # parameter sets it is evaluated for (ids as in pytest)
     known_failures: Mapping[str, KnownFailure] = dataclasses.field(default_factory=dict)  # by params
     reads_runs: bool = True  # False: a check of the code alone (the layer, the schedules), the same for any runs
+    full_profile_only: bool = False  # True: its runs train in the full profile only (plan.Profile.full)
     evaluator: Evaluator | None = dataclasses.field(default=None, compare=False, repr=False)  # set by register
 
 
@@ -130,6 +131,11 @@ def get_claim(claim_id: str) -> Claim:
         return CLAIMS[claim_id]
     except KeyError:
         raise ValueError(f"claim={claim_id!r}: unknown; known claims are {sorted(CLAIMS)}") from None
+
+
+def in_profile(claim_id: str, full: bool) -> bool:
+    """Is the claim evaluated in a profile (``full``: plan.Profile.full)?"""
+    return full or not get_claim(claim_id).full_profile_only
 
 
 def refute_alpha(claim_id: str) -> float:

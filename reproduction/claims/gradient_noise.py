@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from reproduction.claims.base import Claim, Runs, get_run, one_sided, refute_alpha, register
+from reproduction.claims.base import Claim, KnownFailure, Runs, get_run, one_sided, refute_alpha, register
 from reproduction.claims.plan import CONTROLS
 from reproduction.noise_scale import PROBE_EXAMPLES
 from reproduction.optimizers import OPTIMIZERS
@@ -46,7 +46,19 @@ def log_rise(first: float, last: float) -> float:
           "constant control runs (every optimizer)",
           "an estimator with b and B swapped, or a measurement on the initial weights at every epoch "
           "(tests/test_noise_scale.py)",
-          params=tuple(f"{o}-{start}" for start in FROM for o in OPTIMIZERS)))
+          params=tuple(f"{o}-{start}" for start in FROM for o in OPTIMIZERS),
+          known_failures={f"{o}-after-epoch-1": KnownFailure(
+              f"no rise after the first epoch for {o} at its constant rate: B_simple at the last epoch over "
+              f"B_simple after epoch 1 is {effects} (geometric means, 90% intervals), undecided around 1 while "
+              "the train loss still falls by about 40%; from the initial weights it rises 11-18x, and plain SGD "
+              "keeps rising after epoch 1 (3.0x). With momentum or Adam at a constant rate the iterate settles "
+              "where its own noise keeps |G|^2 up: the rise McCandlish et al. describe is a property of the "
+              "loss falling toward a minimum, which a constant noisy temperature stops short of",
+              effect_range=(0.25, 3.0))  # around 1; beyond it (or a ratio that cannot be computed) something broke
+              for o, effects in (
+                  ("momentum", "0.94x [0.65, 1.37] over 10 seeds (3 seeds: 1.14x [0.36, 3.54])"),
+                  ("nesterov", "0.93x [0.65, 1.32] over 10 seeds (3 seeds: 0.50x [0.21, 1.19])"),
+                  ("adam", "0.76x [0.41, 1.43] over 10 seeds (3 seeds: 0.75x [0.27, 2.04])"))}))
 def eval_noise_scale_rises(runs: Runs, seeds) -> list[Verdict]:
     out = []
     for start, label in FROM.items():

@@ -21,12 +21,14 @@ ZHOU_SECONDS = 49.19  # its wall clock on the report's machine
 class Profile:
     name: str
     seeds: int  # seeds per configuration
+    full: bool = True  # False: the claims marked Claim.full_profile_only (and their runs) are left to the full
+    #                    profile, so that the quick profile's main job fits in 10 minutes on 2 cores
 
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.seeds))
 
 
-PROFILES = {"quick": Profile("quick", 3), "full": Profile("full", 10)}
+PROFILES = {"quick": Profile("quick", 3, full=False), "full": Profile("full", 10)}
 
 
 def get_profile(name: str, seeds: int | None = None) -> Profile:
@@ -133,10 +135,14 @@ def report_configs(seeds):
     return [RunConfig("sgd", s, seed, base_lr=REPORT_LR[s]) for seed in seeds for s in MAIN_SCHEDULES]
 
 
-def required_configs(seeds: Sequence[int]) -> list[RunConfig]:
-    """All runs the claims need, in training order (main grid first), without duplicates."""
+def required_configs(seeds: Sequence[int], full: bool = True) -> list[RunConfig]:
+    """All runs the claims need, in training order (main grid first), without duplicates. ``full=False``
+    (the quick profile): without the runs of the full-profile-only claims (the group report's own settings,
+    baseline-adam and report-as-run)."""
+    groups = [grid_configs, control_configs, high_noise_configs, effective_lr_configs, noise_control_configs]
+    if full:
+        groups += [baseline_configs, report_configs]
     out = []
-    for group in (grid_configs, control_configs, high_noise_configs, effective_lr_configs, noise_control_configs,
-                  baseline_configs, report_configs):
+    for group in groups:
         out += [c for c in group(seeds) if c not in out]
     return out
