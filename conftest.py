@@ -25,3 +25,6 @@ def pytest_addoption(parser):
     group.addoption("--runs-dir", default=None,
                     help="run store for the claims (default: $REPRODUCTION_RUNS_DIR or ./runs)")
     group.addoption("--fresh-runs", action="store_true", help="retrain runs even if the store has them")
+    group.addoption("--scheduler", default=os.environ.get("REPRODUCTION_SCHEDULER") or None,
+                    help="Dask scheduler address (tcp://HOST:PORT) for the claims' runs; default: "
+                         "$REPRODUCTION_SCHEDULER, else a LocalCluster on 127.0.0.1 (reproduction/cluster.py)")

@@ -169,12 +169,13 @@ def test_micro_batches_against_one_piece_at_b2500(benchmark, mnist):
 
 
 def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark, mnist_all):
-    """Why the untimed runs train in worker processes (reproduction/pool.py): the same runs (decay, B 100,
+    """Why the untimed runs train in single-threaded worker processes (reproduction/cluster.py, a Dask
+    LocalCluster): the same runs (decay, B 100,
     the bulk of the grid; increase, B up to 2500) trained here one after another with every core, against
     two single-threaded workers training them at the same time. Throughput = runs' training seconds in
     sequence / the longest worker's; process start-up is excluded from both."""
+    from reproduction.cluster import train_on_cluster
     from reproduction.config import RunConfig
-    from reproduction.pool import train_in_workers
     from reproduction.training import Trainer
 
     data = mnist_all
@@ -182,7 +183,7 @@ def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark,
     trainer = Trainer(data)
     in_sequence = sum(trainer.train(c).train_seconds for c in configs)
     per_worker = {}
-    for result in train_in_workers(configs, data, workers=2):
+    for result in train_on_cluster(configs, data, workers=2):
         pid = result.metadata["worker_pid"]
         per_worker[pid] = per_worker.get(pid, 0.0) + result.train_seconds
     in_parallel = benchmark.pedantic(lambda: max(per_worker.values()), rounds=1, iterations=1)
@@ -233,3 +234,32 @@ def test_onednn_kernels(benchmark, batch):
                                  "onednn_on_seconds": [p[1] for p in pairs], "median_ratio_off_over_on": ratio})
     print(f"\nB={batch}: oneDNN off {statistics.median(p[0] for p in pairs):.2f} s, on "
           f"{statistics.median(p[1] for p in pairs):.2f} s per epoch, off/on {ratio:.2f}x")
+
+
+def test_noise_scale_measurement_cost(benchmark, mnist_all):
+    """The gradient noise scale's share of a run: whole runs (increase, the shortest, so the share is the
+    largest) with and without the measurement, alternating, one Trainer each so traces are reused. Target
+    (issue: at most about 5% of a run's wall clock): reported, the median ratio of wall clocks."""
+    from reproduction.config import RunConfig
+    from reproduction.training import Trainer
+
+    config = RunConfig("momentum", "increase", seed=0)
+    with_noise, without = Trainer(mnist_all), Trainer(mnist_all, noise_probe=0)
+    with_noise.train(config), without.train(config)  # engines built and traced
+    walls = {"with": [], "without": []}
+    noise_seconds = []
+    for _ in range(ROUNDS):
+        for name, trainer in (("with", with_noise), ("without", without)):
+            t = time.perf_counter()
+            result = trainer.train(config)
+            walls[name].append(time.perf_counter() - t)
+            if name == "with":
+                noise_seconds.append(sum(e.noise_seconds for e in result.epochs))
+    benchmark.pedantic(lambda: with_noise.train(config), rounds=1, iterations=1, warmup_rounds=0)
+    ratio = statistics.median(a / b for a, b in zip(walls["with"], walls["without"], strict=True))
+    benchmark.extra_info.update({"wall_with": walls["with"], "wall_without": walls["without"],
+                                 "noise_seconds": noise_seconds, "median_ratio": ratio})
+    print(f"\nnoise scale: run wall clock with / without {ratio:.3f}x (medians {statistics.median(walls['with']):.2f}"
+          f" / {statistics.median(walls['without']):.2f} s); measurement {statistics.median(noise_seconds):.2f} s"
+          " per run (7 measurements)")
+    assert all(s > 0 for s in noise_seconds)

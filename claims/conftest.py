@@ -18,8 +18,7 @@ import pytest
 from reproduction import claims as claims_mod
 from reproduction import stats
 from reproduction.atomic import atomic_write_json
-from reproduction.data import load_mnist
-from reproduction.pool import DEFAULT_WORKERS
+from reproduction.cluster import DEFAULT_WORKERS, MnistSource
 from reproduction.runner import run_all
 from reproduction.store import RunStore, default_runs_dir
 
@@ -54,7 +53,7 @@ def store(pytestconfig):
 
 @pytest.fixture(scope="session")
 def mnist():
-    return load_mnist().preprocessed()
+    return MnistSource().load()
 
 
 def _say(pytestconfig, text):
@@ -71,19 +70,24 @@ def _say(pytestconfig, text):
 
 
 @pytest.fixture(scope="session")
-def runs(pytestconfig, seeds, store, mnist):
-    """Every run the claims need: from the store, training only what is missing."""
-    return run_all(claims_mod.required_configs(seeds), mnist, store, fresh=pytestconfig.getoption("--fresh-runs"),
-                   quiet=True, say=lambda text: _say(pytestconfig, text), timed=claims_mod.timed_configs(seeds),
-                   workers=DEFAULT_WORKERS).runs
+def runs(pytestconfig, profile, seeds, store, mnist):
+    """Every run the claims need: from the store, training only what is missing. (``mnist``: the data are
+    fetched and verified here, once, before any worker looks for its cache.)"""
+    return run_all(claims_mod.required_configs(seeds, profile.full), MnistSource(), store,
+                   fresh=pytestconfig.getoption("--fresh-runs"), quiet=True, say=lambda text: _say(pytestconfig, text),
+                   timed=claims_mod.timed_configs(seeds), workers=DEFAULT_WORKERS,
+                   scheduler=pytestconfig.getoption("--scheduler")).runs
 
 
 @pytest.fixture(scope="session")
-def evaluated(runs, seeds):
-    """claim id -> {params: Verdict}, each claim evaluated once per session."""
+def evaluated(runs, profile, seeds):
+    """claim id -> {params: Verdict}, each claim evaluated once per session; a claim this profile leaves to
+    the full profile is skipped (its runs are not in this profile's store request)."""
     cache = {}
 
     def _evaluated(claim_id: str) -> dict[str, stats.Verdict]:
+        if not claims_mod.in_profile(claim_id, profile.full):
+            pytest.skip(f"{claim_id}: evaluated in the full profile only (--profile full)")
         if claim_id not in cache:
             cache[claim_id] = claims_mod.evaluate(claim_id, runs, seeds)
         return cache[claim_id]

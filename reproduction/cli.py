@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from reproduction import data as data_mod
+from reproduction.cluster import RunFailed
 
 EPOCH_HEADER = f"{'epoch':>5} {'lr':>9} {'batch':>6} {'steps':>6} {'train s':>8} {'eval s':>7} " \
                f"{'train loss':>10} {'test loss':>9} {'test acc':>8} {'B_simple':>8}"
@@ -132,7 +134,8 @@ def cmd_reproduce(args) -> int:
     from reproduction.reproduce import reproduce
 
     return reproduce(profile=args.profile, out=Path(args.out), seeds=args.seeds, data_dir=args.data_dir,
-                     runs_dir=args.runs_dir, fresh=args.fresh, tensorboard=args.tensorboard, workers=args.workers)
+                     runs_dir=args.runs_dir, fresh=args.fresh, tensorboard=args.tensorboard, workers=args.workers,
+                     scheduler=args.scheduler)
 
 
 def cmd_report(args) -> int:
@@ -144,7 +147,7 @@ def cmd_report(args) -> int:
 
 
 def _workers(text: str) -> int:
-    from reproduction.pool import check_workers
+    from reproduction.cluster import check_workers
 
     try:
         return check_workers(int(text))
@@ -161,8 +164,8 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from reproduction.cluster import DEFAULT_WORKERS
     from reproduction.optimizers import OPTIMIZERS
-    from reproduction.pool import DEFAULT_WORKERS
     from reproduction.schedules import SCHEDULES
 
     parser = argparse.ArgumentParser(prog="reproduction", description=__doc__)
@@ -222,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS,
                    help="parallel single-threaded processes for the runs whose wall clock no claim reads; the "
                         f"timed runs always train alone (default: {DEFAULT_WORKERS}; 0: all in this process)")
+    p.add_argument("--scheduler", default=os.environ.get("REPRODUCTION_SCHEDULER") or None,
+                   help="a Dask scheduler address (tcp://HOST:PORT) to train the grid on an existing cluster "
+                        "(default: $REPRODUCTION_SCHEDULER, else a LocalCluster on 127.0.0.1; README)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("report", help="rebuild REPORT.md and figures from a reproduce output, without training")
@@ -238,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     except (data_mod.DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:
+        print(f"error: {exc}; the other runs are in the store, re-run to retry", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished runs are in the store; re-run to resume", file=sys.stderr)
         return 130

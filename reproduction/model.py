@@ -16,6 +16,8 @@ unfolded Keras model stays the reference: tests check both agree, value and grad
 
 from __future__ import annotations
 
+import random
+
 import keras
 import tensorflow as tf
 
@@ -23,18 +25,28 @@ from reproduction.config import NORMALIZATIONS, ModelOptions  # noqa: F401  (Mod
 from reproduction.ghost_batch_norm import GhostBatchNormalization
 
 
-def build_cnn(options: ModelOptions = ModelOptions()) -> keras.Model:
-    """The report's CNN; weights drawn from Keras's global seed (set it with keras.utils.set_random_seed)."""
+def build_cnn(options: ModelOptions = ModelOptions(), seed: int | None = None) -> keras.Model:
+    """The report's CNN. ``seed``: its initial weights depend on the seed alone, the same weights
+    keras.utils.set_random_seed(seed) followed by a build would give. (Keras draws each initializer's seed
+    from Python's global ``random``, which other threads of the process may also draw from, such as a Dask
+    worker's event loop, so the weights of a build after set_random_seed are not guaranteed there.)
+    None: Keras's global draw."""
+    if seed is None:
+        kernels = ("glorot_uniform", "glorot_uniform")
+    else:  # Keras's own draw, random.randint(1, 1e9) after random.seed(seed), from a private generator
+        draw = random.Random(seed)
+        kernels = tuple(keras.initializers.GlorotUniform(seed=draw.randint(1, int(1e9))) for _ in range(2))
     inputs = keras.Input(shape=(28, 28, 1), name="image")
     h = inputs
     if options.normalization == "ghost":
         h = GhostBatchNormalization(options.virtual_batch_size, momentum=options.bn_momentum, name="norm")(h)
     elif options.normalization == "batch":
         h = keras.layers.BatchNormalization(momentum=options.bn_momentum, name="norm")(h)
-    h = keras.layers.Conv2D(options.filters, 3, padding="valid", activation=None, name="conv")(h)
+    h = keras.layers.Conv2D(options.filters, 3, padding="valid", activation=None, kernel_initializer=kernels[0],
+                            name="conv")(h)
     h = keras.layers.MaxPooling2D(2, name="pool")(h)
     h = keras.layers.Flatten(name="flatten")(h)
-    outputs = keras.layers.Dense(10, activation="softmax", name="dense")(h)
+    outputs = keras.layers.Dense(10, activation="softmax", kernel_initializer=kernels[1], name="dense")(h)
     return keras.Model(inputs, outputs, name=f"report_cnn_{options.normalization}")
 
 

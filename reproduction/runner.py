@@ -3,8 +3,10 @@
 Timing policy. A run whose training seconds a claim reads (``timed``: the main grid, claims.plan.timed_configs)
 trains here in the main process, one at a time, alone on the machine, with every core, in the order given
 (the three schedules of one optimizer and seed back to back, so machine drift hits them alike). Every
-other run trains in ``workers`` single-threaded processes in parallel (reproduction/pool.py), after the
-timed ones; ``workers=0`` trains them here too. Each run's metadata records where it trained.
+other run trains on Dask workers (reproduction/cluster.py): by default a LocalCluster of ``workers``
+single-threaded processes on 127.0.0.1, after the timed runs; ``workers=0`` trains them here too. With a
+``scheduler`` address everything goes to that cluster, the timed runs as blocks (one optimizer and seed,
+back to back) on workers that hold a whole machine. Each run's metadata records where it trained.
 
 Nothing is lost: each run is written to the store atomically as soon as it ends, a run already stored is
 never trained again (unless ``fresh``), and an interrupted job resumes where it stopped.
@@ -18,8 +20,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from reproduction.cluster import as_source, check_scheduler, check_workers, train_on_cluster
 from reproduction.config import RunConfig
-from reproduction.pool import check_workers, train_in_workers
 from reproduction.results import EpochRecord, RunResult
 from reproduction.store import RunStore
 
@@ -59,15 +61,31 @@ def write_tensorboard(result: RunResult, directory: Path) -> None:
     writer.close()
 
 
+def timed_blocks(timed: Sequence[RunConfig]) -> list[tuple[RunConfig, ...]]:
+    """Consecutive timed runs of one (optimizer, seed): the blocks a wall-clock claim pairs."""
+    blocks: list[list[RunConfig]] = []
+    for c in timed:
+        if blocks and (blocks[-1][0].optimizer, blocks[-1][0].seed) == (c.optimizer, c.seed):
+            blocks[-1].append(c)
+        else:
+            blocks.append([c])
+    return [tuple(b) for b in blocks]
+
+
 def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False, quiet: bool = False,
             tensorboard: Path | None = None, say=say, timed: Sequence[RunConfig] | None = None,
-            workers: int = 0) -> Outcome:
+            workers: int = 0, scheduler: str | None = None) -> Outcome:
     """Train (or take from the store) every config; progress through ``say`` (stderr).
 
-    ``timed``: the configs whose training seconds a claim reads (None: all). They train first, here, one at
-    a time with every core. The others train in ``workers`` single-threaded processes in parallel
-    (reproduction/pool.py); ``workers=0`` trains them here too. Each run is stored as soon as it ends."""
+    ``data``: preprocessed arrays, or a cluster.MnistSource that each process loads itself.
+    ``timed``: the configs whose training seconds a claim reads (None: all). Without ``scheduler`` they
+    train first, here, one at a time with every core, and the others on a LocalCluster of ``workers``
+    single-threaded processes (``workers=0``: here too). With ``scheduler`` all go to that cluster, the timed
+    ones as blocks. Each run is stored as soon as it ends; runs that fail on the cluster are raised together
+    (cluster.RunFailed) after every other run was stored."""
     check_workers(workers)
+    scheduler = check_scheduler(scheduler)
+    source = as_source(data)
     timed_set = set(configs if timed is None else timed)
     runs, start, trained = {}, time.perf_counter(), []
     trainer = None
@@ -92,8 +110,13 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
             runs[config] = found
         else:
             pending.append(config)
-    here = [c for c in pending if c in timed_set or workers == 0]
-    pooled = [c for c in pending if c not in here]
+    if scheduler is not None:
+        here = []
+        blocks = timed_blocks([c for c in pending if c in timed_set])
+        pooled = [c for c in pending if c not in timed_set]
+    else:
+        here = [c for c in pending if c in timed_set or workers == 0]
+        blocks, pooled = [], [c for c in pending if c not in here]
     for config in here:
         import keras  # the progress bar; TensorFlow starts only when something trains
 
@@ -108,12 +131,13 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
         if trainer is None:
             from reproduction.training import Trainer  # TensorFlow starts only when something trains
 
-            trainer = Trainer(data)
+            trainer = Trainer(source.load())
         finished(trainer.train(config, on_epoch=on_epoch))
-    if pooled:
-        say(f"training {len(pooled)} untimed runs in {min(workers, len(pooled))} single-threaded worker "
-            f"processes")
-        for result in train_in_workers(pooled, data, workers):
-            finished(result, " in a worker")
+    if pooled or blocks:
+        say(f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks on the Dask cluster at "
+            f"{scheduler}" if scheduler else f"training {len(pooled)} untimed runs in {min(workers, len(pooled))} "
+            "single-threaded worker processes (a Dask LocalCluster on 127.0.0.1)")
+        for result in train_on_cluster(pooled, source, workers, scheduler, blocks):
+            finished(result, f" on {result.metadata.get('worker')}")
     say(f"{len(configs)} runs: {len(trained)} trained now, {len(configs) - len(trained)} from {store.root}")
     return Outcome({c: runs[c] for c in configs}, tuple(trained))

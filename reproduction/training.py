@@ -75,7 +75,7 @@ def metadata() -> dict[str, Any]:
         "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "op_determinism": True, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "trained_in": "main",  # or "worker" (reproduction/pool.py)
+        "op_determinism": True, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "trained_in": "main",  # or "worker" (reproduction/cluster.py)
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -226,7 +226,7 @@ class Trainer:
     def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
         key = (config.model, get_optimizer(config.optimizer), momentum)
         keras.utils.set_random_seed(config.seed)
-        model = build_cnn(config.model)  # the run's initial weights, drawn from its seed
+        model = build_cnn(config.model, seed=config.seed)  # the run's initial weights, from its seed alone
         engine = self._engines.get(key)
         if engine is None:
             optimizer = get_optimizer(config.optimizer).build(momentum=momentum)

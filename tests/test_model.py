@@ -107,3 +107,19 @@ def test_ghost_layer_is_the_first_layer_and_serializes(tmp_path):
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded.get_layer("norm"), GhostBatchNormalization)
     np.testing.assert_allclose(loaded(X[:3]), model(X[:3]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("normalization", ["ghost", "none"])
+def test_initial_weights_depend_on_the_seed_alone(normalization):
+    """build_cnn(seed=s) gives the weights keras.utils.set_random_seed(s) + build_cnn() gives, whatever else
+    drew from Python's global random before (as a Dask worker's event loop does)."""
+    import random
+
+    options = ModelOptions(normalization=normalization)
+    keras.utils.set_random_seed(3)
+    reference = build_cnn(options).get_weights()
+    random.seed(999)
+    random.random()
+    assert all(np.array_equal(a, b) for a, b in zip(reference, build_cnn(options, seed=3).get_weights(), strict=True))
+    kernel = build_cnn(options, seed=4).get_layer("conv").kernel.numpy()
+    assert not np.array_equal(kernel, build_cnn(options, seed=3).get_layer("conv").kernel.numpy())
