@@ -143,11 +143,11 @@ def test_a_control_is_validated_on_construction(kwargs, message):
 
 
 def test_the_quick_profile_leaves_out_only_the_runs_of_its_full_only_claims():
-    from reproduction.claims.plan import baseline_configs, report_configs
+    from reproduction.claims.plan import baseline_configs, effective_lr_configs, report_configs
 
     quick, full = claims.required_configs(SEEDS, full=False), claims.required_configs(SEEDS)
-    assert set(full) - set(quick) == set(baseline_configs(SEEDS) + report_configs(SEEDS))
+    assert set(full) - set(quick) == set(effective_lr_configs(SEEDS) + baseline_configs(SEEDS) + report_configs(SEEDS))
     assert [c for c in full if c in quick] == quick  # same training order
     assert not claims.get_profile("quick").full and claims.get_profile("full").full
-    assert {cid for cid in claims.CLAIMS if not claims.in_profile(cid, full=False)} == {"baseline-adam",
-                                                                                         "report-as-run"}
+    assert {cid for cid in claims.CLAIMS if not claims.in_profile(cid, full=False)} == {
+        "effective-lr", "baseline-adam", "report-as-run"}

@@ -87,7 +87,7 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
         for params in claim.params:
             assert any(f"| {claim_id} |" in r and f"| {params} |" in r for r in rows), (claim_id, params)
     left = sorted(set(claims.CLAIMS) - set(quick))
-    assert left == ["baseline-adam", "report-as-run"]
+    assert left == ["baseline-adam", "effective-lr", "report-as-run"]
     assert all(f"`{c}`" in report for c in left) and "full profile only" in report
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 7
