@@ -173,8 +173,9 @@ def connect(scheduler: str | None, workers: int):
                              f"({exc}); start one with 'dask scheduler' and workers with 'dask worker "
                              f"{scheduler} --nthreads 1'") from None
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
+        # loopback only, and free ports: the scheduler's HTTP server would otherwise take 127.0.0.1:8787
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     try:
         return Client(cluster), cluster
     except BaseException:

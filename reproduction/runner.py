@@ -85,7 +85,6 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
     (cluster.RunFailed) after every other run was stored."""
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
-    source = as_source(data)
     timed_set = set(configs if timed is None else timed)
     runs, start, trained = {}, time.perf_counter(), []
     trainer = None
@@ -110,6 +109,7 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
             runs[config] = found
         else:
             pending.append(config)
+    source = as_source(data) if pending else None  # nothing to train: the data are never needed
     if scheduler is not None:
         here = []
         blocks = timed_blocks([c for c in pending if c in timed_set])

@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from support import synthetic_digits
+from support import synthetic_digits, train_losses_single_threaded
 
 from reproduction.cli import main
 from reproduction.cluster import MACHINE, RunFailed, check_workers, connect, train_on_cluster
@@ -33,16 +33,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _single_threaded(config: dict, data) -> list[float]:
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    from reproduction.training import Trainer
-
-    return [e.train_loss for e in Trainer(data).train(RunConfig.from_dict(config)).epochs]
-
-
 @pytest.mark.slow
 def test_a_local_cluster_trains_like_a_single_threaded_process():
     """Bit-identical to the same config in a fresh single-threaded process (what the old process pool ran),
@@ -55,7 +45,7 @@ def test_a_local_cluster_trains_like_a_single_threaded_process():
                and r.metadata["worker"].startswith("tcp://127.0.0.1:") for r in results)
     twins = [[e.train_loss for e in r.epochs] for r in results if r.config == same]
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        reference = pool.submit(_single_threaded, same.to_dict(), DATA).result()
+        reference = pool.submit(train_losses_single_threaded, same.to_dict(), DATA).result()
     assert twins[0] == twins[1] == reference
     assert results[0].final.test_accuracy > 0.3
 
@@ -68,12 +58,12 @@ def hand_started_cluster():
     address = f"tcp://127.0.0.1:{port}"
     python = [sys.executable, "-m"]
     processes = [subprocess.Popen([*python, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                   str(port), "--no-dashboard"], start_new_session=True,
+                                   str(port), "--no-dashboard", "--dashboard-address", ":0"], start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     workers = []
     for resources in (f"{MACHINE}=1", None):
         args = [*python, "distributed.cli.dask_worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                "--no-dashboard", "--death-timeout", "60"]
+                "--no-dashboard", "--dashboard-address", ":0", "--death-timeout", "60"]
         workers.append(subprocess.Popen(args + (["--resources", resources] if resources else []),
                                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     processes += workers
