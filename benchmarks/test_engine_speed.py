@@ -263,3 +263,76 @@ def test_noise_scale_measurement_cost(benchmark, mnist_all):
           f" / {statistics.median(walls['without']):.2f} s); measurement {statistics.median(noise_seconds):.2f} s"
           " per run (7 measurements)")
     assert all(s > 0 for s in noise_seconds)
+
+
+def _plain_process_train_seconds(config: dict) -> float:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from reproduction.cluster import MnistSource
+    from reproduction.config import RunConfig
+    from reproduction.training import Trainer
+
+    return Trainer(MnistSource().load()).train(RunConfig.from_dict(config)).train_seconds
+
+
+def test_dask_workers_against_plain_processes(benchmark):
+    """The untimed runs' workers (reproduction/cluster.py): two runs on a LocalCluster of two single-threaded
+    workers with Dask's defaults, with LOCAL_CLUSTER_CONFIG (no profiler, slow tick, no MALLOC_TRIM_THRESHOLD_),
+    and in two plain single-threaded spawned processes; training seconds per run (start-up excluded)."""
+    import concurrent.futures
+    import multiprocessing
+
+    from reproduction import cluster
+    from reproduction.config import RunConfig
+
+    configs = [RunConfig("momentum", "decay", k, base_lr=0.006) for k in range(2)]
+    seconds = {}
+    defaults = {"distributed.worker.profile.enabled": True, "distributed.admin.tick.interval": "20ms",
+                "distributed.worker.memory.monitor-interval": "100ms",
+                "distributed.admin.system-monitor.interval": "500ms",
+                "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536, "OMP_NUM_THREADS": 1,
+                                                        "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}}
+    for name, override in (("dask defaults", defaults), ("LOCAL_CLUSTER_CONFIG", {})):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cluster, "LOCAL_CLUSTER_CONFIG", {**cluster.LOCAL_CLUSTER_CONFIG, **override})
+            seconds[name] = [r.train_seconds for r in cluster.train_on_cluster(configs, cluster.MnistSource(),
+                                                                               workers=2)]
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        seconds["plain processes"] = list(pool.map(_plain_process_train_seconds, [c.to_dict() for c in configs]))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    benchmark.extra_info.update(seconds)
+    print("\n" + "; ".join(f"{k}: {', '.join(f'{s:.1f}' for s in v)} s" for k, v in seconds.items()))
+    assert statistics.median(seconds["LOCAL_CLUSTER_CONFIG"]) < 1.2 * statistics.median(seconds["plain processes"])
+
+
+def test_keras_recipe_fit_against_the_engine(benchmark, mnist_all):
+    """BatchSizeScheduler in model.fit (reproduction/fit.py) against the engine on the same config (momentum,
+    increase, seed 0): wall clock, per-epoch train loss, and a fit with B 100 throughout for scale."""
+    import numpy as np
+
+    from reproduction.config import RunConfig
+    from reproduction.fit import BatchSizeScheduler
+    from reproduction.optimizers import get_optimizer
+    from reproduction.training import Trainer
+
+    x, y, _, _ = mnist_all
+    engine = Trainer(mnist_all, noise_probe=0).train(RunConfig("momentum", "increase", seed=0))
+    out = {}
+    for schedule in ("increase", "constant"):
+        config = RunConfig("momentum", schedule, seed=0)
+        model = build_cnn(config.model, seed=0)
+        model.compile(get_optimizer("momentum").build(), "sparse_categorical_crossentropy")
+        scheduler = BatchSizeScheduler(config.build_schedule(), seed=0)
+        start = time.perf_counter()
+        history = model.fit(scheduler.dataset(x, y), epochs=6, callbacks=[scheduler], verbose=0, shuffle=False)
+        seconds = time.perf_counter() - start
+        deviation = np.array(history.history["loss"]) / [e.train_loss for e in engine.epochs] - 1
+        out[schedule] = {"seconds": seconds, "max_train_loss_deviation": float(np.max(np.abs(deviation)))}
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    benchmark.extra_info.update({"engine_train_seconds": engine.train_seconds, **out})
+    print(f"\nengine {engine.train_seconds:.1f} s; fit with the increase schedule {out['increase']['seconds']:.1f} s, "
+          f"train loss within {100 * out['increase']['max_train_loss_deviation']:.3f}% of the engine's; fit at "
+          f"B 100 throughout {out['constant']['seconds']:.1f} s, {100 * out['constant']['max_train_loss_deviation']:.0f}% off")
+    assert out["increase"]["max_train_loss_deviation"] < 0.005 < out["constant"]["max_train_loss_deviation"]
