@@ -38,10 +38,10 @@ DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))  # each worker holds Tenso
 WORKER_THREADS = 1
 MACHINE = "machine"  # the worker resource of a worker that holds a whole machine (timed blocks)
 CONNECT_TIMEOUT_S = 5
-# A training step is Python-light but long: Dask's defaults for short tasks cost it 40% on 2 cores (a run
-# at 12.0 s against 8.6 s in a plain process): the statistical profiler samples every 10 ms, the event loop
-# ticks every 20 ms, and MALLOC_TRIM_THRESHOLD_ fixes glibc's mmap threshold, so TensorFlow's large
-# temporaries are mapped and unmapped at every step. Without them: 8.1-8.6 s (docs/engine-speed.md).
+# A training run is one long task: Dask's defaults for short tasks cost it 15-40% on 2 cores against a plain
+# process (docs/engine-speed.md): the statistical profiler samples every 10 ms, the event loop ticks every
+# 20 ms, and MALLOC_TRIM_THRESHOLD_ fixes glibc's mmap threshold, so TensorFlow's large temporaries are
+# mapped and unmapped at every step. Without them a worker trains as fast as a plain process.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.multiprocessing-method": "spawn",  # TensorFlow does not survive a fork
     "distributed.worker.profile.enabled": False,
