@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from support import train_single_threaded
 
 from reproduction.data import load_mnist
 from reproduction.model import build_cnn
@@ -265,19 +266,7 @@ def test_noise_scale_measurement_cost(benchmark, mnist_all):
     assert all(s > 0 for s in noise_seconds)
 
 
-def _plain_process_train_seconds(config: dict) -> float:
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    from reproduction.cluster import MnistSource
-    from reproduction.config import RunConfig
-    from reproduction.training import Trainer
-
-    return Trainer(MnistSource().load()).train(RunConfig.from_dict(config)).train_seconds
-
-
-def test_dask_workers_against_plain_processes(benchmark):
+def test_dask_workers_against_plain_processes(benchmark, mnist_all):
     """The untimed runs' workers (reproduction/cluster.py): two runs on a LocalCluster of two single-threaded
     workers with Dask's defaults, with LOCAL_CLUSTER_CONFIG (no profiler, slow tick, no MALLOC_TRIM_THRESHOLD_),
     and in two plain single-threaded spawned processes; training seconds per run (start-up excluded)."""
@@ -300,7 +289,8 @@ def test_dask_workers_against_plain_processes(benchmark):
             seconds[name] = [r.train_seconds for r in cluster.train_on_cluster(configs, cluster.MnistSource(),
                                                                                workers=2)]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        seconds["plain processes"] = list(pool.map(_plain_process_train_seconds, [c.to_dict() for c in configs]))
+        runs = pool.map(train_single_threaded, [c.to_dict() for c in configs], [mnist_all] * len(configs))
+        seconds["plain processes"] = [r["totals"]["train_seconds"] for r in runs]
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     benchmark.extra_info.update(seconds)
     print("\n" + "; ".join(f"{k}: {', '.join(f'{s:.1f}' for s in v)} s" for k, v in seconds.items()))

@@ -145,15 +145,14 @@ def epoch_seconds_vs_batch(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
 def gradient_noise_scale(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
     """B_simple at the initial weights (epoch 0) and after each epoch, pooled over seeds (mean tr(Sigma) /
     mean |G|^2), per schedule, with the schedule's batch size as thin steps; log scale."""
-    from reproduction.noise_scale import PROBE_EXAMPLES, NoiseScale, pooled
+    from reproduction.noise_scale import PROBE_EXAMPLES, pooled
 
     fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(4 * len(OPTIMIZERS), 3.8), sharey=True)
     for ax, optimizer in zip(np.atleast_1d(axes), OPTIMIZERS, strict=True):
         for schedule in MAIN_SCHEDULES:
             results = [runs[RunConfig(optimizer, schedule, k)] for k in seeds]
-            points = [pooled([NoiseScale(r.initial_gradient_sq, r.initial_gradient_trace) for r in results])]
-            points += [pooled([NoiseScale(r.epochs[i].gradient_sq, r.epochs[i].gradient_trace) for r in results])
-                       for i in range(len(results[0].epochs))]
+            points = [pooled([r.initial_noise for r in results])]
+            points += [pooled([r.epochs[i].noise for r in results]) for i in range(len(results[0].epochs))]
             y = [p.b_simple if math.isfinite(p.b_simple) else np.nan for p in points]  # unresolved: a gap
             ax.plot(range(len(y)), y, color=COLORS[schedule], label=f"B_simple, {schedule}", **STYLES[schedule])
             batches = [e.batch_size for e in results[0].epochs]

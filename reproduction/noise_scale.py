@@ -49,7 +49,10 @@ class NoiseScale:
 
     @property
     def b_simple(self) -> float:
-        """tr(Sigma) / |G|^2; inf when the probe cannot tell |G|^2 from 0 (noise swamps the signal)."""
+        """tr(Sigma) / |G|^2; inf when the probe cannot tell |G|^2 from 0 (noise swamps the signal); NaN when
+        not measured."""
+        if math.isnan(self.gradient_sq):
+            return math.nan
         return self.trace / self.gradient_sq if self.gradient_sq > 0 else math.inf
 
 

@@ -18,7 +18,6 @@ from reproduction.annealing import HIGH_NOISE, high_noise_margin
 from reproduction.atomic import atomic_write_bytes, atomic_write_json
 from reproduction.claims import gradient_noise
 from reproduction.config import RunConfig
-from reproduction.noise_scale import NoiseScale
 from reproduction.optimizers import OPTIMIZERS
 from reproduction.results import RunResult
 from reproduction.schedules import MAIN_SCHEDULES
@@ -136,26 +135,18 @@ def annealing_table(runs: Runs, seeds: Sequence[int], verdicts: Sequence[Verdict
     return lines
 
 
-def _pooled(records) -> NoiseScale:
-    return noise_scale.pooled([NoiseScale(e.gradient_sq, e.gradient_trace) for e in records])
-
-
-def _initial(result: RunResult) -> NoiseScale:
-    return NoiseScale(result.initial_gradient_sq, result.initial_gradient_trace)
-
-
 def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
     """B_simple beside McCandlish et al.'s MNIST figures (a remark: other models), and each schedule's batch
     size against B_simple per phase. Pooled over seeds and epochs: mean tr(Sigma) / mean |G|^2."""
     grid = {(o, s): [runs[RunConfig(o, s, k)] for k in seeds] for o in OPTIMIZERS for s in MAIN_SCHEDULES}
     if any(math.isnan(r.final.gradient_trace) for rs in grid.values() for r in rs):
         return ["(Runs without the gradient noise scale: retrain them with this code version.)"]
-    start = noise_scale.pooled([_initial(r) for rs in grid.values() for r in rs]).b_simple
+    start = noise_scale.pooled([r.initial_noise for rs in grid.values() for r in rs]).b_simple
     lines = ["| | this model | McCandlish et al., MNIST |", "|---|---|---|",
              f"| B_simple at the initial weights (every main-grid run) | {start:.0f} | about "
              f"{gradient_noise.PAPER_MNIST_START} |"]
     for o in OPTIMIZERS:
-        average = _pooled([e for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs]).b_simple
+        average = noise_scale.pooled([e.noise for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs]).b_simple
         lines.append(f"| B_simple averaged over training, {o} (main grid, every epoch end) | {average:.0f} | about "
                      f"{gradient_noise.PAPER_MNIST_AVERAGE} |")
     phases, probe = RunConfig().steps, noise_scale.PROBE_EXAMPLES
@@ -173,7 +164,7 @@ def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
         per_step = rs[0].config.epochs_per_step
         for p in range(phases):
             records = [e for r in rs for e in r.epochs if e.epoch // per_step == p]
-            b, b_simple = records[0].batch_size, _pooled(records).b_simple
+            b, b_simple = records[0].batch_size, noise_scale.pooled([e.noise for e in records]).b_simple
             cells.append(f"{b}, {b_simple:.0f}, {b / b_simple:.2f}" if b_simple <= probe else
                          f"{b}, > {probe}, < {b / probe:.2f}")
         lines.append(f"| {o} | {s} | " + " | ".join(cells) + " |")

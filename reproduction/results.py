@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from reproduction.config import RunConfig
+from reproduction.noise_scale import NoiseScale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,10 @@ class EpochRecord:
     b_simple: float = math.nan  # tr(Sigma) / |G|^2, in examples
     noise_seconds: float = 0.0  # the measurement's time, apart from train_seconds and eval_seconds
 
+    @property
+    def noise(self) -> NoiseScale:
+        return NoiseScale(self.gradient_sq, self.gradient_trace)
+
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
@@ -63,9 +68,12 @@ class RunResult:
         return self.epochs[-1]
 
     @property
+    def initial_noise(self) -> NoiseScale:
+        return NoiseScale(self.initial_gradient_sq, self.initial_gradient_trace)
+
+    @property
     def initial_b_simple(self) -> float:
-        g2 = self.initial_gradient_sq
-        return self.initial_gradient_trace / g2 if g2 > 0 else (math.nan if math.isnan(g2) else math.inf)
+        return self.initial_noise.b_simple
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "epochs": [dataclasses.asdict(e) for e in self.epochs],

@@ -41,9 +41,9 @@ def synthetic_digits(n_train: int = 600, n_test: int = 200, seed: int = 0):
     return (*make(n_train), *make(n_test))
 
 
-def train_losses_single_threaded(config: dict, data) -> list[float]:
-    """Train losses of a run in this process with one TensorFlow thread (a spawned reference process: it
-    must be importable by name, so it lives here rather than in a test module)."""
+def train_single_threaded(config: dict, data) -> dict:
+    """A run trained in this process with one TensorFlow thread, as a dict (a spawned reference process for
+    tests and benchmarks: it must be importable by name, so it lives here rather than in a test module)."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -51,4 +51,4 @@ def train_losses_single_threaded(config: dict, data) -> list[float]:
     from reproduction.config import RunConfig
     from reproduction.training import Trainer
 
-    return [e.train_loss for e in Trainer(data).train(RunConfig.from_dict(config)).epochs]
+    return Trainer(data).train(RunConfig.from_dict(config)).to_dict()

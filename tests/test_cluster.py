@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from support import synthetic_digits, train_losses_single_threaded
+from support import synthetic_digits, train_single_threaded
 
 from reproduction.cli import main
 from reproduction.cluster import MACHINE, RunFailed, check_workers, connect, train_on_cluster
@@ -45,7 +45,7 @@ def test_a_local_cluster_trains_like_a_single_threaded_process():
                and r.metadata["worker"].startswith("tcp://127.0.0.1:") for r in results)
     twins = [[e.train_loss for e in r.epochs] for r in results if r.config == same]
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        reference = pool.submit(train_losses_single_threaded, same.to_dict(), DATA).result()
+        reference = [e["train_loss"] for e in pool.submit(train_single_threaded, same.to_dict(), DATA).result()["epochs"]]
     assert twins[0] == twins[1] == reference
     assert results[0].final.test_accuracy > 0.3
 
