@@ -1,4 +1,4 @@
-"""Command line: ``reproduction fetch-data | run | tune | calibrate | anneal | reproduce | report``."""
+"""Command line: ``reproduction fetch-data | run | launch | tune | calibrate | anneal | reproduce | report``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reproduction import data as data_mod
 from reproduction.cluster import RunFailed
+from reproduction.launch import LaunchFailed
 
 EPOCH_HEADER = f"{'epoch':>5} {'lr':>9} {'batch':>6} {'steps':>6} {'train s':>8} {'eval s':>7} " \
                f"{'train loss':>10} {'test loss':>9} {'test acc':>8} {'B_simple':>8}"
@@ -34,23 +35,49 @@ def _load_data(args):
     return data_mod.load_mnist(args.data_dir).preprocessed()
 
 
-def _train_one(config, data, store, fresh=False, quiet=False):
+def _train_one(config, data, store, fresh=False, quiet=False, strategy=None):
     """(result, trained_now) through the same path as the main job (store, progress bar, atomic write)."""
     from reproduction.runner import run_all
 
-    outcome = run_all([config], data, store, fresh=fresh, quiet=quiet, say=lambda text: None)
+    outcome = run_all([config], data, store, fresh=fresh, quiet=quiet, say=lambda text: None, strategy=strategy)
     return outcome.runs[config], config in outcome.trained
 
 
-def cmd_run(args) -> int:
-    from reproduction.atomic import atomic_write_json
+def _run_config(args, replicas: int = 1):
     from reproduction.config import RunConfig
+
+    return RunConfig(optimizer=args.optimizer, schedule=args.schedule, seed=args.seed, base_lr=args.lr,
+                     train_examples=args.train_examples, replicas=replicas)
+
+
+def cmd_run(args) -> int:
+    from reproduction.distribute import is_chief, make_strategy
     from reproduction.store import RunStore
 
-    config = RunConfig(optimizer=args.optimizer, schedule=args.schedule, seed=args.seed, base_lr=args.lr)
+    # first: a strategy sets up TensorFlow's devices (and a worker's server) before anything else runs
+    strategy = make_strategy(args.strategy, args.replicas) if args.strategy != "default" else None
+    config = _run_config(args, strategy.num_replicas_in_sync if strategy is not None else 1)
     store = RunStore(args.runs_dir)
-    result, trained = _train_one(config, _load_data(args), store, fresh=args.fresh, quiet=args.quiet)
-    print(f"{'trained' if trained else 'from the store'}: {store.path(config)}")
+    if args.strategy == "multi-worker":  # every worker must take part, so none may take the run from a store
+        from reproduction.training import Trainer
+
+        result = Trainer(_load_data(args), strategy=strategy).train(config)
+        chief = is_chief(strategy)
+        if chief:
+            store.put(result)
+        print(f"trained as {'the chief' if chief else 'a worker'} of {result.metadata['workers']}: "
+              f"{store.path(config) if chief else 'not stored (the chief stores the run)'}")
+    else:
+        result, trained = _train_one(config, _load_data(args), store, fresh=args.fresh, quiet=args.quiet,
+                                     strategy=strategy)
+        print(f"{'trained' if trained else 'from the store'}: {store.path(config)}")
+    print_run(result, out=args.out)
+    return 0
+
+
+def print_run(result, out=None) -> None:
+    from reproduction.atomic import atomic_write_json
+
     print(EPOCH_HEADER)
     for e in result.epochs:
         print(format_epoch(e))
@@ -59,9 +86,41 @@ def cmd_run(args) -> int:
     print(f"gradient noise scale B_simple (tr Sigma / |G|^2, on {result.metadata.get('noise_probe', 0)} probe "
           f"examples): {result.initial_b_simple:.0f} at the initial weights, {result.final.b_simple:.0f} after "
           f"the last epoch (docs/reference.md)")
-    if args.out:
-        atomic_write_json(args.out, result.to_dict())
-        print(f"written: {args.out}")
+    meta = result.metadata
+    if meta.get("replicas", 1) > 1:
+        print(f"data parallel: {meta['replicas']} replicas ({meta['strategy']}, {meta['workers']} worker "
+              "processes); equal to one device up to rounding (docs/reference.md)")
+    if out:
+        atomic_write_json(out, result.to_dict())
+        print(f"written: {out}")
+
+
+def cmd_launch(args) -> int:
+    from reproduction.launch import launch
+    from reproduction.store import RunStore
+
+    run_argv = args.run_argv[1:] if args.run_argv[:1] == ["--"] else args.run_argv
+    if run_argv[:1] != ["run"]:
+        raise ValueError(f"launch: expected '-- run [options]' after the launch options, got {run_argv[:1]}")
+    run = build_parser().parse_args(run_argv)
+    for name, flag in (("strategy", "default"), ("replicas", None), ("out", None)):
+        if getattr(run, name) != flag:
+            raise ValueError(f"launch: --{name} is not a run option here (launch runs every worker with "
+                             "--strategy multi-worker and writes the chief's result to the store)")
+    store = RunStore(run.runs_dir)
+    config = _run_config(run, replicas=args.workers)  # one replica per worker process (CPU)
+    found = None if run.fresh else store.get(config)
+    if found is not None:
+        print(f"from the store: {store.path(config)}")
+        print_run(found)
+        return 0
+    forward = ["run", "--optimizer", run.optimizer, "--schedule", run.schedule, "--seed", str(run.seed)]
+    for name, flag in (("lr", "--lr"), ("train_examples", "--train-examples"), ("data_dir", "--data-dir")):
+        if getattr(run, name) is not None:
+            forward += [flag, str(getattr(run, name))]
+    result = launch(forward, args.workers, store, worker_dir=args.worker_dir)
+    print(f"trained across {args.workers} worker processes: {store.path(result.config)}")
+    print_run(result)
     return 0
 
 
@@ -165,6 +224,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from reproduction.cluster import DEFAULT_WORKERS
+    from reproduction.distribute import STRATEGIES
     from reproduction.optimizers import OPTIMIZERS
     from reproduction.schedules import SCHEDULES
 
@@ -190,7 +250,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the run's JSON here")
     p.add_argument("--fresh", action="store_true", help="retrain even if the store has this run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strategy", choices=list(STRATEGIES), default="default",
+                   help="tf.distribute strategy: default (one device), mirrored (this machine's devices), "
+                        "multi-worker (TF_CONFIG from the environment; see 'launch')")
+    p.add_argument("--replicas", type=_positive_int, default=None,
+                   help="with --strategy mirrored: that many logical CPU devices (default: the local devices)")
+    p.add_argument("--train-examples", type=_positive_int, default=None,
+                   help="train on the first N training images only (smoke tests; default: all 60000)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("launch", help="one run across N local worker processes (tf.distribute multi-worker)",
+                       description="Start N workers on 127.0.0.1 with their TF_CONFIG, each running "
+                                   "'reproduction run ... --strategy multi-worker'; store the chief's result "
+                                   "when all succeed and agree. Example: reproduction launch --workers 2 -- run "
+                                   "--optimizer sgd --schedule increase --seed 0")
+    p.add_argument("--workers", type=_positive_int, required=True, help="worker processes, one replica each")
+    p.add_argument("--worker-dir", default=None, help="keep each worker's log and result here (default: a "
+                                                      "temporary directory, removed after a success)")
+    p.add_argument("run_argv", nargs=argparse.REMAINDER, help="-- run [run options]")
+    p.set_defaults(func=cmd_launch)
 
     p = sub.add_parser("tune", help="grid of base learning rates on the decay schedule")
     common(p)
@@ -244,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     except (data_mod.DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except LaunchFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except RunFailed as exc:
         print(f"error: {exc}; the other runs are in the store, re-run to retry", file=sys.stderr)
         return 1

@@ -51,6 +51,7 @@ class RunConfig:
     epochs_per_step: int = 2  # epochs per phase
     model: ModelOptions = ModelOptions()
     train_examples: int | None = None  # None: the whole training set; else its first n (smoke tests only)
+    replicas: int = 1  # data-parallel replicas in sync (reproduction/distribute.py): changes float sums only
 
     def __post_init__(self):
         get_optimizer(self.optimizer)  # raises with the known names
@@ -64,6 +65,8 @@ class RunConfig:
         if self.train_examples is not None and not (
                 isinstance(self.train_examples, int) and self.train_examples >= 1):
             raise ValueError(f"train_examples={self.train_examples!r}: expected None or a positive integer")
+        if not isinstance(self.replicas, int) or isinstance(self.replicas, bool) or self.replicas < 1:
+            raise ValueError(f"replicas={self.replicas!r}: expected a positive integer (1: one device)")
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
 
     @property
@@ -82,7 +85,10 @@ class RunConfig:
         return prescribed if prescribed is not None else get_optimizer(self.optimizer).momentum
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.replicas == 1:  # one device: keys and files as before data parallelism existed
+            del data["replicas"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -102,4 +108,5 @@ class RunConfig:
                                 "optimizer_spec": dataclasses.asdict(get_optimizer(self.optimizer))},
                                sort_keys=True)
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-        return f"{self.optimizer}-{self.schedule}-seed{self.seed}-{digest}"
+        replicas = "" if self.replicas == 1 else f"-replicas{self.replicas}"
+        return f"{self.optimizer}-{self.schedule}-seed{self.seed}{replicas}-{digest}"

@@ -17,6 +17,9 @@ full) and var_v is the biased variance of virtual batch v, as Keras's BatchNorma
 
 Inference: the moving statistics, for any batch size.
 
+Data parallel (tf.distribute): the moving statistics are averaged over the replicas at each update, so with
+equal whole virtual batches per replica they move exactly as on one device over the global batch.
+
 The batch dimension may be dynamic (``None``), so one traced ``tf.function`` serves every batch size.
 """
 
@@ -54,9 +57,12 @@ class GhostBatchNormalization(keras.layers.Layer):
         # As in Keras's BatchNormalization: no gamma without scale, no beta without center.
         self.gamma = self.add_weight(name="gamma", shape=shape, initializer="ones") if self.scale else None
         self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros") if self.center else None
-        self.moving_mean = self.add_weight(name="moving_mean", shape=shape, initializer="zeros", trainable=False)
+        # aggregation "mean": under a tf.distribute strategy each replica's update is averaged into every
+        # copy (Keras's default "none" lets the replicas' copies drift apart); no effect on one device.
+        self.moving_mean = self.add_weight(name="moving_mean", shape=shape, initializer="zeros", trainable=False,
+                                           aggregation="mean")
         self.moving_variance = self.add_weight(name="moving_variance", shape=shape, initializer="ones",
-                                               trainable=False)
+                                               trainable=False, aggregation="mean")
 
     # The two halves of a training call, public so that a fused fast path (model.fold_forward) reuses them.
     def standardize(self, x):

@@ -74,7 +74,7 @@ def timed_blocks(timed: Sequence[RunConfig]) -> list[tuple[RunConfig, ...]]:
 
 def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False, quiet: bool = False,
             tensorboard: Path | None = None, say=say, timed: Sequence[RunConfig] | None = None,
-            workers: int = 0, scheduler: str | None = None) -> Outcome:
+            workers: int = 0, scheduler: str | None = None, strategy=None) -> Outcome:
     """Train (or take from the store) every config; progress through ``say`` (stderr).
 
     ``data``: preprocessed arrays, or a cluster.MnistSource that each process loads itself.
@@ -82,9 +82,13 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
     train first, here, one at a time with every core, and the others on a LocalCluster of ``workers``
     single-threaded processes (``workers=0``: here too). With ``scheduler`` all go to that cluster, the timed
     ones as blocks. Each run is stored as soon as it ends; runs that fail on the cluster are raised together
-    (cluster.RunFailed) after every other run was stored."""
+    (cluster.RunFailed) after every other run was stored. ``strategy``: a tf.distribute strategy for the
+    runs trained here (reproduction/distribute.py); only with ``workers=0`` and no scheduler."""
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
+    if strategy is not None and (workers or scheduler):
+        raise ValueError(f"strategy: a tf.distribute strategy trains in this process only; got workers={workers}, "
+                         f"scheduler={scheduler!r} (use workers=0 and no scheduler)")
     timed_set = set(configs if timed is None else timed)
     runs, start, trained = {}, time.perf_counter(), []
     trainer = None
@@ -131,7 +135,7 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
         if trainer is None:
             from reproduction.training import Trainer  # TensorFlow starts only when something trains
 
-            trainer = Trainer(source.load())
+            trainer = Trainer(source.load(), strategy=strategy)
         finished(trainer.train(config, on_epoch=on_epoch))
     if pooled or blocks:
         say(f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks on the Dask cluster at "

@@ -12,6 +12,9 @@ How an epoch runs (measured fastest on a 2-core CPU, see docs/engine-speed.md):
     share of the batch) and ghost-BN statistics are summed, then applied as *one* update: the same
     gradient, but activations that stay in cache (B 2500 in one piece is memory-bound on a 2-core CPU);
   * the learning rate is the optimizer's variable, assigned before each epoch;
+  * under a tf.distribute strategy each update runs on every replica (``strategy.run``), each on its
+    contiguous slice of the global batch, its loss over the global batch; the optimizer sums the gradients
+    (reproduction/distribute.py). The default strategy is one replica: the same ops as without one;
   * the epoch reports what it applied, counted in the graph: the smallest and largest learning rate the
     optimizer held at an update, the smallest and largest examples per update, and the examples fed. The
     records are observations, so a loop that ignored the schedule would show it (claim schedule-applied).
@@ -39,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduction.config import CODE_VERSION, RunConfig
+from reproduction.distribute import check_split, describe
 from reproduction.model import build_cnn, forward, logits, micro_batch_size
 from reproduction.noise_scale import PROBE_EXAMPLES, NoiseProbe, probe_indices, unit_size
 from reproduction.optimizers import get_optimizer
@@ -83,16 +87,25 @@ def metadata() -> dict[str, Any]:
 class Engine:
     """A model, its optimizer and the traced epoch and evaluation functions."""
 
-    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, micro_batch: int | None = None):
-        """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split."""
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, micro_batch: int | None = None,
+                 strategy: tf.distribute.Strategy | None = None):
+        """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split.
+        ``strategy``: the one model and optimizer were created under (their ``strategy.scope()``); None: the
+        default, one device."""
         self.model, self.optimizer = model, optimizer
         self.micro_batch = micro_batch
+        self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        if self.replicas > 1 and micro_batch is None:
+            raise ValueError(f"replicas={self.replicas}: this model's normalization spans the whole batch "
+                             "(micro_batch=None), so it cannot be split over replicas")
         self.variables = model.trainable_variables
         try:
             self.norm = model.get_layer("norm")
         except ValueError:
             self.norm = None
-        optimizer.build(self.variables)
+        with self.strategy.scope():
+            optimizer.build(self.variables)
         image = tf.TensorSpec([None, 28, 28, 1], tf.float32)
         label = tf.TensorSpec([None], tf.int32)
         self._epoch = tf.function(self._epoch_fn, input_signature=[
@@ -115,7 +128,8 @@ class Engine:
         for i in tf.range(steps):
             idx = order[i * batch_size: tf.minimum((i + 1) * batch_size, n)]
             lr = tf.cast(self.optimizer.learning_rate, tf.float32)  # as the update below reads it
-            loss_sum += self._step(x, y, idx)
+            loss_sum += self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(self._step, (x, y, idx)),
+                                             axis=None)
             b = tf.shape(idx)[0]
             lr_min, lr_max = tf.minimum(lr_min, lr), tf.maximum(lr_max, lr)
             batch_min, batch_max, examples = tf.minimum(batch_min, b), tf.maximum(batch_max, b), examples + b
@@ -123,7 +137,13 @@ class Engine:
                 tf.stack([batch_min, batch_max, examples]))
 
     def _step(self, x, y, idx):
-        """One parameter update on the examples ``idx``; returns the summed loss over them."""
+        """One parameter update on the examples ``idx`` (per replica: its slice of them); returns the summed
+        loss over this replica's examples."""
+        total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
+        if self.replicas > 1:  # whole virtual batches per replica (distribute.check_split)
+            share = tf.shape(idx)[0] // self.replicas
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            idx = idx[replica * share:(replica + 1) * share]
         if self.micro_batch is None:
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -132,7 +152,7 @@ class Engine:
             return loss * tf.cast(tf.shape(idx)[0], tf.float32)
         b = tf.shape(idx)[0]
         chunk = tf.minimum(b, self.micro_batch)
-        total = tf.cast(b, tf.float32)
+        local = tf.cast(b, tf.float32)
         grads = [tf.zeros_like(v) for v in self.variables]
         stats = [tf.zeros_like(self.norm.moving_mean), tf.zeros_like(self.norm.moving_mean)] if self.norm else []
         loss_sum = tf.constant(0.0)
@@ -146,9 +166,9 @@ class Engine:
             grads = [g + d for g, d in zip(grads, tape.gradient(scaled, self.variables), strict=True)]
             if statistics is not None:  # size-weighted, as the layer's rule over virtual batches
                 mean, variance, count = statistics
-                stats = [stats[0] + mean * count / total, stats[1] + variance * count / total]
+                stats = [stats[0] + mean * count / local, stats[1] + variance * count / local]
             loss_sum += part_loss
-        if self.norm is not None:
+        if self.norm is not None:  # this replica's; the variables average them over replicas
             self.norm.update_moving_statistics(*stats)
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss_sum
@@ -198,11 +218,13 @@ class Trainer:
     (tests/test_training.py); what it saves is each run's trace and instantiation of the epoch function."""
 
     def __init__(self, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-                 noise_probe: int = PROBE_EXAMPLES):
-        """``noise_probe``: examples on which B_simple is measured after each epoch; 0: not measured."""
+                 noise_probe: int = PROBE_EXAMPLES, strategy: tf.distribute.Strategy | None = None):
+        """``noise_probe``: examples on which B_simple is measured after each epoch; 0: not measured.
+        ``strategy``: where each run trains (reproduction/distribute.py); None: the default, one device."""
         if not isinstance(noise_probe, int) or noise_probe < 0:
             raise ValueError(f"noise_probe={noise_probe!r}: expected a non-negative integer (0: off)")
         configure_determinism()
+        self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self._tensors = (tf.constant(self.x_train), tf.constant(self.y_train, tf.int32),
                          tf.constant(self.x_test), tf.constant(self.y_test, tf.int32))
@@ -226,13 +248,16 @@ class Trainer:
     def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
         key = (config.model, get_optimizer(config.optimizer), momentum)
         keras.utils.set_random_seed(config.seed)
-        model = build_cnn(config.model, seed=config.seed)  # the run's initial weights, from its seed alone
         engine = self._engines.get(key)
         if engine is None:
-            optimizer = get_optimizer(config.optimizer).build(momentum=momentum)
-            engine = self._engines[key] = Engine(model, optimizer, micro_batch=micro_batch_size(config.model))
+            with self.strategy.scope():  # the model's and optimizer's variables, one copy per replica
+                model = build_cnn(config.model, seed=config.seed)
+                optimizer = get_optimizer(config.optimizer).build(momentum=momentum)
+            engine = self._engines[key] = Engine(model, optimizer, micro_batch=micro_batch_size(config.model),
+                                                 strategy=self.strategy)
             engine.warm_up(*self._tensors[:2])
         else:
+            model = build_cnn(config.model, seed=config.seed)  # the run's initial weights, from its seed alone
             engine.model.set_weights(model.get_weights())
             for v in engine.optimizer.variables:  # iterations, learning rate (assigned per epoch), slots
                 v.assign(tf.zeros_like(v))
@@ -248,6 +273,12 @@ class Trainer:
             x, y = x[:n_train], y[:n_train]
         schedule = config.build_schedule()
         schedule.check_fits(n_train)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.replicas != replicas:
+            raise ValueError(f"replicas={config.replicas}: the config asks for {config.replicas} replicas, the "
+                             f"strategy has {replicas} ({describe(self.strategy)['strategy']})")
+        check_split([p.batch_size for p in schedule.phases], n_train, replicas, config.model.normalization,
+                    config.model.virtual_batch_size)
         engine = self._engine(config, schedule.momentum)
         measure_noise = self._noise(config, engine, n_train)
         initial = measure_noise() if measure_noise is not None else None  # before any update
@@ -272,6 +303,7 @@ class Trainer:
             if on_epoch is not None:
                 on_epoch(record)
         meta = metadata()
+        meta.update(describe(self.strategy))
         meta["trace_count"] = engine.trace_count
         meta["n_train"], meta["n_test"] = n_train, len(self.x_test)
         unit = unit_size(config.model.normalization, config.model.virtual_batch_size)
@@ -282,6 +314,7 @@ class Trainer:
 
 
 def train(config: RunConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-          on_epoch: EpochCallback | None = None, noise_probe: int = PROBE_EXAMPLES) -> RunResult:
+          on_epoch: EpochCallback | None = None, noise_probe: int = PROBE_EXAMPLES,
+          strategy: tf.distribute.Strategy | None = None) -> RunResult:
     """Train one run on preprocessed (x_train, y_train, x_test, y_test); ``Trainer`` for many."""
-    return Trainer(data, noise_probe).train(config, on_epoch)
+    return Trainer(data, noise_probe, strategy).train(config, on_epoch)

@@ -52,3 +52,54 @@ def train_single_threaded(config: dict, data) -> dict:
     from reproduction.training import Trainer
 
     return Trainer(data).train(RunConfig.from_dict(config)).to_dict()
+
+
+def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: list[str]) -> dict:
+    """Run in a fresh process (logical CPU devices must be configured before TensorFlow starts): each
+    optimizer's increase schedule through the engine on one device and on ``replicas`` logical CPU devices
+    (MirroredStrategy); their largest differences, the spread between the replicas' copies of every variable,
+    and what the trainer says to a batch that does not split and to a config with the wrong replicas."""
+    from reproduction.distribute import make_strategy
+
+    strategy = make_strategy("mirrored", replicas=replicas)
+    import numpy as np
+    import tensorflow as tf
+
+    from reproduction import data
+    from reproduction.config import RunConfig
+    from reproduction.model import build_cnn, micro_batch_size
+    from reproduction.optimizers import get_optimizer
+    from reproduction.training import Engine, Trainer, configure_determinism
+
+    configure_determinism()
+    arrays = data.load_mnist().preprocessed()
+    x, y = tf.constant(arrays[0][:train_examples]), tf.constant(arrays[1][:train_examples])
+    out: dict = {}
+    for name in optimizers:
+        runs = {}
+        for label, strat in (("one", tf.distribute.get_strategy()), ("mirrored", strategy)):
+            config = RunConfig(optimizer=name, schedule="increase", seed=0, train_examples=train_examples)
+            with strat.scope():
+                model = build_cnn(config.model, seed=config.seed)
+                optimizer = get_optimizer(name).build(momentum=config.build_schedule().momentum)
+            engine = Engine(model, optimizer, micro_batch=micro_batch_size(config.model), strategy=strat)
+            losses = [engine.train_epoch(x, y, p.learning_rate, p.batch_size, (config.seed, e))["train_loss"]
+                      for e, p in enumerate(config.build_schedule().per_epoch())]
+            spread = max(float(np.max(np.abs(c.numpy() - strat.experimental_local_results(v.value)[0].numpy())))
+                         for v in model.weights for c in strat.experimental_local_results(v.value))
+            runs[label] = (losses, {v.path: v.numpy() for v in model.weights}, spread)
+        (one_losses, one_weights, _), (losses, weights, spread) = runs["one"], runs["mirrored"]
+        out[name] = {"loss": max(abs(a - b) for a, b in zip(one_losses, losses, strict=True)),
+                     "weights": {k: float(np.max(np.abs(one_weights[k] - weights[k]))) for k in one_weights},
+                     "replica_spread": spread}
+    refusals = {}
+    trainer = Trainer(arrays, strategy=strategy, noise_probe=0)
+    for label, config in (("bad_split", RunConfig(base_batch=110, train_examples=train_examples, replicas=replicas)),
+                          ("wrong_replicas", RunConfig(train_examples=train_examples))):
+        try:
+            trainer.train(config)
+            refusals[label] = None
+        except ValueError as exc:
+            refusals[label] = str(exc)
+    out["refusals"] = refusals
+    return out

@@ -1,0 +1,142 @@
+"""``reproduction launch --workers N -- run ...``: one run across N worker processes on this machine.
+
+Each worker is ``reproduction run ... --strategy multi-worker`` with its own ``TF_CONFIG`` naming all N on
+127.0.0.1 at free ports (loopback only), one replica each, and an equal share of the cores
+(TF_NUM_INTRAOP_THREADS, unless set). Every worker trains the same run in lockstep (tf.distribute's
+MultiWorkerMirroredStrategy, no ``model.fit``); each writes its result into a private working directory,
+never into the store. The launcher waits for all of them; if any dies or fails it stops the others and
+raises, with the tail of that worker's log, and nothing is stored. If all succeed, their results must agree
+(they applied the same all-reduced updates), and only then is worker 0's (the chief's) written to the store,
+atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from reproduction.results import RunResult
+
+LOOPBACK = "127.0.0.1"
+AGREEING_FIELDS = ("steps", "train_loss", "test_loss", "test_accuracy", "applied_lr_min", "applied_lr_max",
+                   "applied_batch_min", "applied_batch_max", "applied_examples", "gradient_sq", "gradient_trace")
+
+
+class LaunchFailed(RuntimeError):
+    """A launched run that did not complete on every worker, or whose workers disagree; nothing was stored."""
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on the loopback address (held open together, so never the same one)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
+        for s in sockets:
+            s.bind((LOOPBACK, 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
+def tf_config(ports: Sequence[int], index: int) -> str:
+    return json.dumps({"cluster": {"worker": [f"{LOOPBACK}:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
+                say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
+                poll_seconds: float = 0.2) -> list[RunResult]:
+    """Start ``workers`` processes of ``reproduction <run_argv> --strategy multi-worker``, wait for all, and
+    return their results (worker 0 first). Raises LaunchFailed, after stopping the others, if one fails."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers={workers!r}: expected a positive integer")
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(workers)
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    procs: list[subprocess.Popen] = []
+    try:
+        for i in range(workers):
+            argv = [sys.executable, "-m", "reproduction.cli", *run_argv, "--strategy", "multi-worker", "--fresh",
+                    "--quiet", "--runs-dir", str(workdir / f"worker{i}-runs"), "--out", str(workdir / f"worker{i}.json")]
+            env = {**os.environ, "TF_CONFIG": tf_config(ports, i)}
+            env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            with open(workdir / f"worker{i}.log", "w") as log:
+                procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL))
+            say(f"worker {i}: pid {procs[-1].pid} on {LOOPBACK}:{ports[i]}, log {workdir / f'worker{i}.log'}")
+        while True:
+            codes = [p.poll() for p in procs]
+            for i, code in enumerate(codes):
+                if code not in (None, 0):
+                    raise LaunchFailed(f"worker {i} (pid {procs[i].pid}) {_ended(code)}; stopped the other workers, "
+                                    f"nothing stored. Its log ({workdir / f'worker{i}.log'}) ends:\n"
+                                    f"{_tail(workdir / f'worker{i}.log')}")
+            if all(code == 0 for code in codes):
+                break
+            time.sleep(poll_seconds)
+    finally:
+        for p in procs:  # a worker left waiting for a dead peer would wait forever
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return [RunResult.from_dict(json.loads((workdir / f"worker{i}.json").read_text())) for i in range(workers)]
+
+
+def check_agree(results: Sequence[RunResult]) -> None:
+    """Workers of one synchronous run applied the same updates, so they report the same epochs, exactly."""
+    chief = results[0]
+    for i, other in enumerate(results[1:], 1):
+        if other.config != chief.config:
+            raise LaunchFailed(f"worker {i} trained {other.config.key()}, the chief {chief.config.key()}; nothing stored")
+        for a, b in zip(chief.epochs, other.epochs, strict=True):
+            for name in AGREEING_FIELDS:
+                x, y = getattr(a, name), getattr(b, name)
+                if x != y and not (x != x and y != y):  # NaN (unmeasured) agrees with NaN
+                    raise LaunchFailed(f"workers disagree: epoch {a.epoch} {name} is {x!r} on the chief and {y!r} "
+                                    f"on worker {i}; nothing stored")
+
+
+def launch(run_argv: Sequence[str], workers: int, store, worker_dir: Path | None = None,
+           say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)) -> RunResult:
+    """Train one run across ``workers`` local processes and store the chief's result (see the module doc).
+    ``worker_dir``: where the workers' logs and results are kept (default: a temporary directory, removed
+    after a success and kept, named in the error, after a failure)."""
+    keep = worker_dir is not None
+    workdir = Path(worker_dir) if keep else Path(tempfile.mkdtemp(prefix="reproduction-launch-"))
+    results = run_workers(run_argv, workers, workdir, say=say)
+    check_agree(results)
+    result = results[0]
+    path = store.put(result)
+    say(f"stored the chief's result: {path}")
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result

@@ -1,0 +1,206 @@
+"""tf.distribute: the rules (pure), MirroredStrategy over logical CPU devices against one device, and
+``reproduction launch`` with MultiWorkerMirroredStrategy workers on 127.0.0.1 (each in its own process).
+
+Tolerances (absolute, on the first 5000 training images, the increase schedule, 124 updates), chosen about
+seven times above what this machine measures, since one device and two replicas differ only in the order of
+float additions: SGD 5e-6 on losses and weights (measured 7e-7); Adam 5e-5 (measured 4.5e-6: its update
+divides by the root of a second moment, which magnifies rounding where gradients are near zero). The
+replicas' copies of every variable, and the workers' results, must agree exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reproduction.config import RunConfig
+from reproduction.distribute import check_split, tf_config
+from reproduction.launch import LaunchFailed, check_agree, free_ports
+from reproduction.results import EpochRecord, RunResult
+
+N = 5000
+TOLERANCE = {"sgd": 5e-6, "adam": 5e-5}
+RUN = ["run", "--optimizer", "sgd", "--schedule", "increase", "--seed", "0", "--train-examples", str(N)]
+
+
+# --------------------------------------------------------------------------------------------------- rules
+
+@pytest.mark.parametrize("batches,n,replicas,normalization", [
+    ([100, 500, 2500], 60_000, 2, "ghost"), ([100, 500, 2500], 60_000, 5, "ghost"), ([120], 1200, 3, "none"),
+    ([110], 1000, 1, "ghost"), ([100], 1000, 1, "batch")], ids=str)
+def test_batches_that_split_into_whole_virtual_batches_are_accepted(batches, n, replicas, normalization):
+    check_split(batches, n, replicas, normalization, 10)
+
+
+@pytest.mark.parametrize("batches,n,replicas,normalization,named", [
+    ([110], 1100, 2, "ghost", "batch 110"),
+    ([100, 500], 60_000, 3, "ghost", "batch 100"),
+    ([100], 1050, 2, "ghost", "last batch of an epoch at batch 100 (1050 examples)"),
+    ([101], 1010, 2, "none", "batch 101"),
+], ids=str)
+def test_a_batch_that_does_not_split_is_refused_naming_batch_replicas_and_virtual_batch(batches, n, replicas,
+                                                                                          normalization, named):
+    with pytest.raises(ValueError) as error:
+        check_split(batches, n, replicas, normalization, 10)
+    assert named in str(error.value) and f"replicas={replicas}" in str(error.value)
+    assert ("virtual batches of 10" if normalization == "ghost" else "virtual batches of 1") in str(error.value)
+
+
+def test_plain_batch_norm_is_one_device_only():
+    with pytest.raises(ValueError, match="normalization='batch' with replicas=2"):
+        check_split([100], 1000, 2, "batch", 10)
+
+
+def test_one_device_keeps_the_store_keys_of_before_and_replicas_get_their_own():
+    # the key every stored single-device run has had since code version 4: data parallelism must not move it
+    assert RunConfig().key() == "sgd-increase-seed0-91c859e0faff"
+    assert "replicas" not in RunConfig().to_dict()
+    two = RunConfig(replicas=2)
+    assert two.key().startswith("sgd-increase-seed0-replicas2-") and two.key() != RunConfig().key()
+    assert RunConfig.from_dict(two.to_dict()) == two
+    with pytest.raises(ValueError, match="replicas=0"):
+        RunConfig(replicas=0)
+
+
+def test_tf_config_missing_or_malformed_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="needs TF_CONFIG"):
+        tf_config()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+    with pytest.raises(ValueError, match="expected"):
+        tf_config()
+
+
+def test_free_ports_are_distinct_loopback_ports():
+    ports = free_ports(4)
+    assert len(set(ports)) == 4 and all(1024 <= p < 65536 for p in ports)
+
+
+def _result(test_loss: float) -> RunResult:
+    return RunResult(RunConfig(replicas=2), (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.3, test_loss, 0.9),), {})
+
+
+def test_workers_that_disagree_are_refused():
+    check_agree([_result(0.25), _result(0.25)])
+    with pytest.raises(LaunchFailed, match="epoch 0 test_loss is 0.25 on the chief and 0.26 on worker 1"):
+        check_agree([_result(0.25), _result(0.26)])
+
+
+# ---------------------------------------------------------------------- MirroredStrategy, 2 logical CPUs
+
+@pytest.fixture(scope="module")
+def mirrored():
+    code = f"import json, support; print(json.dumps(support.mirrored_against_one_device(2, {N}, ['sgd', 'adam'])))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_mirrored_over_two_devices_equals_one_device(mirrored, optimizer):
+    found = mirrored[optimizer]
+    assert found["loss"] <= TOLERANCE[optimizer], found
+    assert max(found["weights"].values()) <= TOLERANCE[optimizer], found
+    assert found["replica_spread"] == 0.0, "the replicas' copies of a variable drifted apart"
+
+
+@pytest.mark.slow
+def test_mirrored_refuses_a_bad_split_and_a_config_for_another_width(mirrored):
+    refusals = mirrored["refusals"]
+    assert refusals["bad_split"] is not None and "batch 110" in refusals["bad_split"], refusals
+    assert "replicas=2" in refusals["bad_split"] and "virtual batches of 10" in refusals["bad_split"]
+    assert refusals["wrong_replicas"] is not None and "strategy has 2" in refusals["wrong_replicas"], refusals
+
+
+# --------------------------------------------------------------- MultiWorkerMirroredStrategy, 2 processes
+
+def _cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "reproduction.cli", *args], capture_output=True, text=True,
+                          timeout=600, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    root = tmp_path_factory.mktemp("launch")
+    done = _cli("launch", "--workers", "2", "--worker-dir", str(root / "workers"), "--",
+                *RUN, "--runs-dir", str(root / "store"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_device():
+    from reproduction import data
+    from reproduction.training import train
+
+    return train(RunConfig(train_examples=N), data.load_mnist().preprocessed())
+
+
+@pytest.mark.slow
+def test_launch_stores_the_chiefs_result_and_the_two_workers_are_identical(launched):
+    (stored,) = (launched / "store").glob("*.json")
+    result = RunResult.from_dict(json.loads(stored.read_text()))
+    assert result.config == RunConfig(train_examples=N, replicas=2)
+    assert {k: result.metadata[k] for k in ("strategy", "replicas", "workers")} == {
+        "strategy": "multi-worker", "replicas": 2, "workers": 2}
+    chief, other = (RunResult.from_dict(json.loads((launched / "workers" / f"worker{i}.json").read_text()))
+                    for i in range(2))
+    assert chief.epochs == result.epochs
+    fields = ("steps", "train_loss", "test_loss", "test_accuracy", "gradient_sq", "gradient_trace",
+              "applied_examples", "applied_batch_max")
+    assert [[getattr(e, f) for f in fields] for e in chief.epochs] == [[getattr(e, f) for f in fields]
+                                                                         for e in other.epochs]
+
+
+@pytest.mark.slow
+def test_two_workers_equal_one_device(launched, one_device):
+    (stored,) = (launched / "store").glob("*.json")
+    result = RunResult.from_dict(json.loads(stored.read_text()))
+    assert [e.steps for e in result.epochs] == [e.steps for e in one_device.epochs]
+    for a, b in zip(result.epochs, one_device.epochs, strict=True):
+        for name in ("train_loss", "test_loss", "test_accuracy"):
+            assert abs(getattr(a, name) - getattr(b, name)) <= TOLERANCE["sgd"], (a.epoch, name)
+
+
+@pytest.mark.slow
+def test_a_second_launch_takes_the_run_from_the_store(launched):
+    done = _cli("launch", "--workers", "2", "--", *RUN, "--runs-dir", str(launched / "store"))
+    assert done.returncode == 0 and "from the store" in done.stdout and "worker 0" not in done.stderr
+
+
+def test_launch_refuses_options_it_sets_itself(tmp_path):
+    done = _cli("launch", "--workers", "2", "--", *RUN, "--strategy", "mirrored")
+    assert done.returncode == 2 and "--strategy is not a run option here" in done.stderr
+    done = _cli("launch", "--workers", "2", "--", "tune", "--optimizer", "sgd")
+    assert done.returncode == 2 and "expected '-- run" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_dead_worker_fails_the_launch_and_nothing_is_stored(tmp_path):
+    store = tmp_path / "store"
+    launcher = subprocess.Popen([sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--", *RUN,
+                                 "--runs-dir", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids = {}
+    for line in launcher.stderr:  # "worker i: pid P on ..."
+        if line.startswith("worker ") and ": pid " in line:
+            pids[int(line.split()[1].rstrip(":"))] = int(line.split()[3])
+        if len(pids) == 2:
+            break
+    os.kill(pids[1], signal.SIGKILL)
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 1, err
+    assert "worker 1" in err and "SIGKILL" in err and "nothing stored" in err
+    assert not store.exists() or not any(store.iterdir())
+    time.sleep(0.5)
+    for pid in pids.values():  # the chief, left waiting for its peer, was stopped too
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
