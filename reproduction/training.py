@@ -77,7 +77,8 @@ def metadata() -> dict[str, Any]:
         "code_version": CODE_VERSION, "git_commit": commit, "git_dirty": dirty,
         "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()
+        or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)),  # 0: TensorFlow's default, every core
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "op_determinism": True, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "trained_in": "main",  # or "worker" (reproduction/cluster.py)
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
