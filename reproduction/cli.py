@@ -61,7 +61,8 @@ def cmd_run(args) -> int:
     if args.strategy == "multi-worker":  # every worker must take part, so none may take the run from a store
         from reproduction.training import Trainer
 
-        result = Trainer(_load_data(args), strategy=strategy).train(config)
+        progress = None if args.quiet else lambda e: print(f"epoch {e.epoch} trained", flush=True)  # in its log
+        result = Trainer(_load_data(args), strategy=strategy).train(config, on_epoch=progress)
         chief = is_chief(strategy)
         if chief:
             store.put(result)

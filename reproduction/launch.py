@@ -80,7 +80,7 @@ def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
     try:
         for i in range(workers):
             argv = [sys.executable, "-m", "reproduction.cli", *run_argv, "--strategy", "multi-worker", "--fresh",
-                    "--quiet", "--runs-dir", str(workdir / f"worker{i}-runs"), "--out", str(workdir / f"worker{i}.json")]
+                    "--runs-dir", str(workdir / f"worker{i}-runs"), "--out", str(workdir / f"worker{i}.json")]
             env = {**os.environ, "TF_CONFIG": tf_config(ports, i)}
             env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

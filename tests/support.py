@@ -54,11 +54,12 @@ def train_single_threaded(config: dict, data) -> dict:
     return Trainer(data).train(RunConfig.from_dict(config)).to_dict()
 
 
-def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: list[str]) -> dict:
+def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: list[str], runs_dir: str) -> dict:
     """Run in a fresh process (logical CPU devices must be configured before TensorFlow starts): each
     optimizer's increase schedule through the engine on one device and on ``replicas`` logical CPU devices
     (MirroredStrategy); their largest differences, the spread between the replicas' copies of every variable,
-    and what the trainer says to a batch that does not split and to a config with the wrong replicas."""
+    what the trainer says to a batch that does not split and to a config with the wrong replicas, and the
+    exit code of ``reproduction run --strategy mirrored --replicas N`` into ``runs_dir``."""
     from reproduction.distribute import make_strategy
 
     strategy = make_strategy("mirrored", replicas=replicas)
@@ -102,4 +103,8 @@ def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: 
         except ValueError as exc:
             refusals[label] = str(exc)
     out["refusals"] = refusals
+    from reproduction.cli import main
+
+    out["cli"] = main(["run", "--strategy", "mirrored", "--replicas", str(replicas), "--train-examples",
+                       str(train_examples), "--runs-dir", runs_dir, "--quiet"])
     return out

@@ -96,12 +96,14 @@ def test_workers_that_disagree_are_refused():
 # ---------------------------------------------------------------------- MirroredStrategy, 2 logical CPUs
 
 @pytest.fixture(scope="module")
-def mirrored():
-    code = f"import json, support; print(json.dumps(support.mirrored_against_one_device(2, {N}, ['sgd', 'adam'])))"
+def mirrored(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("mirrored-runs")
+    code = ("import json, support; print(json.dumps(support.mirrored_against_one_device(2, "
+            f"{N}, ['sgd', 'adam'], {str(runs)!r})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "runs": runs}
 
 
 @pytest.mark.slow
@@ -119,6 +121,17 @@ def test_mirrored_refuses_a_bad_split_and_a_config_for_another_width(mirrored):
     assert refusals["bad_split"] is not None and "batch 110" in refusals["bad_split"], refusals
     assert "replicas=2" in refusals["bad_split"] and "virtual batches of 10" in refusals["bad_split"]
     assert refusals["wrong_replicas"] is not None and "strategy has 2" in refusals["wrong_replicas"], refusals
+
+
+@pytest.mark.slow
+def test_run_with_the_mirrored_strategy_stores_a_two_replica_run_equal_to_one_device(mirrored, one_device):
+    assert mirrored["cli"] == 0
+    (stored,) = mirrored["runs"].glob("*.json")
+    result = RunResult.from_dict(json.loads(stored.read_text()))
+    assert result.config == RunConfig(train_examples=N, replicas=2)
+    assert (result.metadata["strategy"], result.metadata["replicas"], result.metadata["workers"]) == ("mirrored", 2, 1)
+    for a, b in zip(result.epochs, one_device.epochs, strict=True):
+        assert a.steps == b.steps and abs(a.train_loss - b.train_loss) <= TOLERANCE["sgd"], a.epoch
 
 
 # --------------------------------------------------------------- MultiWorkerMirroredStrategy, 2 processes
@@ -185,22 +198,29 @@ def test_launch_refuses_options_it_sets_itself(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_dead_worker_fails_the_launch_and_nothing_is_stored(tmp_path):
-    store = tmp_path / "store"
-    launcher = subprocess.Popen([sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--", *RUN,
-                                 "--runs-dir", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_a_worker_that_dies_while_training_fails_the_launch_and_nothing_is_stored(tmp_path):
+    store, workers = tmp_path / "store", tmp_path / "workers"
+    run = [*RUN[:-1], "20000"]  # epochs long enough to die in the middle of the run
+    launcher = subprocess.Popen([sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--worker-dir",
+                                 str(workers), "--", *run, "--runs-dir", str(store)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     pids = {}
     for line in launcher.stderr:  # "worker i: pid P on ..."
         if line.startswith("worker ") and ": pid " in line:
             pids[int(line.split()[1].rstrip(":"))] = int(line.split()[3])
         if len(pids) == 2:
             break
+    log = workers / "worker1.log"
+    deadline = time.monotonic() + 300
+    while "epoch 0 trained" not in (log.read_text() if log.exists() else "") and launcher.poll() is None:
+        assert time.monotonic() < deadline, "worker 1 never finished its first epoch"
+        time.sleep(0.05)
     os.kill(pids[1], signal.SIGKILL)
     _, err = launcher.communicate(timeout=120)
     assert launcher.returncode == 1, err
     assert "worker 1" in err and "SIGKILL" in err and "nothing stored" in err
     assert not store.exists() or not any(store.iterdir())
-    time.sleep(0.5)
-    for pid in pids.values():  # the chief, left waiting for its peer, was stopped too
+    assert not (workers / "worker0.json").exists()  # the chief, left waiting for its peer, was stopped
+    for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
