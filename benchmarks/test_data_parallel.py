@@ -61,6 +61,12 @@ def test_data_parallel_scaling(benchmark, tmp_path):
     for s in SCHEDULES:
         print(f"| {s} | {' / '.join(str(runs[s, w].parameter_updates) for w in WAYS)} | "
               f"{' / '.join(f'{100 * runs[s, w].final.test_accuracy:.2f}%' for w in WAYS)} |")
+    print("| schedule | largest difference, 2 workers against one process: train loss, test loss, test accuracy |")
+    print("|---|---|")
+    for s in SCHEDULES:
+        pairs = list(zip(runs[s, "one process"].epochs, runs[s, "2 workers"].epochs, strict=True))
+        print(f"| {s} | " + ", ".join(f"{max(abs(getattr(a, n) - getattr(b, n)) for a, b in pairs):.2g}"
+                                      for n in TOLERANCE) + " |")
     for s in SCHEDULES:
         expected = RunConfig(schedule=s).build_schedule().parameter_updates(60_000)
         assert [runs[s, w].parameter_updates for w in WAYS] == [expected] * 3, s
