@@ -99,15 +99,11 @@ def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
                 break
             time.sleep(poll_seconds)
     finally:
-        for p in procs:  # a worker left waiting for a dead peer would wait forever
+        for p in procs:  # a worker left waiting for a dead peer would wait forever; it holds nothing to save
             if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
                 p.kill()
-                p.wait()
+        for p in procs:
+            p.wait()
     return [RunResult.from_dict(json.loads((workdir / f"worker{i}.json").read_text())) for i in range(workers)]
 
 
