@@ -43,11 +43,11 @@ def _train_one(config, data, store, fresh=False, quiet=False, strategy=None):
     return outcome.runs[config], config in outcome.trained
 
 
-def _run_config(args, replicas: int = 1):
+def _run_config(args, strategy: str = "default", replicas: int = 1):
     from reproduction.config import RunConfig
 
     return RunConfig(optimizer=args.optimizer, schedule=args.schedule, seed=args.seed, base_lr=args.lr,
-                     train_examples=args.train_examples, replicas=replicas)
+                     train_examples=args.train_examples, strategy=strategy, replicas=replicas)
 
 
 def cmd_run(args) -> int:
@@ -56,7 +56,7 @@ def cmd_run(args) -> int:
 
     # first: a strategy sets up TensorFlow's devices (and a worker's server) before anything else runs
     strategy = make_strategy(args.strategy, args.replicas) if args.strategy != "default" else None
-    config = _run_config(args, strategy.num_replicas_in_sync if strategy is not None else 1)
+    config = _run_config(args, args.strategy, strategy.num_replicas_in_sync if strategy is not None else 1)
     store = RunStore(args.runs_dir)
     if args.strategy == "multi-worker":  # every worker must take part, so none may take the run from a store
         from reproduction.training import Trainer
@@ -88,7 +88,7 @@ def print_run(result, out=None) -> None:
           f"examples): {result.initial_b_simple:.0f} at the initial weights, {result.final.b_simple:.0f} after "
           f"the last epoch (docs/reference.md)")
     meta = result.metadata
-    if meta.get("replicas", 1) > 1:
+    if meta.get("strategy", "default") != "default":
         print(f"data parallel: {meta['replicas']} replicas ({meta['strategy']}, {meta['workers']} worker "
               "processes); equal to one device up to rounding (docs/reference.md)")
     if out:
@@ -109,7 +109,7 @@ def cmd_launch(args) -> int:
             raise ValueError(f"launch: --{name} is not a run option here (launch runs every worker with "
                              "--strategy multi-worker and writes the chief's result to the store)")
     store = RunStore(run.runs_dir)
-    config = _run_config(run, replicas=args.workers)  # one replica per worker process (CPU)
+    config = _run_config(run, "multi-worker", args.workers)  # one replica per worker process (CPU)
     found = None if run.fresh else store.get(config)
     if found is not None:
         print(f"from the store: {store.path(config)}")

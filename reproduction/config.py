@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from reproduction.distribute import STRATEGIES
 from reproduction.optimizers import get_optimizer
 from reproduction.schedules import Schedule, get_schedule
 
@@ -51,7 +52,11 @@ class RunConfig:
     epochs_per_step: int = 2  # epochs per phase
     model: ModelOptions = ModelOptions()
     train_examples: int | None = None  # None: the whole training set; else its first n (smoke tests only)
-    replicas: int = 1  # data-parallel replicas in sync (reproduction/distribute.py): changes float sums only
+    # Data parallel (reproduction/distribute.py): the same run up to rounding, but other bits and other
+    # timings, so a distributed run has its own key and never stands in for a one-device run (whose train
+    # seconds the wall-clock claims read). Left out of the JSON and the key on one device.
+    strategy: str = "default"  # tf.distribute strategy: default, mirrored, multi-worker
+    replicas: int = 1  # replicas in sync, over all workers
 
     def __post_init__(self):
         get_optimizer(self.optimizer)  # raises with the known names
@@ -65,8 +70,13 @@ class RunConfig:
         if self.train_examples is not None and not (
                 isinstance(self.train_examples, int) and self.train_examples >= 1):
             raise ValueError(f"train_examples={self.train_examples!r}: expected None or a positive integer")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy={self.strategy!r}: expected one of {list(STRATEGIES)}")
         if not isinstance(self.replicas, int) or isinstance(self.replicas, bool) or self.replicas < 1:
             raise ValueError(f"replicas={self.replicas!r}: expected a positive integer (1: one device)")
+        if self.strategy == "default" and self.replicas != 1:
+            raise ValueError(f"replicas={self.replicas} with strategy='default': the default strategy is one "
+                             "device; use 'mirrored' or 'multi-worker'")
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
 
     @property
@@ -86,8 +96,8 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        if self.replicas == 1:  # one device: keys and files as before data parallelism existed
-            del data["replicas"]
+        if self.strategy == "default":  # one device: keys and files as before data parallelism existed
+            del data["strategy"], data["replicas"]
         return data
 
     @classmethod
@@ -108,5 +118,5 @@ class RunConfig:
                                 "optimizer_spec": dataclasses.asdict(get_optimizer(self.optimizer))},
                                sort_keys=True)
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-        replicas = "" if self.replicas == 1 else f"-replicas{self.replicas}"
-        return f"{self.optimizer}-{self.schedule}-seed{self.seed}{replicas}-{digest}"
+        where = "" if self.strategy == "default" else f"-{self.strategy}-x{self.replicas}"
+        return f"{self.optimizer}-{self.schedule}-seed{self.seed}{where}-{digest}"

@@ -274,10 +274,10 @@ class Trainer:
             x, y = x[:n_train], y[:n_train]
         schedule = config.build_schedule()
         schedule.check_fits(n_train)
-        replicas = self.strategy.num_replicas_in_sync
-        if config.replicas != replicas:
-            raise ValueError(f"replicas={config.replicas}: the config asks for {config.replicas} replicas, the "
-                             f"strategy has {replicas} ({describe(self.strategy)['strategy']})")
+        replicas, strategy = self.strategy.num_replicas_in_sync, describe(self.strategy)["strategy"]
+        if (config.strategy, config.replicas) != (strategy, replicas):
+            raise ValueError(f"strategy={config.strategy!r}, replicas={config.replicas}: the trainer's strategy is "
+                             f"{strategy!r} with {replicas} replicas")
         check_split([p.batch_size for p in schedule.phases], n_train, replicas, config.model.normalization,
                     config.model.virtual_batch_size)
         engine = self._engine(config, schedule.momentum)

@@ -95,7 +95,8 @@ def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: 
                      "replica_spread": spread}
     refusals = {}
     trainer = Trainer(arrays, strategy=strategy, noise_probe=0)
-    for label, config in (("bad_split", RunConfig(base_batch=110, train_examples=train_examples, replicas=replicas)),
+    for label, config in (("bad_split", RunConfig(base_batch=110, train_examples=train_examples, strategy="mirrored",
+                                                  replicas=replicas)),
                           ("wrong_replicas", RunConfig(train_examples=train_examples))):
         try:
             trainer.train(config)

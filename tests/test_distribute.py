@@ -58,15 +58,23 @@ def test_plain_batch_norm_is_one_device_only():
         check_split([100], 1000, 2, "batch", 10)
 
 
-def test_one_device_keeps_the_store_keys_of_before_and_replicas_get_their_own():
+def test_one_device_keeps_the_store_keys_of_before_and_distributed_runs_get_their_own():
     # the key every stored single-device run has had since code version 4: data parallelism must not move it
     assert RunConfig().key() == "sgd-increase-seed0-91c859e0faff"
-    assert "replicas" not in RunConfig().to_dict()
-    two = RunConfig(replicas=2)
-    assert two.key().startswith("sgd-increase-seed0-replicas2-") and two.key() != RunConfig().key()
-    assert RunConfig.from_dict(two.to_dict()) == two
+    assert "strategy" not in RunConfig().to_dict() and "replicas" not in RunConfig().to_dict()
+    keys = {RunConfig().key()}
+    for strategy, replicas in (("multi-worker", 2), ("mirrored", 2), ("multi-worker", 1)):
+        config = RunConfig(strategy=strategy, replicas=replicas)
+        assert config.key().startswith(f"sgd-increase-seed0-{strategy}-x{replicas}-")
+        assert RunConfig.from_dict(config.to_dict()) == config
+        keys.add(config.key())
+    assert len(keys) == 4  # other bits and other timings: never one run standing in for another
     with pytest.raises(ValueError, match="replicas=0"):
-        RunConfig(replicas=0)
+        RunConfig(strategy="mirrored", replicas=0)
+    with pytest.raises(ValueError, match="replicas=2 with strategy='default'"):
+        RunConfig(replicas=2)
+    with pytest.raises(ValueError, match="strategy='ring'"):
+        RunConfig(strategy="ring")
 
 
 def test_tf_config_missing_or_malformed_is_a_clear_error(monkeypatch):
@@ -84,7 +92,7 @@ def test_free_ports_are_distinct_loopback_ports():
 
 
 def _result(test_loss: float) -> RunResult:
-    return RunResult(RunConfig(replicas=2), (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.3, test_loss, 0.9),), {})
+    return RunResult(RunConfig(strategy="multi-worker", replicas=2), (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.3, test_loss, 0.9),), {})
 
 
 def test_workers_that_disagree_are_refused():
@@ -120,7 +128,7 @@ def test_mirrored_refuses_a_bad_split_and_a_config_for_another_width(mirrored):
     refusals = mirrored["refusals"]
     assert refusals["bad_split"] is not None and "batch 110" in refusals["bad_split"], refusals
     assert "replicas=2" in refusals["bad_split"] and "virtual batches of 10" in refusals["bad_split"]
-    assert refusals["wrong_replicas"] is not None and "strategy has 2" in refusals["wrong_replicas"], refusals
+    assert refusals["wrong_replicas"] is not None and "'mirrored' with 2 replicas" in refusals["wrong_replicas"]
 
 
 @pytest.mark.slow
@@ -128,7 +136,7 @@ def test_run_with_the_mirrored_strategy_stores_a_two_replica_run_equal_to_one_de
     assert mirrored["cli"] == 0
     (stored,) = mirrored["runs"].glob("*.json")
     result = RunResult.from_dict(json.loads(stored.read_text()))
-    assert result.config == RunConfig(train_examples=N, replicas=2)
+    assert result.config == RunConfig(train_examples=N, strategy="mirrored", replicas=2)
     assert (result.metadata["strategy"], result.metadata["replicas"], result.metadata["workers"]) == ("mirrored", 2, 1)
     for a, b in zip(result.epochs, one_device.epochs, strict=True):
         assert a.steps == b.steps and abs(a.train_loss - b.train_loss) <= TOLERANCE["sgd"], a.epoch
@@ -162,7 +170,7 @@ def one_device():
 def test_launch_stores_the_chiefs_result_and_the_two_workers_are_identical(launched):
     (stored,) = (launched / "store").glob("*.json")
     result = RunResult.from_dict(json.loads(stored.read_text()))
-    assert result.config == RunConfig(train_examples=N, replicas=2)
+    assert result.config == RunConfig(train_examples=N, strategy="multi-worker", replicas=2)
     assert {k: result.metadata[k] for k in ("strategy", "replicas", "workers")} == {
         "strategy": "multi-worker", "replicas": 2, "workers": 2}
     chief, other = (RunResult.from_dict(json.loads((launched / "workers" / f"worker{i}.json").read_text()))
