@@ -12,6 +12,8 @@ atomically.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -43,6 +45,13 @@ def free_ports(n: int) -> list[int]:
         for s in sockets:
             s.bind((LOOPBACK, 0))
         return [s.getsockname()[1] for s in sockets]
+
+
+def _die_with_parent() -> None:
+    """In a worker, before exec (Linux): SIGKILL when the launcher dies, so a killed launcher leaves no
+    worker waiting forever for its peers. Elsewhere nothing (the launcher still stops its workers itself)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def tf_config(ports: Sequence[int], index: int) -> str:
@@ -86,7 +95,7 @@ def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             with open(workdir / f"worker{i}.log", "w") as log:
                 procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL))
+                                              stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent))
             say(f"worker {i}: pid {procs[-1].pid} on {LOOPBACK}:{ports[i]}, log {workdir / f'worker{i}.log'}")
         while True:
             codes = [p.poll() for p in procs]

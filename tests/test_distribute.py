@@ -212,19 +212,18 @@ def test_a_worker_that_dies_while_training_fails_the_launch_and_nothing_is_store
     launcher = subprocess.Popen([sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--worker-dir",
                                  str(workers), "--", *run, "--runs-dir", str(store)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-    pids = {}
-    for line in launcher.stderr:  # "worker i: pid P on ..."
-        if line.startswith("worker ") and ": pid " in line:
-            pids[int(line.split()[1].rstrip(":"))] = int(line.split()[3])
-        if len(pids) == 2:
-            break
-    log = workers / "worker1.log"
-    deadline = time.monotonic() + 300
-    while "epoch 0 trained" not in (log.read_text() if log.exists() else "") and launcher.poll() is None:
-        assert time.monotonic() < deadline, "worker 1 never finished its first epoch"
-        time.sleep(0.05)
-    os.kill(pids[1], signal.SIGKILL)
-    _, err = launcher.communicate(timeout=120)
+    try:
+        pids = _worker_pids(launcher)
+        log = workers / "worker1.log"
+        deadline = time.monotonic() + 300
+        while "epoch 0 trained" not in (log.read_text() if log.exists() else "") and launcher.poll() is None:
+            assert time.monotonic() < deadline, "worker 1 never finished its first epoch"
+            time.sleep(0.05)
+        os.kill(pids[1], signal.SIGKILL)
+        _, err = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()  # its workers die with it (launch.py: PR_SET_PDEATHSIG)
+        launcher.communicate()
     assert launcher.returncode == 1, err
     assert "worker 1" in err and "SIGKILL" in err and "nothing stored" in err
     assert not store.exists() or not any(store.iterdir())
@@ -232,3 +231,40 @@ def test_a_worker_that_dies_while_training_fails_the_launch_and_nothing_is_store
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _worker_pids(launcher) -> dict[int, int]:
+    pids = {}
+    for line in launcher.stderr:  # "worker i: pid P on ..."
+        if line.startswith("worker ") and ": pid " in line:
+            pids[int(line.split()[1].rstrip(":"))] = int(line.split()[3])
+        if len(pids) == 2:
+            return pids
+    raise AssertionError(f"the launcher ended before starting two workers: {launcher.wait()}")
+
+
+@pytest.mark.slow
+def test_a_killed_launcher_takes_its_workers_with_it(tmp_path):
+    run = RUN[:-2]  # the whole training set: workers left alone would train for a minute
+    launcher = subprocess.Popen([sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--", *run,
+                                 "--runs-dir", str(tmp_path / "store")], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        pids = _worker_pids(launcher)
+    finally:
+        launcher.kill()
+        launcher.communicate()
+    deadline = time.monotonic() + 10
+    for pid in pids.values():
+        while _alive(pid):
+            assert time.monotonic() < deadline, f"worker pid {pid} outlived its launcher"
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie: an orphan is reaped by init, not by this test)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
