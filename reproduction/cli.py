@@ -54,6 +54,9 @@ def cmd_run(args) -> int:
     from reproduction.distribute import is_chief, make_strategy
     from reproduction.store import RunStore
 
+    if args.replicas is not None and args.strategy != "mirrored":
+        raise ValueError(f"--replicas {args.replicas}: only with --strategy mirrored (logical CPU devices); got "
+                         f"--strategy {args.strategy}")
     # first: a strategy sets up TensorFlow's devices (and a worker's server) before anything else runs
     strategy = make_strategy(args.strategy, args.replicas) if args.strategy != "default" else None
     config = _run_config(args, args.strategy, strategy.num_replicas_in_sync if strategy is not None else 1)
@@ -89,8 +92,8 @@ def print_run(result, out=None) -> None:
           f"the last epoch (docs/reference.md)")
     meta = result.metadata
     if meta.get("strategy", "default") != "default":
-        print(f"data parallel: {meta['replicas']} replicas ({meta['strategy']}, {meta['workers']} worker "
-              "processes); equal to one device up to rounding (docs/reference.md)")
+        print(f"data parallel: {meta['replicas']} replicas, {meta['strategy']} strategy, {meta['workers']} "
+              "process(es); equal to one device up to rounding (docs/reference.md)")
     if out:
         atomic_write_json(out, result.to_dict())
         print(f"written: {out}")

@@ -99,11 +99,12 @@ def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
             say(f"worker {i}: pid {procs[-1].pid} on {LOOPBACK}:{ports[i]}, log {workdir / f'worker{i}.log'}")
         while True:
             codes = [p.poll() for p in procs]
-            for i, code in enumerate(codes):
-                if code not in (None, 0):
-                    raise LaunchFailed(f"worker {i} (pid {procs[i].pid}) {_ended(code)}; stopped the other workers, "
-                                    f"nothing stored. Its log ({workdir / f'worker{i}.log'}) ends:\n"
-                                    f"{_tail(workdir / f'worker{i}.log')}")
+            failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
+            if failed:  # all that failed by now: a peer's death may fail the others too
+                raise LaunchFailed("; ".join(f"worker {i} (pid {procs[i].pid}) {_ended(codes[i])}" for i in failed)
+                                   + "; stopped the other workers, nothing stored." + "".join(
+                                       f"\nThe log of worker {i} ({workdir / f'worker{i}.log'}) ends:\n"
+                                       f"{_tail(workdir / f'worker{i}.log')}" for i in failed))
             if all(code == 0 for code in codes):
                 break
             time.sleep(poll_seconds)
@@ -120,8 +121,9 @@ def check_agree(results: Sequence[RunResult]) -> None:
     """Workers of one synchronous run applied the same updates, so they report the same epochs, exactly."""
     chief = results[0]
     for i, other in enumerate(results[1:], 1):
-        if other.config != chief.config:
-            raise LaunchFailed(f"worker {i} trained {other.config.key()}, the chief {chief.config.key()}; nothing stored")
+        if other.config != chief.config or len(other.epochs) != len(chief.epochs):
+            raise LaunchFailed(f"worker {i} trained {other.config.key()} for {len(other.epochs)} epochs, the chief "
+                               f"{chief.config.key()} for {len(chief.epochs)}; nothing stored")
         for a, b in zip(chief.epochs, other.epochs, strict=True):
             for name in AGREEING_FIELDS:
                 x, y = getattr(a, name), getattr(b, name)

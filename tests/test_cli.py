@@ -51,3 +51,8 @@ def test_run_from_the_store_prints_the_epoch_table(tmp_path, capsys, monkeypatch
     rows = [line for line in out.splitlines() if re.match(r"\s+\d+\s+0\.1\s+\d+", line)]
     assert "from the store" in out and len(rows) == 6 and (tmp_path / "out.json").is_file()
     assert [int(r.split()[2]) for r in rows] == [100, 100, 500, 500, 2500, 2500]
+
+
+def test_run_refuses_replicas_without_the_mirrored_strategy(capsys):
+    assert main(["run", "--replicas", "2"]) == 2
+    assert "--replicas 2: only with --strategy mirrored" in capsys.readouterr().err
