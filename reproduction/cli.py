@@ -51,12 +51,10 @@ def _run_config(args, strategy: str = "default", replicas: int = 1):
 
 
 def cmd_run(args) -> int:
-    from reproduction.distribute import is_chief, make_strategy
+    from reproduction.distribute import check_strategy, is_chief, make_strategy
     from reproduction.store import RunStore
 
-    if args.replicas is not None and args.strategy != "mirrored":
-        raise ValueError(f"--replicas {args.replicas}: only with --strategy mirrored (logical CPU devices); got "
-                         f"--strategy {args.strategy}")
+    check_strategy(args.strategy, args.replicas)  # before TensorFlow starts
     # first: a strategy sets up TensorFlow's devices (and a worker's server) before anything else runs
     strategy = make_strategy(args.strategy, args.replicas) if args.strategy != "default" else None
     config = _run_config(args, args.strategy, strategy.num_replicas_in_sync if strategy is not None else 1)

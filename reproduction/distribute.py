@@ -27,9 +27,14 @@ from typing import Any
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
-def check_strategy(kind: str) -> str:
+def check_strategy(kind: str, replicas: int | None = None) -> str:
+    """A known strategy name; ``replicas`` (logical CPU devices) only with "mirrored". No TensorFlow import,
+    so a command refuses bad input before starting it."""
     if kind not in STRATEGIES:
         raise ValueError(f"strategy={kind!r}: expected one of {list(STRATEGIES)}")
+    if replicas is not None and kind != "mirrored":
+        raise ValueError(f"replicas={replicas}: only the 'mirrored' strategy takes a number of replicas (logical "
+                         f"CPU devices); strategy={kind!r}")
     return kind
 
 
@@ -99,10 +104,7 @@ def make_strategy(kind: str = "default", replicas: int | None = None):
     """A tf.distribute strategy by name. ``replicas`` (mirrored only): that many logical CPU devices."""
     import tensorflow as tf
 
-    check_strategy(kind)
-    if replicas is not None and kind != "mirrored":
-        raise ValueError(f"replicas={replicas}: only the 'mirrored' strategy takes a number of replicas (logical "
-                         f"CPU devices); strategy={kind!r}")
+    check_strategy(kind, replicas)
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "mirrored":

@@ -140,17 +140,17 @@ class Engine:
     def _step(self, x, y, idx):
         """One parameter update on the examples ``idx`` (per replica: its slice of them); returns the summed
         loss over this replica's examples."""
-        total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
-        if self.replicas > 1:  # whole virtual batches per replica (distribute.check_split)
-            share = tf.shape(idx)[0] // self.replicas
-            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            idx = idx[replica * share:(replica + 1) * share]
-        if self.micro_batch is None:
+        if self.micro_batch is None:  # plain BN: one replica only (__init__)
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                     tf.gather(y, idx), logits(self.model, tf.gather(x, idx), training=True)))
             self.optimizer.apply_gradients(zip(tape.gradient(loss, self.variables), self.variables, strict=True))
             return loss * tf.cast(tf.shape(idx)[0], tf.float32)
+        total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
+        if self.replicas > 1:  # whole virtual batches per replica (distribute.check_split)
+            share = tf.shape(idx)[0] // self.replicas
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            idx = idx[replica * share:(replica + 1) * share]
         b = tf.shape(idx)[0]
         chunk = tf.minimum(b, self.micro_batch)
         local = tf.cast(b, tf.float32)

@@ -55,4 +55,4 @@ def test_run_from_the_store_prints_the_epoch_table(tmp_path, capsys, monkeypatch
 
 def test_run_refuses_replicas_without_the_mirrored_strategy(capsys):
     assert main(["run", "--replicas", "2"]) == 2
-    assert "--replicas 2: only with --strategy mirrored" in capsys.readouterr().err
+    assert "replicas=2: only the 'mirrored' strategy takes a number of replicas" in capsys.readouterr().err
