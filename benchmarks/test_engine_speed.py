@@ -22,7 +22,7 @@ import tensorflow as tf
 from support import train_single_threaded
 
 from reproduction.data import load_mnist
-from reproduction.model import build_cnn
+from reproduction.model import ModelOptions, build_cnn, micro_batch_size
 from reproduction.training import Engine, configure_determinism
 
 ROUNDS = 5
@@ -123,7 +123,10 @@ def test_roofline(benchmark, mnist):
     dram, cache = _probe_bytes_per_second(64 * 2**20), _probe_bytes_per_second(2**20, passes=400)
     x_np, y_np = mnist
     x, y = tf.constant(x_np), tf.constant(y_np)
-    engine = _engine()
+    # the engine as runs train (Trainer): micro-batches of 500 above B 500
+    configure_determinism()
+    keras.utils.set_random_seed(0)
+    engine = Engine(build_cnn(), keras.optimizers.SGD(0.05), micro_batch=micro_batch_size(ModelOptions()))
     engine.warm_up(x, y)
     costs, n = training_costs(optimizer_slots=0), len(x_np)
     rows = []
