@@ -38,7 +38,9 @@ def _train(schedule: str, way: str, root) -> RunResult:
             env["TF_NUM_INTRAOP_THREADS"] = "1"
     else:
         argv = ["launch", "--workers", way.split()[0], "--", *run]
-    done = subprocess.run([sys.executable, "-m", "reproduction.cli", *argv], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "reproduction.cli", *argv], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (path,) = store.glob("*.json")
     return RunResult.from_dict(json.loads(path.read_text()))
@@ -54,10 +56,15 @@ def test_data_parallel_scaling(benchmark, tmp_path):
         for e in result.epochs:
             seconds[way].setdefault(e.batch_size, []).append(e.train_seconds)
     medians = {w: {b: statistics.median(s) for b, s in sorted(by.items())} for w, by in seconds.items()}
-    benchmark.extra_info.update({"epoch_seconds_median": {w: {str(b): s for b, s in m.items()}
-                                                          for w, m in medians.items()},
-                                 "updates": {f"{s}/{w}": r.parameter_updates for (s, w), r in runs.items()}})
-    print("\n| B | one process (engine) | 1 worker | 2 workers | speed-up, 2 workers over 1 | over one process |")
+    benchmark.extra_info.update(
+        {
+            "epoch_seconds_median": {w: {str(b): s for b, s in m.items()} for w, m in medians.items()},
+            "updates": {f"{s}/{w}": r.parameter_updates for (s, w), r in runs.items()},
+        }
+    )
+    print(
+        "\n| B | one process (engine) | 1 worker | 2 workers | speed-up, 2 workers over 1 | over one process |"
+    )
     print("|---|---|---|---|---|---|")
     for b in medians["one process"]:
         one, w1, w2 = (medians[w][b] for w in WAYS)
@@ -65,23 +72,34 @@ def test_data_parallel_scaling(benchmark, tmp_path):
     print("| schedule | updates (one process / 1 worker / 2 workers) | final test accuracy (same order) |")
     print("|---|---|---|")
     for s in SCHEDULES:
-        print(f"| {s} | {' / '.join(str(runs[s, w].parameter_updates) for w in WAYS)} | "
-              f"{' / '.join(f'{100 * runs[s, w].final.test_accuracy:.2f}%' for w in WAYS)} |")
-    print("| schedule | largest difference, 2 workers against one process: train loss, test loss, test accuracy |")
+        print(
+            f"| {s} | {' / '.join(str(runs[s, w].parameter_updates) for w in WAYS)} | "
+            f"{' / '.join(f'{100 * runs[s, w].final.test_accuracy:.2f}%' for w in WAYS)} |"
+        )
+    print(
+        "| schedule | largest difference, 2 workers against one process: train loss, test loss, test accuracy |"
+    )
     print("|---|---|")
     for s in SCHEDULES:
         pairs = list(zip(runs[s, "one process"].epochs, runs[s, "2 workers"].epochs, strict=True))
-        print(f"| {s} | " + ", ".join(f"{max(abs(getattr(a, n) - getattr(b, n)) for a, b in pairs):.2g}"
-                                      for n in TOLERANCE) + " |")
+        print(
+            f"| {s} | "
+            + ", ".join(f"{max(abs(getattr(a, n) - getattr(b, n)) for a, b in pairs):.2g}" for n in TOLERANCE)
+            + " |"
+        )
     pairs = list(zip(runs["increase", "one process"].epochs, one_thread.epochs, strict=True))
-    print("| increase, one process at 1 thread against every core | " + ", ".join(
-        f"{max(abs(getattr(a, n) - getattr(b, n)) for a, b in pairs):.2g}" for n in TOLERANCE) + " |")
+    print(
+        "| increase, one process at 1 thread against every core | "
+        + ", ".join(f"{max(abs(getattr(a, n) - getattr(b, n)) for a, b in pairs):.2g}" for n in TOLERANCE)
+        + " |"
+    )
     for s in SCHEDULES:
         expected = RunConfig(schedule=s).build_schedule().parameter_updates(60_000)
         assert [runs[s, w].parameter_updates for w in WAYS] == [expected] * 3, s
         # one worker, one replica: the plain engine's run bit for bit (it is stored under the same key)
         assert [(e.train_loss, e.test_loss) for e in runs[s, "1 worker"].epochs] == [
-            (e.train_loss, e.test_loss) for e in runs[s, "one process"].epochs], s
+            (e.train_loss, e.test_loss) for e in runs[s, "one process"].epochs
+        ], s
         for a, b in zip(runs[s, "one process"].epochs, runs[s, "2 workers"].epochs, strict=True):
             for name, tolerance in TOLERANCE.items():
                 assert abs(getattr(a, name) - getattr(b, name)) <= tolerance, (s, a.epoch, name)

@@ -70,14 +70,25 @@ def test_engine_epoch_vs_model_fit(benchmark, mnist, batch):
         fit_s.append(time.perf_counter() - t)
 
     counter = iter(range(1000))
-    benchmark.pedantic(lambda: engine.train_epoch(x, y, 0.05, batch, (1, next(counter))), rounds=3,
-                       iterations=1, warmup_rounds=0)
+    benchmark.pedantic(
+        lambda: engine.train_epoch(x, y, 0.05, batch, (1, next(counter))),
+        rounds=3,
+        iterations=1,
+        warmup_rounds=0,
+    )
     ratio = statistics.median(f / e for f, e in zip(fit_s, engine_s, strict=True))
-    benchmark.extra_info.update({
-        "batch_size": batch, "engine_seconds": engine_s, "model_fit_seconds": fit_s,
-        "median_ratio_fit_over_engine": ratio})
-    print(f"\nB={batch}: engine median {statistics.median(engine_s):.2f} s, model.fit median "
-          f"{statistics.median(fit_s):.2f} s, fit/engine {ratio:.2f}x")
+    benchmark.extra_info.update(
+        {
+            "batch_size": batch,
+            "engine_seconds": engine_s,
+            "model_fit_seconds": fit_s,
+            "median_ratio_fit_over_engine": ratio,
+        }
+    )
+    print(
+        f"\nB={batch}: engine median {statistics.median(engine_s):.2f} s, model.fit median "
+        f"{statistics.median(fit_s):.2f} s, fit/engine {ratio:.2f}x"
+    )
     if batch == 100:
         assert ratio >= 2.0, f"engine only {ratio:.2f}x faster than model.fit at B=100 (target 2x)"
     assert ratio > 1.0
@@ -131,25 +142,37 @@ def test_roofline(benchmark, mnist):
     costs, n = training_costs(optimizer_slots=0), len(x_np)
     rows = []
     for batch in (100, 500, 2500):
-        seconds = statistics.median(_timed(lambda b=batch, k=k: engine.train_epoch(x, y, 0.05, b, (0, k)))
-                                    for k in range(3))
+        seconds = statistics.median(
+            _timed(lambda b=batch, k=k: engine.train_epoch(x, y, 0.05, b, (0, k))) for k in range(3)
+        )
         bound = epoch_bounds(costs, n, batch, flops_rate, dram)
         small = epoch_bounds(costs, n, batch, flops_rate, cache)
         rows.append((batch, seconds, bound, small))
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-    benchmark.extra_info.update({"matmul_flops_per_second": flops_rate, "dram_bytes_per_second": dram,
-                                 "cache_bytes_per_second": cache, "epochs": {
-                                     b: {"engine_seconds": s, **bound} for b, s, bound, _ in rows}})
-    print(f"\nmatmul {flops_rate / 1e9:.0f} GFLOP/s; streaming {dram / 1e9:.1f} GB/s (256 MB arrays), "
-          f"{cache / 1e9:.1f} GB/s (4 MB arrays); per image {rows[0][2]['flops'] / n / 1e3:.0f}k FLOP, "
-          f"{rows[0][2]['bytes'] / n / 1e3:.0f} kB at B 100")
-    print("| B | engine epoch | compute bound | memory bound (256 MB arrays) | engine / roofline "
-          "| memory bound (4 MB arrays) | engine / that roofline |")
+    benchmark.extra_info.update(
+        {
+            "matmul_flops_per_second": flops_rate,
+            "dram_bytes_per_second": dram,
+            "cache_bytes_per_second": cache,
+            "epochs": {b: {"engine_seconds": s, **bound} for b, s, bound, _ in rows},
+        }
+    )
+    print(
+        f"\nmatmul {flops_rate / 1e9:.0f} GFLOP/s; streaming {dram / 1e9:.1f} GB/s (256 MB arrays), "
+        f"{cache / 1e9:.1f} GB/s (4 MB arrays); per image {rows[0][2]['flops'] / n / 1e3:.0f}k FLOP, "
+        f"{rows[0][2]['bytes'] / n / 1e3:.0f} kB at B 100"
+    )
+    print(
+        "| B | engine epoch | compute bound | memory bound (256 MB arrays) | engine / roofline "
+        "| memory bound (4 MB arrays) | engine / that roofline |"
+    )
     print("|---|---|---|---|---|---|---|")
     for batch, seconds, bound, small in rows:
-        print(f"| {batch} | {seconds:.2f} s | {bound['compute_seconds']:.3f} s | {bound['memory_seconds']:.3f} s | "
-              f"{seconds / bound['bound_seconds']:.1f}x | {small['memory_seconds']:.3f} s | "
-              f"{seconds / small['bound_seconds']:.1f}x |")
+        print(
+            f"| {batch} | {seconds:.2f} s | {bound['compute_seconds']:.3f} s | {bound['memory_seconds']:.3f} s | "
+            f"{seconds / bound['bound_seconds']:.1f}x | {small['memory_seconds']:.3f} s | "
+            f"{seconds / small['bound_seconds']:.1f}x |"
+        )
     assert all(s > 0 and np.isfinite(b["bound_seconds"]) for _, s, b, _ in rows)
 
 
@@ -183,10 +206,13 @@ def test_ghost_bn_cost_against_plain_bn(benchmark, batch):
 
         seconds[name] = _median_step_seconds(step, x)
     ratio = benchmark.pedantic(lambda: seconds["ghost"] / seconds["plain"], rounds=1, iterations=1)
-    benchmark.extra_info.update({"ghost_seconds": seconds["ghost"], "plain_seconds": seconds["plain"],
-                                 "ratio": ratio})
-    print(f"\nB={batch}: ghost {1e3 * seconds['ghost']:.3f} ms, plain {1e3 * seconds['plain']:.3f} ms, "
-          f"ghost/plain {ratio:.2f}x")
+    benchmark.extra_info.update(
+        {"ghost_seconds": seconds["ghost"], "plain_seconds": seconds["plain"], "ratio": ratio}
+    )
+    print(
+        f"\nB={batch}: ghost {1e3 * seconds['ghost']:.3f} ms, plain {1e3 * seconds['plain']:.3f} ms, "
+        f"ghost/plain {ratio:.2f}x"
+    )
     assert ratio < 3.0
 
 
@@ -204,12 +230,18 @@ def test_micro_batches_against_one_piece_at_b2500(benchmark, mnist):
             t = time.perf_counter()
             engine.train_epoch(x, y, 0.05, 2500, (0, r))
             seconds[micro].append(time.perf_counter() - t)
-    ratio = benchmark.pedantic(lambda: statistics.median(
-        a / b for a, b in zip(seconds[None], seconds[500], strict=True)), rounds=1, iterations=1)
-    benchmark.extra_info.update({"one_piece_seconds": seconds[None], "micro_500_seconds": seconds[500],
-                                 "median_ratio": ratio})
-    print(f"\nB=2500: one piece {statistics.median(seconds[None]):.2f} s, chunks of 500 "
-          f"{statistics.median(seconds[500]):.2f} s, ratio {ratio:.2f}x")
+    ratio = benchmark.pedantic(
+        lambda: statistics.median(a / b for a, b in zip(seconds[None], seconds[500], strict=True)),
+        rounds=1,
+        iterations=1,
+    )
+    benchmark.extra_info.update(
+        {"one_piece_seconds": seconds[None], "micro_500_seconds": seconds[500], "median_ratio": ratio}
+    )
+    print(
+        f"\nB=2500: one piece {statistics.median(seconds[None]):.2f} s, chunks of 500 "
+        f"{statistics.median(seconds[500]):.2f} s, ratio {ratio:.2f}x"
+    )
     assert ratio > 0.8  # chunks must never cost much; the gain itself is reported, not asserted
 
 
@@ -233,10 +265,13 @@ def test_two_single_threaded_workers_against_one_two_threaded_process(benchmark,
         per_worker[pid] = per_worker.get(pid, 0.0) + result.train_seconds
     in_parallel = benchmark.pedantic(lambda: max(per_worker.values()), rounds=1, iterations=1)
     gain = in_sequence / in_parallel
-    benchmark.extra_info.update({"sequential_seconds": in_sequence, "parallel_seconds": in_parallel,
-                                 "throughput_gain": gain})
-    print(f"\n4 runs: in sequence {in_sequence:.1f} s (all cores), two single-threaded workers "
-          f"{in_parallel:.1f} s (longest worker), throughput {gain:.2f}x")
+    benchmark.extra_info.update(
+        {"sequential_seconds": in_sequence, "parallel_seconds": in_parallel, "throughput_gain": gain}
+    )
+    print(
+        f"\n4 runs: in sequence {in_sequence:.1f} s (all cores), two single-threaded workers "
+        f"{in_parallel:.1f} s (longest worker), throughput {gain:.2f}x"
+    )
     assert gain > 1.2, f"workers only {gain:.2f}x the throughput of one process"
 
 
@@ -269,16 +304,32 @@ def test_onednn_kernels(benchmark, batch):
 
     def epoch(setting):
         env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=setting, TF_CPP_MIN_LOG_LEVEL="2")
-        out = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE, str(batch)], env=env, capture_output=True,
-                             text=True, timeout=300, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _ONEDNN_PROBE, str(batch)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         return float(out.stdout.strip().splitlines()[-1])
 
     pairs = [(epoch("0"), epoch("1")) for _ in range(3)]
-    ratio = benchmark.pedantic(lambda: statistics.median(off / on for off, on in pairs), rounds=1, iterations=1)
-    benchmark.extra_info.update({"batch_size": batch, "onednn_off_seconds": [p[0] for p in pairs],
-                                 "onednn_on_seconds": [p[1] for p in pairs], "median_ratio_off_over_on": ratio})
-    print(f"\nB={batch}: oneDNN off {statistics.median(p[0] for p in pairs):.2f} s, on "
-          f"{statistics.median(p[1] for p in pairs):.2f} s per epoch, off/on {ratio:.2f}x")
+    ratio = benchmark.pedantic(
+        lambda: statistics.median(off / on for off, on in pairs), rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(
+        {
+            "batch_size": batch,
+            "onednn_off_seconds": [p[0] for p in pairs],
+            "onednn_on_seconds": [p[1] for p in pairs],
+            "median_ratio_off_over_on": ratio,
+        }
+    )
+    print(
+        f"\nB={batch}: oneDNN off {statistics.median(p[0] for p in pairs):.2f} s, on "
+        f"{statistics.median(p[1] for p in pairs):.2f} s per epoch, off/on {ratio:.2f}x"
+    )
 
 
 def test_noise_scale_measurement_cost(benchmark, mnist_all):
@@ -302,11 +353,19 @@ def test_noise_scale_measurement_cost(benchmark, mnist_all):
                 noise_seconds.append(sum(e.noise_seconds for e in result.epochs))
     benchmark.pedantic(lambda: with_noise.train(config), rounds=1, iterations=1, warmup_rounds=0)
     ratio = statistics.median(a / b for a, b in zip(walls["with"], walls["without"], strict=True))
-    benchmark.extra_info.update({"wall_with": walls["with"], "wall_without": walls["without"],
-                                 "noise_seconds": noise_seconds, "median_ratio": ratio})
-    print(f"\nnoise scale: run wall clock with / without {ratio:.3f}x (medians {statistics.median(walls['with']):.2f}"
-          f" / {statistics.median(walls['without']):.2f} s); measurement {statistics.median(noise_seconds):.2f} s"
-          " per run (7 measurements)")
+    benchmark.extra_info.update(
+        {
+            "wall_with": walls["with"],
+            "wall_without": walls["without"],
+            "noise_seconds": noise_seconds,
+            "median_ratio": ratio,
+        }
+    )
+    print(
+        f"\nnoise scale: run wall clock with / without {ratio:.3f}x (medians {statistics.median(walls['with']):.2f}"
+        f" / {statistics.median(walls['without']):.2f} s); measurement {statistics.median(noise_seconds):.2f} s"
+        " per run (7 measurements)"
+    )
     assert all(s > 0 for s in noise_seconds)
 
 
@@ -322,23 +381,33 @@ def test_dask_workers_against_plain_processes(benchmark, mnist_all):
 
     configs = [RunConfig("momentum", "decay", k, base_lr=0.006) for k in range(2)]
     seconds = {}
-    defaults = {"distributed.worker.profile.enabled": True, "distributed.admin.tick.interval": "20ms",
-                "distributed.worker.memory.monitor-interval": "100ms",
-                "distributed.admin.system-monitor.interval": "500ms",
-                "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536, "OMP_NUM_THREADS": 1,
-                                                        "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}}
+    defaults = {
+        "distributed.worker.profile.enabled": True,
+        "distributed.admin.tick.interval": "20ms",
+        "distributed.worker.memory.monitor-interval": "100ms",
+        "distributed.admin.system-monitor.interval": "500ms",
+        "distributed.nanny.pre-spawn-environ": {
+            "MALLOC_TRIM_THRESHOLD_": 65536,
+            "OMP_NUM_THREADS": 1,
+            "MKL_NUM_THREADS": 1,
+            "OPENBLAS_NUM_THREADS": 1,
+        },
+    }
     for name, override in (("dask defaults", defaults), ("LOCAL_CLUSTER_CONFIG", {})):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(cluster, "LOCAL_CLUSTER_CONFIG", {**cluster.LOCAL_CLUSTER_CONFIG, **override})
-            seconds[name] = [r.train_seconds for r in cluster.train_on_cluster(configs, cluster.MnistSource(),
-                                                                               workers=2)]
+            seconds[name] = [
+                r.train_seconds for r in cluster.train_on_cluster(configs, cluster.MnistSource(), workers=2)
+            ]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         runs = pool.map(train_single_threaded, [c.to_dict() for c in configs], [mnist_all] * len(configs))
         seconds["plain processes"] = [r["totals"]["train_seconds"] for r in runs]
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     benchmark.extra_info.update(seconds)
     print("\n" + "; ".join(f"{k}: {', '.join(f'{s:.1f}' for s in v)} s" for k, v in seconds.items()))
-    assert statistics.median(seconds["LOCAL_CLUSTER_CONFIG"]) < 1.2 * statistics.median(seconds["plain processes"])
+    assert statistics.median(seconds["LOCAL_CLUSTER_CONFIG"]) < 1.2 * statistics.median(
+        seconds["plain processes"]
+    )
 
 
 def test_keras_recipe_fit_against_the_engine(benchmark, mnist_all):
@@ -360,13 +429,17 @@ def test_keras_recipe_fit_against_the_engine(benchmark, mnist_all):
         model.compile(get_optimizer("momentum").build(), "sparse_categorical_crossentropy")
         scheduler = BatchSizeScheduler(config.build_schedule(), seed=0)
         start = time.perf_counter()
-        history = model.fit(scheduler.dataset(x, y), epochs=6, callbacks=[scheduler], verbose=0, shuffle=False)
+        history = model.fit(
+            scheduler.dataset(x, y), epochs=6, callbacks=[scheduler], verbose=0, shuffle=False
+        )
         seconds = time.perf_counter() - start
         deviation = np.array(history.history["loss"]) / [e.train_loss for e in engine.epochs] - 1
         out[schedule] = {"seconds": seconds, "max_train_loss_deviation": float(np.max(np.abs(deviation)))}
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     benchmark.extra_info.update({"engine_train_seconds": engine.train_seconds, **out})
-    print(f"\nengine {engine.train_seconds:.1f} s; fit with the increase schedule {out['increase']['seconds']:.1f} s, "
-          f"train loss within {100 * out['increase']['max_train_loss_deviation']:.3f}% of the engine's; fit at "
-          f"B 100 throughout {out['constant']['seconds']:.1f} s, {100 * out['constant']['max_train_loss_deviation']:.0f}% off")
+    print(
+        f"\nengine {engine.train_seconds:.1f} s; fit with the increase schedule {out['increase']['seconds']:.1f} s, "
+        f"train loss within {100 * out['increase']['max_train_loss_deviation']:.3f}% of the engine's; fit at "
+        f"B 100 throughout {out['constant']['seconds']:.1f} s, {100 * out['constant']['max_train_loss_deviation']:.0f}% off"
+    )
     assert out["increase"]["max_train_loss_deviation"] < 0.005 < out["constant"]["max_train_loss_deviation"]

@@ -73,10 +73,17 @@ def _say(pytestconfig, text):
 def runs(pytestconfig, profile, seeds, store, mnist):
     """Every run the claims need: from the store, training only what is missing. (``mnist``: the data are
     fetched and verified here, once, before any worker looks for its cache.)"""
-    return run_all(claims_mod.required_configs(seeds, profile.full), MnistSource(), store,
-                   fresh=pytestconfig.getoption("--fresh-runs"), quiet=True, say=lambda text: _say(pytestconfig, text),
-                   timed=claims_mod.timed_configs(seeds), workers=DEFAULT_WORKERS,
-                   scheduler=pytestconfig.getoption("--scheduler")).runs
+    return run_all(
+        claims_mod.required_configs(seeds, profile.full),
+        MnistSource(),
+        store,
+        fresh=pytestconfig.getoption("--fresh-runs"),
+        quiet=True,
+        say=lambda text: _say(pytestconfig, text),
+        timed=claims_mod.timed_configs(seeds),
+        workers=DEFAULT_WORKERS,
+        scheduler=pytestconfig.getoption("--scheduler"),
+    ).runs
 
 
 @pytest.fixture(scope="session")
@@ -91,27 +98,34 @@ def evaluated(runs, profile, seeds):
         if claim_id not in cache:
             cache[claim_id] = claims_mod.evaluate(claim_id, runs, seeds)
         return cache[claim_id]
+
     return _evaluated
 
 
 @pytest.fixture
 def judge(pytestconfig):
     """Record a verdict and turn it into the test outcome."""
+
     def _judge(verdict: stats.Verdict) -> stats.Verdict:
         pytestconfig.stash[VERDICTS].append(verdict)
         status = claims_mod.known_failure_status(verdict)
         if status == "documented":  # the xfail(strict, raises=) mark accepts this exception and no other
-            raise claims_mod.DocumentedNonReproduction(f"{verdict.verdict.upper()} as documented: "
-                                                       f"{verdict.summary()}")
+            raise claims_mod.DocumentedNonReproduction(
+                f"{verdict.verdict.upper()} as documented: {verdict.summary()}"
+            )
         if status == "outside":
-            pytest.fail(f"OUTSIDE the documented non-reproduction's range "
-                        f"{claims_mod.get_claim(verdict.claim).known_failures[verdict.params].effect_range}: "
-                        f"{verdict.summary()}", pytrace=False)
+            pytest.fail(
+                f"OUTSIDE the documented non-reproduction's range "
+                f"{claims_mod.get_claim(verdict.claim).known_failures[verdict.params].effect_range}: "
+                f"{verdict.summary()}",
+                pytrace=False,
+            )
         if verdict.verdict == stats.REFUTED:
             pytest.fail(f"REFUTED: {verdict.summary()}", pytrace=False)
         if verdict.verdict == stats.UNDECIDED:
             pytest.xfail(f"UNDECIDED: {verdict.summary()}")
         return verdict
+
     return _judge
 
 
@@ -126,5 +140,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         effect = f"{v.effect:.4g}{v.unit} [{v.low:.4g}, {v.high:.4g}]"
         tr.write_line(f"{v.claim:<28} {v.params:<34} {v.verdict:<9} {effect:<36} {v.bound}")
     path = (config.getoption("--runs-dir") or str(default_runs_dir())) + "/verdicts.json"
-    atomic_write_json(path, {"profile": config.getoption("--profile"), "verdicts": [v.to_dict() for v in verdicts]})
+    atomic_write_json(
+        path, {"profile": config.getoption("--profile"), "verdicts": [v.to_dict() for v in verdicts]}
+    )
     tr.write_line(f"verdicts written to {path}")

@@ -28,13 +28,27 @@ def test_epoch_seconds(benchmark, batch, mnist, runs, seeds):
     engine = Engine(build_cnn(), get_optimizer("sgd").build())
     engine.warm_up(x, y)
     rounds = iter(range(100))
-    applied = benchmark.pedantic(lambda: engine.train_epoch(x, y, 0.05, batch, (0, next(rounds))),
-                                 rounds=3, iterations=1, warmup_rounds=0)
+    applied = benchmark.pedantic(
+        lambda: engine.train_epoch(x, y, 0.05, batch, (0, next(rounds))),
+        rounds=3,
+        iterations=1,
+        warmup_rounds=0,
+    )
     assert applied["steps"] == -(-len(x_np) // batch)
-    from_runs = [e.train_seconds for o in OPTIMIZERS for k in seeds
-                 for e in runs[RunConfig(o, "increase", k)].epochs if e.batch_size == batch]
-    benchmark.extra_info.update({"batch_size": batch, "schedule_run_epoch_seconds": from_runs,
-                                 "schedule_run_median": float(np.median(from_runs))})
+    from_runs = [
+        e.train_seconds
+        for o in OPTIMIZERS
+        for k in seeds
+        for e in runs[RunConfig(o, "increase", k)].epochs
+        if e.batch_size == batch
+    ]
+    benchmark.extra_info.update(
+        {
+            "batch_size": batch,
+            "schedule_run_epoch_seconds": from_runs,
+            "schedule_run_median": float(np.median(from_runs)),
+        }
+    )
 
 
 @pytest.mark.slow

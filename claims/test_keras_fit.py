@@ -23,10 +23,13 @@ def test_keras_fit_with_the_recipe_trains_like_the_engine(runs, mnist):
     engine = runs[config]
     x, y, x_test, y_test = mnist
     model = build_cnn(config.model, seed=config.seed)  # the engine's initial weights
-    model.compile(get_optimizer(config.optimizer).build(), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        get_optimizer(config.optimizer).build(), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     scheduler = BatchSizeScheduler(config.build_schedule(), seed=config.seed)
-    history = model.fit(scheduler.dataset(x, y), epochs=scheduler.epochs, callbacks=[scheduler], verbose=0,
-                        shuffle=False)  # the scheduler shuffles (Keras warns that it ignores shuffle on datasets)
+    history = model.fit(
+        scheduler.dataset(x, y), epochs=scheduler.epochs, callbacks=[scheduler], verbose=0, shuffle=False
+    )  # the scheduler shuffles (Keras warns that it ignores shuffle on datasets)
     _, accuracy = model.evaluate(x_test, y_test, batch_size=10_000, verbose=0)
 
     assert int(model.optimizer.iterations.numpy()) == engine.parameter_updates == 1488

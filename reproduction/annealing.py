@@ -26,6 +26,7 @@ SEARCH_SEED_OFFSET = 2000  # search seeds 2000, 2001, ...: never compared by a c
 @dataclasses.dataclass(frozen=True)
 class Setting:
     """An optimizer at a base rate and base batch; the schedules keep their shape (6 epochs, factor 5)."""
+
     optimizer: str
     base_lr: float
     base_batch: int
@@ -54,8 +55,13 @@ class Setting:
 # more strongly at 1.3x the cost.
 HIGH_NOISE = Setting("sgd", 0.1, 50)
 # decay's final train loss on search seeds 2000-2004 at HIGH_NOISE: its train-loss margin is 2 sd of these
-HIGH_NOISE_DECAY_LOSSES = (0.0507323183119297, 0.056156691163778305, 0.05805139243602753, 0.054286859929561615,
-                           0.053581930696964264)
+HIGH_NOISE_DECAY_LOSSES = (
+    0.0507323183119297,
+    0.056156691163778305,
+    0.05805139243602753,
+    0.054286859929561615,
+    0.053581930696964264,
+)
 
 
 def high_noise_margin() -> float:
@@ -70,6 +76,7 @@ def search_configs(settings: Sequence[Setting], seeds: Sequence[int]) -> list[Ru
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     """constant - decay at one setting, paired by seed: (mean, low, high) of 90% t intervals."""
+
     setting: Setting
     seeds: tuple[int, ...]
     diverged: int  # seeds where either run's loss went non-finite
@@ -82,23 +89,33 @@ class Comparison:
 def compare(setting: Setting, runs: Mapping[RunConfig, object], seeds: Sequence[int]) -> Comparison:
     decay = [runs[setting.config("decay", k)] for k in seeds]
     const = [runs[setting.config("constant", k)] for k in seeds]
-    finite = [all(math.isfinite(e.train_loss) for r in pair for e in r.epochs) for pair in zip(decay, const,
-                                                                                                strict=True)]
+    finite = [
+        all(math.isfinite(e.train_loss) for r in pair for e in r.epochs)
+        for pair in zip(decay, const, strict=True)
+    ]
     ok = [(d, c) for (d, c), good in zip(zip(decay, const, strict=True), finite, strict=True) if good]
     losses = [d.final.train_loss for d, _ in ok]
     return Comparison(
-        setting, tuple(seeds), finite.count(False),
+        setting,
+        tuple(seeds),
+        finite.count(False),
         float(np.mean([100 * d.final.test_accuracy for d, _ in ok])) if ok else math.nan,
         float(np.std(losses, ddof=1)) if len(losses) > 1 else math.nan,
         stats.paired_interval([c.final.train_loss - d.final.train_loss for d, c in ok]),
-        stats.paired_interval([100 * (c.final.test_accuracy - d.final.test_accuracy) for d, c in ok]))
+        stats.paired_interval([100 * (c.final.test_accuracy - d.final.test_accuracy) for d, c in ok]),
+    )
 
 
 def table(comparisons: Sequence[Comparison]) -> list[str]:
-    lines = ["| setting | g at the start | decay accuracy | diverged | decay loss sd | constant - decay: train loss "
-             "[90%] | test accuracy [90%] |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| setting | g at the start | decay accuracy | diverged | decay loss sd | constant - decay: train loss "
+        "[90%] | test accuracy [90%] |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in comparisons:
-        lines.append(f"| {c.setting.name} | {c.setting.initial_noise_scale():.0f} | {c.decay_accuracy:.2f}% | "
-                     f"{c.diverged}/{len(c.seeds)} | {c.decay_loss_sd:.4f} | {c.loss[0]:+.4f} [{c.loss[1]:+.4f}, "
-                     f"{c.loss[2]:+.4f}] | {c.accuracy[0]:+.2f} pt [{c.accuracy[1]:+.2f}, {c.accuracy[2]:+.2f}] |")
+        lines.append(
+            f"| {c.setting.name} | {c.setting.initial_noise_scale():.0f} | {c.decay_accuracy:.2f}% | "
+            f"{c.diverged}/{len(c.seeds)} | {c.decay_loss_sd:.4f} | {c.loss[0]:+.4f} [{c.loss[1]:+.4f}, "
+            f"{c.loss[2]:+.4f}] | {c.accuracy[0]:+.2f} pt [{c.accuracy[1]:+.2f}, {c.accuracy[2]:+.2f}] |"
+        )
     return lines

@@ -40,34 +40,55 @@ class Margin:
 def calibration_configs(n_seeds: int = DEFAULT_SEEDS) -> list[RunConfig]:
     if not isinstance(n_seeds, int) or n_seeds < 2:
         raise ValueError(f"seeds={n_seeds!r}: expected an integer >= 2 (a standard deviation needs two)")
-    return [RunConfig(optimizer=o, schedule="decay", seed=CALIBRATION_SEED_OFFSET + k)
-            for k in range(n_seeds) for o in OPTIMIZERS]
+    return [
+        RunConfig(optimizer=o, schedule="decay", seed=CALIBRATION_SEED_OFFSET + k)
+        for k in range(n_seeds)
+        for o in OPTIMIZERS
+    ]
 
 
 def _setting(optimizer: str) -> dict:
     """What a margin depends on: the run settings of decay with this optimizer."""
     config = RunConfig(optimizer=optimizer, schedule="decay")
     spec = get_optimizer(optimizer)
-    return {"base_lr": config.learning_rate, "momentum": spec.momentum, "nesterov": spec.nesterov,
-            "schedule": "decay", "base_batch": config.base_batch, "factor": config.factor, "steps": config.steps,
-            "epochs_per_step": config.epochs_per_step, "model": dataclasses.asdict(config.model)}
+    return {
+        "base_lr": config.learning_rate,
+        "momentum": spec.momentum,
+        "nesterov": spec.nesterov,
+        "schedule": "decay",
+        "base_batch": config.base_batch,
+        "factor": config.factor,
+        "steps": config.steps,
+        "epochs_per_step": config.epochs_per_step,
+        "model": dataclasses.asdict(config.model),
+    }
 
 
-def build_calibration(runs: Mapping[RunConfig, object], n_seeds: int, provenance: Mapping | None = None) -> dict:
+def build_calibration(
+    runs: Mapping[RunConfig, object], n_seeds: int, provenance: Mapping | None = None
+) -> dict:
     """The calibration.json content from the runs of ``calibration_configs(n_seeds)``."""
     optimizers = {}
     for o in OPTIMIZERS:
         seeds = [CALIBRATION_SEED_OFFSET + k for k in range(n_seeds)]
         losses = [runs[RunConfig(optimizer=o, schedule="decay", seed=s)].final.train_loss for s in seeds]
         sd = float(np.std(losses, ddof=1))
-        optimizers[o] = {"setting": _setting(o), "seeds": seeds, "final_train_loss": losses, "sd": sd,
-                         "margin": MARGIN_SDS * sd}
-    return {"what": f"margin = {MARGIN_SDS:g} x sd (ddof 1) of decay's final train loss over the seeds, "
-                    "per optimizer; read by the train-loss-equivalent claim",
-            "command": f"reproduction calibrate --seeds {n_seeds}", "code_version": CODE_VERSION,
-            **dict(provenance or {}),
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "optimizers": optimizers}
+        optimizers[o] = {
+            "setting": _setting(o),
+            "seeds": seeds,
+            "final_train_loss": losses,
+            "sd": sd,
+            "margin": MARGIN_SDS * sd,
+        }
+    return {
+        "what": f"margin = {MARGIN_SDS:g} x sd (ddof 1) of decay's final train loss over the seeds, "
+        "per optimizer; read by the train-loss-equivalent claim",
+        "command": f"reproduction calibrate --seeds {n_seeds}",
+        "code_version": CODE_VERSION,
+        **dict(provenance or {}),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "optimizers": optimizers,
+    }
 
 
 def load_margins(calibration: dict) -> dict[str, Margin]:
@@ -76,18 +97,23 @@ def load_margins(calibration: dict) -> dict[str, Margin]:
     entries = calibration.get("optimizers", {})
     for o in OPTIMIZERS:
         if o not in entries:
-            raise ValueError(f"calibration: no margin for optimizer {o!r} (has {sorted(entries)}); run "
-                             "`reproduction calibrate`")
+            raise ValueError(
+                f"calibration: no margin for optimizer {o!r} (has {sorted(entries)}); run "
+                "`reproduction calibrate`"
+            )
         entry = entries[o]
         if entry["setting"] != _setting(o):
-            raise ValueError(f"calibration: the {o!r} margin was measured with {entry['setting']}, the registry "
-                             f"now gives {_setting(o)}; run `reproduction calibrate`")
+            raise ValueError(
+                f"calibration: the {o!r} margin was measured with {entry['setting']}, the registry "
+                f"now gives {_setting(o)}; run `reproduction calibrate`"
+            )
         losses = entry["final_train_loss"]
         if len(losses) < 2 or len(losses) != len(entry["seeds"]):
             raise ValueError(f"calibration: {o!r} needs one final train loss per seed, at least two")
         sd = float(np.std(losses, ddof=1))
-        if not np.isclose(sd, entry["sd"], rtol=1e-9) or not np.isclose(entry["margin"], MARGIN_SDS * sd,
-                                                                           rtol=1e-9):
+        if not np.isclose(sd, entry["sd"], rtol=1e-9) or not np.isclose(
+            entry["margin"], MARGIN_SDS * sd, rtol=1e-9
+        ):
             raise ValueError(f"calibration: {o!r} sd/margin do not follow from its losses (sd {sd})")
         margins[o] = Margin(o, MARGIN_SDS * sd, sd, tuple(entry["seeds"]))
     return margins

@@ -48,13 +48,19 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
-    "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
 }
 
 
 def check_workers(workers) -> int:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-        raise ValueError(f"workers={workers!r}: expected an integer >= 0 (0: train every run in this process)")
+        raise ValueError(
+            f"workers={workers!r}: expected an integer >= 0 (0: train every run in this process)"
+        )
     return workers
 
 
@@ -71,6 +77,7 @@ def check_scheduler(address) -> str | None:
 @dataclasses.dataclass(frozen=True)
 class MnistSource:
     """MNIST, loaded where the run trains through the verified loader and that machine's cache."""
+
     data_dir: str | None = None
 
     @property
@@ -84,6 +91,7 @@ class MnistSource:
 @dataclasses.dataclass(frozen=True, eq=False)
 class ArraySource:
     """Preprocessed arrays (x_train, y_train, x_test, y_test) held in memory (synthetic data, tests)."""
+
     arrays: tuple
 
     @property
@@ -143,8 +151,14 @@ def train_runs(configs: list[dict], source) -> list[dict]:
     out = []
     for config in configs:
         result = trainer.train(RunConfig.from_dict(config))
-        result.metadata.update({"trained_in": "worker", "host": socket.gethostname(),
-                                "worker": get_worker().address, "worker_pid": os.getpid()})
+        result.metadata.update(
+            {
+                "trained_in": "worker",
+                "host": socket.gethostname(),
+                "worker": get_worker().address,
+                "worker_pid": os.getpid(),
+            }
+        )
         out.append(result.to_dict())
     return out
 
@@ -155,8 +169,10 @@ class RunFailed(RuntimeError):
 
     def __init__(self, failures: Sequence[tuple[RunConfig, str]]):
         self.failures = tuple(failures)
-        super().__init__(f"{len(self.failures)} run(s) failed on the cluster: " + "; ".join(
-            f"{c.key()}: {error}" for c, error in self.failures))
+        super().__init__(
+            f"{len(self.failures)} run(s) failed on the cluster: "
+            + "; ".join(f"{c.key()}: {error}" for c, error in self.failures)
+        )
 
 
 def connect(scheduler: str | None, workers: int):
@@ -169,13 +185,21 @@ def connect(scheduler: str | None, workers: int):
         try:
             return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
         except (OSError, TimeoutError) as exc:
-            raise ValueError(f"scheduler={scheduler!r}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
-                             f"({exc}); start one with 'dask scheduler' and workers with 'dask worker "
-                             f"{scheduler} --nthreads 1'") from None
+            raise ValueError(
+                f"scheduler={scheduler!r}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
+                f"({exc}); start one with 'dask scheduler' and workers with 'dask worker "
+                f"{scheduler} --nthreads 1'"
+            ) from None
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
         # loopback only, and free ports: the scheduler's HTTP server would otherwise take 127.0.0.1:8787
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
     try:
         return Client(cluster), cluster
     except BaseException:
@@ -186,13 +210,20 @@ def connect(scheduler: str | None, workers: int):
 def _check_machine_workers(client) -> None:
     workers = client.scheduler_info()["workers"].values()
     if not any(w.get("resources", {}).get(MACHINE, 0) >= 1 for w in workers):
-        raise ValueError(f"the timed runs need a worker that holds a whole machine, and no worker of this cluster "
-                         f"offers the resource {MACHINE}=1: start one per machine with 'dask worker ADDRESS "
-                         f"--nthreads 1 --resources {MACHINE}=1', alone on its machine")
+        raise ValueError(
+            f"the timed runs need a worker that holds a whole machine, and no worker of this cluster "
+            f"offers the resource {MACHINE}=1: start one per machine with 'dask worker ADDRESS "
+            f"--nthreads 1 --resources {MACHINE}=1', alone on its machine"
+        )
 
 
-def train_on_cluster(runs: Sequence[RunConfig], data, workers: int = DEFAULT_WORKERS, scheduler: str | None = None,
-                     blocks: Sequence[Sequence[RunConfig]] = ()) -> Iterator[RunResult]:
+def train_on_cluster(
+    runs: Sequence[RunConfig],
+    data,
+    workers: int = DEFAULT_WORKERS,
+    scheduler: str | None = None,
+    blocks: Sequence[Sequence[RunConfig]] = (),
+) -> Iterator[RunResult]:
     """Train ``runs`` one per task, and each of ``blocks`` back to back in one task on a worker holding a
     machine (needs a scheduler); yield every result as it arrives. Failed runs are raised together at the
     end (``RunFailed``), after every other result was yielded. Stopping early (Ctrl-C, the caller stops
@@ -200,7 +231,9 @@ def train_on_cluster(runs: Sequence[RunConfig], data, workers: int = DEFAULT_WOR
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
     if blocks and scheduler is None:
-        raise ValueError("timed blocks go to a cluster only; without a scheduler they train in the main process")
+        raise ValueError(
+            "timed blocks go to a cluster only; without a scheduler they train in the main process"
+        )
     if not runs and not blocks:
         return
     from distributed import as_completed
@@ -214,8 +247,9 @@ def train_on_cluster(runs: Sequence[RunConfig], data, workers: int = DEFAULT_WOR
             source = client.scatter(source, broadcast=True)
         tasks = {}
         for block in blocks:
-            future = client.submit(train_runs, [c.to_dict() for c in block], source, resources={MACHINE: 1},
-                                   pure=False)
+            future = client.submit(
+                train_runs, [c.to_dict() for c in block], source, resources={MACHINE: 1}, pure=False
+            )
             tasks[future] = tuple(block)
         for config in runs:
             tasks[client.submit(train_runs, [config.to_dict()], source, pure=False)] = (config,)

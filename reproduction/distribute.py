@@ -33,13 +33,16 @@ def check_strategy(kind: str, replicas: int | None = None) -> str:
     if kind not in STRATEGIES:
         raise ValueError(f"strategy={kind!r}: expected one of {list(STRATEGIES)}")
     if replicas is not None and kind != "mirrored":
-        raise ValueError(f"replicas={replicas}: only the 'mirrored' strategy takes a number of replicas (logical "
-                         f"CPU devices); strategy={kind!r}")
+        raise ValueError(
+            f"replicas={replicas}: only the 'mirrored' strategy takes a number of replicas (logical "
+            f"CPU devices); strategy={kind!r}"
+        )
     return kind
 
 
-def check_split(batch_sizes: Iterable[int], n_train: int, replicas: int, normalization: str,
-                virtual_batch_size: int) -> None:
+def check_split(
+    batch_sizes: Iterable[int], n_train: int, replicas: int, normalization: str, virtual_batch_size: int
+) -> None:
     """Every batch of every epoch (the last one of an epoch holds N mod B examples) must split into ``replicas``
     equal slices of whole virtual batches; plain BN, whose statistics span the whole batch, is one device only."""
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
@@ -47,35 +50,48 @@ def check_split(batch_sizes: Iterable[int], n_train: int, replicas: int, normali
     if replicas == 1:
         return
     if normalization == "batch":
-        raise ValueError(f"normalization='batch' with replicas={replicas}: plain batch normalization takes its "
-                         "statistics over the whole batch, which replicas do not share; use 'ghost' or 'none'")
+        raise ValueError(
+            f"normalization='batch' with replicas={replicas}: plain batch normalization takes its "
+            "statistics over the whole batch, which replicas do not share; use 'ghost' or 'none'"
+        )
     unit = virtual_batch_size if normalization == "ghost" else 1
     for batch in sorted(set(batch_sizes)):
-        for size, what in ((batch, f"batch {batch}"), (n_train % batch, f"the last batch of an epoch at batch "
-                                                                         f"{batch} ({n_train} examples)")):
+        for size, what in (
+            (batch, f"batch {batch}"),
+            (n_train % batch, f"the last batch of an epoch at batch {batch} ({n_train} examples)"),
+        ):
             if size and size % (replicas * unit):
                 per = f"{size / replicas:g} examples per replica"
                 raise ValueError(
                     f"{what} does not split over replicas={replicas} into whole virtual batches of "
                     f"{unit} ({per}): use batch sizes (and a training-set size) that are multiples of "
-                    f"replicas x virtual batch size = {replicas * unit}")
+                    f"replicas x virtual batch size = {replicas * unit}"
+                )
 
 
 def tf_config() -> dict[str, Any]:
     """The cluster of a multi-worker run, from $TF_CONFIG; a clear error where it is missing or malformed."""
     text = os.environ.get("TF_CONFIG")
     if not text:
-        raise ValueError("strategy 'multi-worker' needs TF_CONFIG in the environment (a JSON cluster and task, as "
-                         "'reproduction launch', Kubernetes or Ray Train set it)")
+        raise ValueError(
+            "strategy 'multi-worker' needs TF_CONFIG in the environment (a JSON cluster and task, as "
+            "'reproduction launch', Kubernetes or Ray Train set it)"
+        )
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]
-        if not (isinstance(cluster["worker"], list) and isinstance(cluster.get("chief", []), list)
-                and task["type"] in ("worker", "chief") and isinstance(task["index"], int)):
+        if not (
+            isinstance(cluster["worker"], list)
+            and isinstance(cluster.get("chief", []), list)
+            and task["type"] in ("worker", "chief")
+            and isinstance(task["index"], int)
+        ):
             raise ValueError
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"TF_CONFIG={text!r}: expected {{'cluster': {{'worker': ['host:port', ...]}}, "
-                         "'task': {'type': 'worker', 'index': i}} (a 'chief' list is optional)") from exc
+        raise ValueError(
+            f"TF_CONFIG={text!r}: expected {{'cluster': {{'worker': ['host:port', ...]}}, "
+            "'task': {'type': 'worker', 'index': i}} (a 'chief' list is optional)"
+        ) from exc
     return config
 
 
@@ -96,8 +112,10 @@ def logical_cpus(n: int) -> None:
     except RuntimeError as exc:
         if len(tf.config.list_logical_devices("CPU")) == n:
             return
-        raise ValueError(f"replicas={n}: logical CPU devices must be configured before TensorFlow initializes "
-                         "(set them first in a fresh process)") from exc
+        raise ValueError(
+            f"replicas={n}: logical CPU devices must be configured before TensorFlow initializes "
+            "(set them first in a fresh process)"
+        ) from exc
 
 
 def make_strategy(kind: str = "default", replicas: int | None = None):

@@ -19,9 +19,11 @@ from reproduction.schedules import MAIN_SCHEDULES  # noqa: E402
 
 COLORS = {"decay": "tab:blue", "hybrid": "tab:orange", "increase": "tab:green"}
 # The three schedules often coincide (that is the claim): wide solid, dashed and dotted lines keep each visible.
-STYLES = {"decay": dict(linestyle="-", linewidth=4.0, alpha=0.55, marker="o", markersize=7),
-          "hybrid": dict(linestyle="--", linewidth=2.4, marker="s", markersize=5),
-          "increase": dict(linestyle=":", linewidth=2.2, marker="^", markersize=5)}
+STYLES = {
+    "decay": dict(linestyle="-", linewidth=4.0, alpha=0.55, marker="o", markersize=7),
+    "hybrid": dict(linestyle="--", linewidth=2.4, marker="s", markersize=5),
+    "increase": dict(linestyle=":", linewidth=2.2, marker="^", markersize=5),
+}
 Runs = Mapping[RunConfig, RunResult]
 
 
@@ -56,7 +58,9 @@ def schedules_figure(out: Path, n_examples: int = 60_000) -> Path:
         axes[0].step(epochs, [s.learning_rate(e) for e in range(s.epochs)], **kw)
         axes[1].step(epochs, [s.batch_size(e) for e in range(s.epochs)], **kw)
         axes[2].step(epochs, s.noise_scale(n_examples), **kw)
-    for ax, title in zip(axes, ("learning rate eps", "batch size B", "noise scale g = eps N / B"), strict=True):
+    for ax, title in zip(
+        axes, ("learning rate eps", "batch size B", "noise scale g = eps N / B"), strict=True
+    ):
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_title(title)
@@ -65,8 +69,17 @@ def schedules_figure(out: Path, n_examples: int = 60_000) -> Path:
     return _save(fig, out / "fig1_schedules.png")
 
 
-def _per_optimizer(runs: Runs, seeds, out: Path, name: str, field: str, ylabel: str, x_field="epoch",
-                   log_y=False, percent=False) -> Path:
+def _per_optimizer(
+    runs: Runs,
+    seeds,
+    out: Path,
+    name: str,
+    field: str,
+    ylabel: str,
+    x_field="epoch",
+    log_y=False,
+    percent=False,
+) -> Path:
     fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(4 * len(OPTIMIZERS), 3.6), sharey=True)
     for ax, optimizer in zip(np.atleast_1d(axes), OPTIMIZERS, strict=True):
         for schedule in MAIN_SCHEDULES:
@@ -89,20 +102,36 @@ def _per_optimizer(runs: Runs, seeds, out: Path, name: str, field: str, ylabel: 
 
 def accuracy_vs_epoch(runs, seeds, out):
     """Paper Fig. 2a, the report's plots: test accuracy per epoch, three schedules overlaid."""
-    return _per_optimizer(runs, seeds, out, "fig2a_test_accuracy_vs_epoch.png", "test_accuracy",
-                          "test accuracy (%)", percent=True)
+    return _per_optimizer(
+        runs,
+        seeds,
+        out,
+        "fig2a_test_accuracy_vs_epoch.png",
+        "test_accuracy",
+        "test accuracy (%)",
+        percent=True,
+    )
 
 
 def accuracy_vs_updates(runs, seeds, out):
     """Paper Fig. 2b: test accuracy against parameter updates."""
-    return _per_optimizer(runs, seeds, out, "fig2b_test_accuracy_vs_updates.png", "test_accuracy",
-                          "test accuracy (%)", x_field="updates", percent=True)
+    return _per_optimizer(
+        runs,
+        seeds,
+        out,
+        "fig2b_test_accuracy_vs_updates.png",
+        "test_accuracy",
+        "test accuracy (%)",
+        x_field="updates",
+        percent=True,
+    )
 
 
 def train_loss_vs_epoch(runs, seeds, out):
     """Paper Fig. 3: training loss per epoch."""
-    return _per_optimizer(runs, seeds, out, "fig3_train_loss_vs_epoch.png", "train_loss", "training loss",
-                          log_y=True)
+    return _per_optimizer(
+        runs, seeds, out, "fig3_train_loss_vs_epoch.png", "train_loss", "training loss", log_y=True
+    )
 
 
 def train_time(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
@@ -118,7 +147,9 @@ def train_time(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
     ax.set_xticks(range(len(OPTIMIZERS)), list(OPTIMIZERS))
     ax.set_ylabel("training seconds (6 epochs)")
     ax.set_title("training wall clock per schedule (evaluation excluded)", pad=24)
-    ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)  # above: never hides a dot
+    ax.legend(
+        ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False
+    )  # above: never hides a dot
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, out / "fig5_train_time.png")
 
@@ -154,26 +185,44 @@ def gradient_noise_scale(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
             points = [pooled([r.initial_noise for r in results])]
             points += [pooled([r.epochs[i].noise for r in results]) for i in range(len(results[0].epochs))]
             y = [p.b_simple if math.isfinite(p.b_simple) else np.nan for p in points]  # unresolved: a gap
-            ax.plot(range(len(y)), y, color=COLORS[schedule], label=f"B_simple, {schedule}", **STYLES[schedule])
+            ax.plot(
+                range(len(y)), y, color=COLORS[schedule], label=f"B_simple, {schedule}", **STYLES[schedule]
+            )
             batches = [e.batch_size for e in results[0].epochs]
-            ax.step(range(1, len(batches) + 1), batches, where="pre", color=COLORS[schedule], linewidth=1.0,
-                    alpha=0.7, label=f"B, {schedule}")
+            ax.step(
+                range(1, len(batches) + 1),
+                batches,
+                where="pre",
+                color=COLORS[schedule],
+                linewidth=1.0,
+                alpha=0.7,
+                label=f"B, {schedule}",
+            )
         ax.axhline(PROBE_EXAMPLES, color="gray", linestyle=":", linewidth=1.0)
-        ax.text(0, PROBE_EXAMPLES * 1.1, "probe size: B_simple above it is not resolved", fontsize=7, color="gray")
+        ax.text(
+            0, PROBE_EXAMPLES * 1.1, "probe size: B_simple above it is not resolved", fontsize=7, color="gray"
+        )
         ax.set_yscale("log")
         ax.set_title(f"{optimizer}")
         ax.set_xlabel("epoch (0: initial weights)")
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("examples")
     np.atleast_1d(axes)[0].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"gradient noise scale B_simple (thick) and batch size B (thin), {len(seeds)} seed(s) pooled",
-                 fontsize=10)
+    fig.suptitle(
+        f"gradient noise scale B_simple (thick) and batch size B (thin), {len(seeds)} seed(s) pooled",
+        fontsize=10,
+    )
     return _save(fig, out / "fig7_gradient_noise_scale.png")
 
 
 def all_figures(runs: Runs, seeds: Sequence[int], out: Path, n_examples: int = 60_000) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    return [schedules_figure(out, n_examples), accuracy_vs_epoch(runs, seeds, out),
-            accuracy_vs_updates(runs, seeds, out), train_loss_vs_epoch(runs, seeds, out),
-            train_time(runs, seeds, out), epoch_seconds_vs_batch(runs, seeds, out),
-            gradient_noise_scale(runs, seeds, out)]
+    return [
+        schedules_figure(out, n_examples),
+        accuracy_vs_epoch(runs, seeds, out),
+        accuracy_vs_updates(runs, seeds, out),
+        train_loss_vs_epoch(runs, seeds, out),
+        train_time(runs, seeds, out),
+        epoch_seconds_vs_batch(runs, seeds, out),
+        gradient_noise_scale(runs, seeds, out),
+    ]

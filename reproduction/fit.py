@@ -45,8 +45,10 @@ def as_schedule(schedule, epochs: int | None = None) -> Schedule:
     if isinstance(schedule, Schedule):
         return schedule
     if not callable(schedule):
-        raise ValueError(f"schedule={schedule!r}: expected a Schedule, a factory of SCHEDULES, or a function "
-                         "epoch -> (learning rate, batch size)")
+        raise ValueError(
+            f"schedule={schedule!r}: expected a Schedule, a factory of SCHEDULES, or a function "
+            "epoch -> (learning rate, batch size)"
+        )
     if epochs is None:
         if schedule not in SCHEDULES.values():
             raise ValueError("schedule: a function epoch -> (learning rate, batch size) needs epochs=")
@@ -84,7 +86,9 @@ class BatchSizeScheduler(keras.callbacks.Callback):
 
     def steps_per_epoch(self) -> list[int]:
         if self.n_examples is None:
-            raise ValueError("steps_per_epoch: call dataset() first (the number of examples is not known yet)")
+            raise ValueError(
+                "steps_per_epoch: call dataset() first (the number of examples is not known yet)"
+            )
         return self.schedule.updates_per_epoch(self.n_examples)
 
     # ------------------------------------------------------------------------------------------- the data
@@ -111,26 +115,38 @@ class BatchSizeScheduler(keras.callbacks.Callback):
             order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(seed, tf.int64), e])))
             steps = (n + b - 1) // b
             return tf.data.Dataset.range(steps).map(
-                lambda i: tf.nest.map_structure(lambda t: tf.gather(t, order[i * b: tf.minimum((i + 1) * b, n)]),
-                                                data))
+                lambda i: tf.nest.map_structure(
+                    lambda t: tf.gather(t, order[i * b : tf.minimum((i + 1) * b, n)]), data
+                )
+            )
 
         return tf.data.Dataset.from_tensors(arrays).flat_map(lambda *data: one_epoch(*data)).prefetch(1)
 
     def _from_dataset(self, dataset: tf.data.Dataset, y) -> tf.data.Dataset:
         if y is not None:
-            raise ValueError("dataset(x, y): with a tf.data.Dataset as x, y must be None (the dataset holds both)")
+            raise ValueError(
+                "dataset(x, y): with a tf.data.Dataset as x, y must be None (the dataset holds both)"
+            )
         kind = type(dataset).__name__
         if "Batch" in kind:
-            raise ValueError(f"dataset: already batched ({kind}); pass unbatched examples (dataset.unbatch()): "
-                             "the scheduler batches each epoch itself")
+            raise ValueError(
+                f"dataset: already batched ({kind}); pass unbatched examples (dataset.unbatch()): "
+                "the scheduler batches each epoch itself"
+            )
         n = int(dataset.cardinality())
         if n < 0:
-            raise ValueError("dataset: its number of examples is unknown or infinite; give it with "
-                             "dataset.apply(tf.data.experimental.assert_cardinality(N))")
+            raise ValueError(
+                "dataset: its number of examples is unknown or infinite; give it with "
+                "dataset.apply(tf.data.experimental.assert_cardinality(N))"
+            )
         self._check(n)
         # one pipeline per epoch (its own shuffle seed and batch size), the epoch's chosen at iteration time
-        per_epoch = [dataset.shuffle(n, seed=self.seed * 1_000_003 + e, reshuffle_each_iteration=False).batch(
-            p.batch_size) for e, p in enumerate(self.schedule.per_epoch())]
+        per_epoch = [
+            dataset.shuffle(n, seed=self.seed * 1_000_003 + e, reshuffle_each_iteration=False).batch(
+                p.batch_size
+            )
+            for e, p in enumerate(self.schedule.per_epoch())
+        ]
         steps = tf.constant(self.schedule.updates_per_epoch(n), tf.int64)
         epoch = self._epoch
 
@@ -151,7 +167,8 @@ class BatchSizeScheduler(keras.callbacks.Callback):
                 f"schedule {self.schedule.name!r}: epoch {grows[0]} takes {steps[grows[0]]} steps on {n} examples, "
                 f"more than the first epoch's {steps[0]} (batch sizes {[p.batch_size for p in self.schedule.phases]}"
                 "); Keras's fit keeps the first epoch's step count as every later epoch's limit, so batch sizes must "
-                "not fall below the first epoch's")
+                "not fall below the first epoch's"
+            )
         self.n_examples = n
 
     # ------------------------------------------------------------------------------------- the callback
@@ -165,17 +182,22 @@ class BatchSizeScheduler(keras.callbacks.Callback):
             raise ValueError(
                 f"BatchSizeScheduler: the optimizer's learning rate is a {type(optimizer._learning_rate).__name__}, "
                 "not a number: a learning-rate schedule conflicts with this one; compile with a plain learning "
-                "rate")
+                "rate"
+            )
         epochs = self.params.get("epochs") if self.params else None
         if epochs is not None and epochs > self.epochs:
-            raise ValueError(f"fit(epochs={epochs}): the schedule {self.schedule.name!r} has {self.epochs} epochs")
+            raise ValueError(
+                f"fit(epochs={epochs}): the schedule {self.schedule.name!r} has {self.epochs} epochs"
+            )
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
         warnings.filterwarnings("ignore", message=_RAN_OUT)  # an epoch shorter than the first: expected
 
     def on_epoch_begin(self, epoch, logs=None):
         if not 0 <= epoch < self.epochs:
-            raise ValueError(f"epoch {epoch}: the schedule {self.schedule.name!r} has epochs 0-{self.epochs - 1}")
+            raise ValueError(
+                f"epoch {epoch}: the schedule {self.schedule.name!r} has epochs 0-{self.epochs - 1}"
+            )
         self._epoch.assign(epoch)
         self.model.optimizer.learning_rate.assign(self.schedule.learning_rate(epoch))
         self._start, self._steps = int(self.model.optimizer.iterations.numpy()), 0

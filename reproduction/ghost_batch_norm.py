@@ -31,10 +31,22 @@ import tensorflow as tf
 
 @keras.saving.register_keras_serializable(package="reproduction")
 class GhostBatchNormalization(keras.layers.Layer):
-    def __init__(self, virtual_batch_size: int = 10, momentum: float = 0.99, epsilon: float = 1e-3,
-                 center: bool = True, scale: bool = True, axis: int = -1, **kwargs):
+    def __init__(
+        self,
+        virtual_batch_size: int = 10,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        axis: int = -1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if not isinstance(virtual_batch_size, int) or isinstance(virtual_batch_size, bool) or virtual_batch_size < 1:
+        if (
+            not isinstance(virtual_batch_size, int)
+            or isinstance(virtual_batch_size, bool)
+            or virtual_batch_size < 1
+        ):
             raise ValueError(f"virtual_batch_size={virtual_batch_size!r}: expected a positive integer")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum={momentum!r}: expected 0 <= momentum < 1")
@@ -59,10 +71,12 @@ class GhostBatchNormalization(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros") if self.center else None
         # aggregation "mean": under a tf.distribute strategy each replica's update is averaged into every
         # copy (Keras's default "none" lets the replicas' copies drift apart); no effect on one device.
-        self.moving_mean = self.add_weight(name="moving_mean", shape=shape, initializer="zeros", trainable=False,
-                                           aggregation="mean")
-        self.moving_variance = self.add_weight(name="moving_variance", shape=shape, initializer="ones",
-                                               trainable=False, aggregation="mean")
+        self.moving_mean = self.add_weight(
+            name="moving_mean", shape=shape, initializer="zeros", trainable=False, aggregation="mean"
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance", shape=shape, initializer="ones", trainable=False, aggregation="mean"
+        )
 
     # The two halves of a training call, public so that a fused fast path (model.fold_forward) reuses them.
     def standardize(self, x):
@@ -85,8 +99,9 @@ class GhostBatchNormalization(keras.layers.Layer):
     def update_moving_statistics(self, mean, variance):
         m = self.momentum
         self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * tf.cast(mean, self.moving_mean.dtype))
-        self.moving_variance.assign(m * self.moving_variance
-                                    + (1.0 - m) * tf.cast(variance, self.moving_variance.dtype))
+        self.moving_variance.assign(
+            m * self.moving_variance + (1.0 - m) * tf.cast(variance, self.moving_variance.dtype)
+        )
 
     def affine(self):
         """(gamma, beta) as tensors, 1 and 0 where scale or center is off."""
@@ -113,12 +128,20 @@ class GhostBatchNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "virtual_batch_size": self.virtual_batch_size,
-                "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
-                "scale": self.scale, "axis": self.axis}
+        return {
+            **super().get_config(),
+            "virtual_batch_size": self.virtual_batch_size,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "axis": self.axis,
+        }
 
 
 def _expand_like(stat, x):
     """(B, C) -> (B, 1, ..., 1, C) to broadcast against x."""
-    return tf.reshape(stat, tf.concat([tf.shape(stat)[:1], tf.ones([len(x.shape) - 2], tf.int32),
-                                       tf.shape(stat)[1:]], axis=0))
+    return tf.reshape(
+        stat,
+        tf.concat([tf.shape(stat)[:1], tf.ones([len(x.shape) - 2], tf.int32), tf.shape(stat)[1:]], axis=0),
+    )

@@ -30,8 +30,19 @@ from pathlib import Path
 from reproduction.results import RunResult
 
 LOOPBACK = "127.0.0.1"
-AGREEING_FIELDS = ("steps", "train_loss", "test_loss", "test_accuracy", "applied_lr_min", "applied_lr_max",
-                   "applied_batch_min", "applied_batch_max", "applied_examples", "gradient_sq", "gradient_trace")
+AGREEING_FIELDS = (
+    "steps",
+    "train_loss",
+    "test_loss",
+    "test_accuracy",
+    "applied_lr_min",
+    "applied_lr_max",
+    "applied_batch_min",
+    "applied_batch_max",
+    "applied_examples",
+    "gradient_sq",
+    "gradient_trace",
+)
 
 
 class LaunchFailed(RuntimeError):
@@ -55,8 +66,12 @@ def _die_with_parent() -> None:
 
 
 def tf_config(ports: Sequence[int], index: int) -> str:
-    return json.dumps({"cluster": {"worker": [f"{LOOPBACK}:{p}" for p in ports]},
-                       "task": {"type": "worker", "index": index}})
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"{LOOPBACK}:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
 def _ended(code: int) -> str:
@@ -75,9 +90,13 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
-                say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
-                poll_seconds: float = 0.2) -> list[RunResult]:
+def run_workers(
+    run_argv: Sequence[str],
+    workers: int,
+    workdir: Path,
+    say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
+    poll_seconds: float = 0.2,
+) -> list[RunResult]:
     """Start ``workers`` processes of ``reproduction <run_argv> --strategy multi-worker``, wait for all, and
     return their results (worker 0 first). Raises LaunchFailed, after stopping the others, if one fails."""
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
@@ -88,23 +107,47 @@ def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
     procs: list[subprocess.Popen] = []
     try:
         for i in range(workers):
-            argv = [sys.executable, "-m", "reproduction.cli", *run_argv, "--strategy", "multi-worker", "--fresh",
-                    "--runs-dir", str(workdir / f"worker{i}-runs"), "--out", str(workdir / f"worker{i}.json")]
+            argv = [
+                sys.executable,
+                "-m",
+                "reproduction.cli",
+                *run_argv,
+                "--strategy",
+                "multi-worker",
+                "--fresh",
+                "--runs-dir",
+                str(workdir / f"worker{i}-runs"),
+                "--out",
+                str(workdir / f"worker{i}.json"),
+            ]
             env = {**os.environ, "TF_CONFIG": tf_config(ports, i)}
             env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             with open(workdir / f"worker{i}.log", "w") as log:
-                procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent))
+                procs.append(
+                    subprocess.Popen(
+                        argv,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        preexec_fn=_die_with_parent,
+                    )
+                )
             say(f"worker {i}: pid {procs[-1].pid} on {LOOPBACK}:{ports[i]}, log {workdir / f'worker{i}.log'}")
         while True:
             codes = [p.poll() for p in procs]
             failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
             if failed:  # all that failed by now: a peer's death may fail the others too
-                raise LaunchFailed("; ".join(f"worker {i} (pid {procs[i].pid}) {_ended(codes[i])}" for i in failed)
-                                   + "; stopped the other workers, nothing stored." + "".join(
-                                       f"\nThe log of worker {i} ({workdir / f'worker{i}.log'}) ends:\n"
-                                       f"{_tail(workdir / f'worker{i}.log')}" for i in failed))
+                raise LaunchFailed(
+                    "; ".join(f"worker {i} (pid {procs[i].pid}) {_ended(codes[i])}" for i in failed)
+                    + "; stopped the other workers, nothing stored."
+                    + "".join(
+                        f"\nThe log of worker {i} ({workdir / f'worker{i}.log'}) ends:\n"
+                        f"{_tail(workdir / f'worker{i}.log')}"
+                        for i in failed
+                    )
+                )
             if all(code == 0 for code in codes):
                 break
             time.sleep(poll_seconds)
@@ -114,7 +157,9 @@ def run_workers(run_argv: Sequence[str], workers: int, workdir: Path,
                 p.kill()
         for p in procs:
             p.wait()
-    return [RunResult.from_dict(json.loads((workdir / f"worker{i}.json").read_text())) for i in range(workers)]
+    return [
+        RunResult.from_dict(json.loads((workdir / f"worker{i}.json").read_text())) for i in range(workers)
+    ]
 
 
 def check_agree(results: Sequence[RunResult]) -> None:
@@ -122,18 +167,27 @@ def check_agree(results: Sequence[RunResult]) -> None:
     chief = results[0]
     for i, other in enumerate(results[1:], 1):
         if other.config != chief.config or len(other.epochs) != len(chief.epochs):
-            raise LaunchFailed(f"worker {i} trained {other.config.key()} for {len(other.epochs)} epochs, the chief "
-                               f"{chief.config.key()} for {len(chief.epochs)}; nothing stored")
+            raise LaunchFailed(
+                f"worker {i} trained {other.config.key()} for {len(other.epochs)} epochs, the chief "
+                f"{chief.config.key()} for {len(chief.epochs)}; nothing stored"
+            )
         for a, b in zip(chief.epochs, other.epochs, strict=True):
             for name in AGREEING_FIELDS:
                 x, y = getattr(a, name), getattr(b, name)
                 if x != y and not (x != x and y != y):  # NaN (unmeasured) agrees with NaN
-                    raise LaunchFailed(f"workers disagree: epoch {a.epoch} {name} is {x!r} on the chief and {y!r} "
-                                    f"on worker {i}; nothing stored")
+                    raise LaunchFailed(
+                        f"workers disagree: epoch {a.epoch} {name} is {x!r} on the chief and {y!r} "
+                        f"on worker {i}; nothing stored"
+                    )
 
 
-def launch(run_argv: Sequence[str], workers: int, store, worker_dir: Path | None = None,
-           say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)) -> RunResult:
+def launch(
+    run_argv: Sequence[str],
+    workers: int,
+    store,
+    worker_dir: Path | None = None,
+    say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
+) -> RunResult:
     """Train one run across ``workers`` local processes and store the chief's result (see the module doc).
     ``worker_dir``: where the workers' logs and results are kept (default: a temporary directory, removed
     after a success and kept, named in the error, after a failure)."""

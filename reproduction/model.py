@@ -42,8 +42,9 @@ def build_cnn(options: ModelOptions = ModelOptions(), seed: int | None = None) -
         h = GhostBatchNormalization(options.virtual_batch_size, momentum=options.bn_momentum, name="norm")(h)
     elif options.normalization == "batch":
         h = keras.layers.BatchNormalization(momentum=options.bn_momentum, name="norm")(h)
-    h = keras.layers.Conv2D(options.filters, 3, padding="valid", activation=None, kernel_initializer=kernels[0],
-                            name="conv")(h)
+    h = keras.layers.Conv2D(
+        options.filters, 3, padding="valid", activation=None, kernel_initializer=kernels[0], name="conv"
+    )(h)
     h = keras.layers.MaxPooling2D(2, name="pool")(h)
     h = keras.layers.Flatten(name="flatten")(h)
     outputs = keras.layers.Dense(10, activation="softmax", kernel_initializer=kernels[1], name="dense")(h)

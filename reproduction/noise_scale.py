@@ -70,8 +70,9 @@ def pooled(estimates: Sequence[NoiseScale]) -> NoiseScale:
     """Mean numerator and mean denominator (McCandlish et al.: averaging ratios is biased)."""
     if not estimates:
         raise ValueError("pooled: no estimates")
-    return NoiseScale(float(np.mean([e.gradient_sq for e in estimates])),
-                      float(np.mean([e.trace for e in estimates])))
+    return NoiseScale(
+        float(np.mean([e.gradient_sq for e in estimates])), float(np.mean([e.trace for e in estimates]))
+    )
 
 
 def unit_size(normalization: str, virtual_batch_size: int) -> int | None:
@@ -112,9 +113,12 @@ def unit_gradients(model, x, y, unit: int) -> list:
         scale, shift = norm.affine()
     else:
         scale, shift = tf.ones([1]), tf.zeros([1])
-    with tf.GradientTape() as tape:  # the folded forward pass of model.forward, with its inner tensors watched
+    with (
+        tf.GradientTape() as tape
+    ):  # the folded forward pass of model.forward, with its inner tensors watched
         pre = tf.nn.conv2d(x, kernel * scale, strides=1, padding="VALID") + (
-            bias + tf.reduce_sum(kernel * shift[None, None, :, None], axis=(0, 1, 2)))
+            bias + tf.reduce_sum(kernel * shift[None, None, :, None], axis=(0, 1, 2))
+        )
         tape.watch(pre)
         pooled_ = tf.nn.max_pool2d(pre, ksize=2, strides=2, padding="VALID")
         h = tf.reshape(pooled_, [n, -1])
@@ -130,22 +134,35 @@ def unit_gradients(model, x, y, unit: int) -> list:
     height, width = x.shape[1], x.shape[2]
     out_h, out_w = pre.shape[1], pre.shape[2]
     inputs = tf.transpose(tf.reshape(x, [k, unit, height, width]), [1, 2, 3, 0])
-    d_out = tf.reshape(tf.transpose(tf.reshape(d_pre, [k, unit, out_h, out_w, filters]), [1, 2, 3, 0, 4]),
-                       [unit, out_h, out_w, k * filters])
+    d_out = tf.reshape(
+        tf.transpose(tf.reshape(d_pre, [k, unit, out_h, out_w, filters]), [1, 2, 3, 0, 4]),
+        [unit, out_h, out_w, k * filters],
+    )
     d_folded = tf.compat.v1.nn.depthwise_conv2d_native_backprop_filter(
-        inputs, [kh, kw, k, filters], d_out, strides=[1, 1, 1, 1], padding="VALID")
+        inputs, [kh, kw, k, filters], d_out, strides=[1, 1, 1, 1], padding="VALID"
+    )
     d_folded = tf.transpose(tf.reshape(d_folded, [kh, kw, k, filters]), [2, 0, 1, 3])[..., None, :]
     d_folded_bias = tf.reduce_sum(tf.reshape(d_pre, [k, -1, filters]), axis=1)  # (k, filters)
     # back through the fold: kernel' = kernel * gamma, bias' = bias + beta * sum(kernel)
-    grads = {"kernel": d_folded * scale + d_folded_bias[:, None, None, None, :] * shift,
-             "bias": d_folded_bias, "dense_kernel": dense_kernel, "dense_bias": dense_bias}
+    grads = {
+        "kernel": d_folded * scale + d_folded_bias[:, None, None, None, :] * shift,
+        "bias": d_folded_bias,
+        "dense_kernel": dense_kernel,
+        "dense_bias": dense_bias,
+    }
     if norm is not None:
         if norm.gamma is not None:
             grads["gamma"] = tf.reduce_sum(d_folded * kernel, axis=(1, 2, 4))
         if norm.beta is not None:
-            grads["beta"] = tf.reduce_sum(d_folded_bias[:, None, :] * tf.reduce_sum(kernel, axis=(0, 1)), axis=2)
-    by_variable = {id(conv.kernel): "kernel", id(conv.bias): "bias", id(dense.kernel): "dense_kernel",
-                   id(dense.bias): "dense_bias"}
+            grads["beta"] = tf.reduce_sum(
+                d_folded_bias[:, None, :] * tf.reduce_sum(kernel, axis=(0, 1)), axis=2
+            )
+    by_variable = {
+        id(conv.kernel): "kernel",
+        id(conv.bias): "bias",
+        id(dense.kernel): "dense_kernel",
+        id(dense.bias): "dense_bias",
+    }
     if norm is not None:
         by_variable.update({id(norm.gamma): "gamma", id(norm.beta): "beta"})
     return [grads[by_variable[id(v)]] for v in model.trainable_variables]
@@ -155,8 +172,12 @@ def gradient_moments(gradients: list) -> tuple:
     """(mean over units of |g_unit|^2, |mean over units of g_unit|^2) of ``unit_gradients``' output."""
     import tensorflow as tf
 
-    small = tf.add_n([tf.reduce_mean(tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1))
-                      for g in gradients])
+    small = tf.add_n(
+        [
+            tf.reduce_mean(tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1))
+            for g in gradients
+        ]
+    )
     big = tf.add_n([tf.reduce_sum(tf.square(tf.reduce_mean(g, axis=0))) for g in gradients])
     return small, big
 
@@ -169,9 +190,10 @@ class NoiseProbe:
         import tensorflow as tf
 
         self.unit = unit
-        self._moments = tf.function(lambda x, y: gradient_moments(unit_gradients(model, x, y, unit)),
-                                    input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
-                                                     tf.TensorSpec([None], tf.int32)])
+        self._moments = tf.function(
+            lambda x, y: gradient_moments(unit_gradients(model, x, y, unit)),
+            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)],
+        )
 
     def measure(self, x, y) -> NoiseScale:
         small, big = self._moments(x, y)

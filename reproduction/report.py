@@ -27,8 +27,12 @@ Runs = Mapping[RunConfig, RunResult]
 MARK = {HOLDS: "holds", REFUTED: "**refuted**", "undecided": "*undecided*"}
 
 
-def evaluate_all(runs: Runs, seeds: Sequence[int], known: Mapping[tuple[str, str], Verdict] | None = None,
-                 full: bool = True) -> list[Verdict]:
+def evaluate_all(
+    runs: Runs,
+    seeds: Sequence[int],
+    known: Mapping[tuple[str, str], Verdict] | None = None,
+    full: bool = True,
+) -> list[Verdict]:
     """Every claim's verdicts (``full=False``: not the full-profile-only claims). ``known``: verdicts already
     computed for claims that read no run (checks of the layer and the schedules), reused by ``report --from``
     so that rebuilding needs no TensorFlow."""
@@ -62,8 +66,10 @@ def _fmt(v: Verdict) -> str:
 
 
 def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
-    lines = ["| claim | source | params | measured effect [90% interval] | bound | verdict | notes |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| claim | source | params | measured effect [90% interval] | bound | verdict | notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for v in verdicts:
         claim = claims.CLAIMS[v.claim]
         verdict = MARK[v.verdict]
@@ -75,7 +81,9 @@ def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
         if v.n_to_decide:
             verdict += f" (~{v.n_to_decide} seeds would decide)"
         notes = v.detail.replace("|", "/")
-        lines.append(f"| {v.claim} | {claim.source} | {v.params} | {_fmt(v)} | {v.bound} | {verdict} | {notes} |")
+        lines.append(
+            f"| {v.claim} | {claim.source} | {v.params} | {_fmt(v)} | {v.bound} | {verdict} | {notes} |"
+        )
     return lines
 
 
@@ -83,21 +91,29 @@ def controls_table(verdicts: Sequence[Verdict]) -> list[str]:
     """Beside each equivalence verdict: the smallest difference its test could have refuted at these seeds,
     and the effect of its pre-registered negative controls, which the same test must refute."""
     by_key = {(v.claim, v.params): v for v in verdicts}
-    lines = ["| optimizer | equivalence claim | hybrid - decay | increase - decay | could refute | negative "
-             "controls - decay (must be refuted) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| optimizer | equivalence claim | hybrid - decay | increase - decay | could refute | negative "
+        "controls - decay (must be refuted) |",
+        "|---|---|---|---|---|---|",
+    ]
     for o in OPTIMIZERS:
         for quantity, claim_id in claims.GUARDED_BY.items():
             eq = [by_key.get((claim_id, f"{o}-{s}")) for s in ("hybrid", "increase")]
-            controls = [(c, by_key.get(("negative-control", f"{o}-{c.name}"))) for c in claims.CONTROLS
-                        if c.quantity == quantity]
+            controls = [
+                (c, by_key.get(("negative-control", f"{o}-{c.name}")))
+                for c in claims.CONTROLS
+                if c.quantity == quantity
+            ]
             if any(v is None for v in eq) or any(v is None for _, v in controls):
                 continue
             digits = 2 if quantity == "test_accuracy" else 4
             edges = [v.refutable_beyond for v in eq if v.refutable_beyond is not None]
             edge = f"beyond ±{max(edges):.{digits}f}{eq[0].unit}" if edges else "nothing (too few seeds)"
             shown = "; ".join(f"{c.name}: {_fixed(v, digits)} {_control_mark(v)}" for c, v in controls)
-            lines.append(f"| {o} | {claim_id} | {_fixed(eq[0], digits)} {MARK[eq[0].verdict]} | "
-                         f"{_fixed(eq[1], digits)} {MARK[eq[1].verdict]} | {edge} | {shown} |")
+            lines.append(
+                f"| {o} | {claim_id} | {_fixed(eq[0], digits)} {MARK[eq[0].verdict]} | "
+                f"{_fixed(eq[1], digits)} {MARK[eq[1].verdict]} | {edge} | {shown} |"
+            )
     return lines
 
 
@@ -117,21 +133,37 @@ def annealing_table(runs: Runs, seeds: Sequence[int], verdicts: Sequence[Verdict
     train loss from the constant control's own verdict, the test accuracy beside it."""
     constant = next(c for c in claims.CONTROLS if c.name == "constant")
     by_key = {(v.claim, v.params): v for v in verdicts}
-    rows = [(o, [(constant.config(o, k), RunConfig(o, "decay", k)) for k in seeds],
-             by_key.get(("negative-control", f"{o}-constant")), claims.control_margin(o, "train_loss")[0])
-            for o in OPTIMIZERS]
-    rows.append((f"{HIGH_NOISE.optimizer} at B {HIGH_NOISE.base_batch} (claim high-noise)",
-                 [(HIGH_NOISE.config("constant", k), HIGH_NOISE.config("decay", k)) for k in seeds],
-                 by_key.get(("high-noise", "constant-control")), high_noise_margin()))
-    lines = ["| optimizer | train loss constant - decay [90%] | margin | test accuracy constant - decay [90%] | "
-             "annealing matters here |", "|---|---|---|---|---|"]
+    rows = [
+        (
+            o,
+            [(constant.config(o, k), RunConfig(o, "decay", k)) for k in seeds],
+            by_key.get(("negative-control", f"{o}-constant")),
+            claims.control_margin(o, "train_loss")[0],
+        )
+        for o in OPTIMIZERS
+    ]
+    rows.append(
+        (
+            f"{HIGH_NOISE.optimizer} at B {HIGH_NOISE.base_batch} (claim high-noise)",
+            [(HIGH_NOISE.config("constant", k), HIGH_NOISE.config("decay", k)) for k in seeds],
+            by_key.get(("high-noise", "constant-control")),
+            high_noise_margin(),
+        )
+    )
+    lines = [
+        "| optimizer | train loss constant - decay [90%] | margin | test accuracy constant - decay [90%] | "
+        "annealing matters here |",
+        "|---|---|---|---|---|",
+    ]
     for label, pairs, verdict, margin in rows:
         if verdict is None:
             continue
         acc = stats.paired_interval(claims.base.paired_differences(runs, pairs, "test_accuracy"))
         answer = "yes" if verdict.verdict == HOLDS else "no: not told apart from decay"
-        lines.append(f"| {label} | {_fixed(verdict, 4)} | {margin:.4f} | {acc[0]:+.2f} pt [{acc[1]:+.2f}, "
-                     f"{acc[2]:+.2f}] | {answer} |")
+        lines.append(
+            f"| {label} | {_fixed(verdict, 4)} | {margin:.4f} | {acc[0]:+.2f} pt [{acc[1]:+.2f}, "
+            f"{acc[2]:+.2f}] | {answer} |"
+        )
     return lines
 
 
@@ -142,31 +174,45 @@ def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
     if any(math.isnan(r.final.gradient_trace) for rs in grid.values() for r in rs):
         return ["(Runs without the gradient noise scale: retrain them with this code version.)"]
     start = noise_scale.pooled([r.initial_noise for rs in grid.values() for r in rs]).b_simple
-    lines = ["| | this model | McCandlish et al., MNIST |", "|---|---|---|",
-             f"| B_simple at the initial weights (every main-grid run) | {start:.0f} | about "
-             f"{gradient_noise.PAPER_MNIST_START} |"]
+    lines = [
+        "| | this model | McCandlish et al., MNIST |",
+        "|---|---|---|",
+        f"| B_simple at the initial weights (every main-grid run) | {start:.0f} | about "
+        f"{gradient_noise.PAPER_MNIST_START} |",
+    ]
     for o in OPTIMIZERS:
-        average = noise_scale.pooled([e.noise for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs]).b_simple
-        lines.append(f"| B_simple averaged over training, {o} (main grid, every epoch end) | {average:.0f} | about "
-                     f"{gradient_noise.PAPER_MNIST_AVERAGE} |")
+        average = noise_scale.pooled(
+            [e.noise for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs]
+        ).b_simple
+        lines.append(
+            f"| B_simple averaged over training, {o} (main grid, every epoch end) | {average:.0f} | about "
+            f"{gradient_noise.PAPER_MNIST_AVERAGE} |"
+        )
     phases, probe = RunConfig().steps, noise_scale.PROBE_EXAMPLES
-    lines += ["", "Batch size B against B_simple per phase (pooled over the phase's epoch ends and the seeds): "
-              "B / B_simple well below 1 means larger batches would still have paid (each update nearly "
-              "as useful per example); above 1, an update's extra examples mostly average away noise that "
-              f"no longer dominates. A B_simple beyond the {probe}-example probe is not resolved by it (the "
-              f"signal |G|^2 is then below the probe's own noise, tr(Sigma) / {probe}) and is shown as > {probe}.",
-              "",
-              "| optimizer | schedule | " + " | ".join(f"phase {p + 1}: B, B_simple, B / B_simple"
-                                                     for p in range(phases)) + " |",
-              "|---|---|" + "---|" * phases]
+    lines += [
+        "",
+        "Batch size B against B_simple per phase (pooled over the phase's epoch ends and the seeds): "
+        "B / B_simple well below 1 means larger batches would still have paid (each update nearly "
+        "as useful per example); above 1, an update's extra examples mostly average away noise that "
+        f"no longer dominates. A B_simple beyond the {probe}-example probe is not resolved by it (the "
+        f"signal |G|^2 is then below the probe's own noise, tr(Sigma) / {probe}) and is shown as > {probe}.",
+        "",
+        "| optimizer | schedule | "
+        + " | ".join(f"phase {p + 1}: B, B_simple, B / B_simple" for p in range(phases))
+        + " |",
+        "|---|---|" + "---|" * phases,
+    ]
     for (o, s), rs in grid.items():
         cells = []
         per_step = rs[0].config.epochs_per_step
         for p in range(phases):
             records = [e for r in rs for e in r.epochs if e.epoch // per_step == p]
             b, b_simple = records[0].batch_size, noise_scale.pooled([e.noise for e in records]).b_simple
-            cells.append(f"{b}, {b_simple:.0f}, {b / b_simple:.2f}" if b_simple <= probe else
-                         f"{b}, > {probe}, < {b / probe:.2f}")
+            cells.append(
+                f"{b}, {b_simple:.0f}, {b / b_simple:.2f}"
+                if b_simple <= probe
+                else f"{b}, > {probe}, < {b / probe:.2f}"
+            )
         lines.append(f"| {o} | {s} | " + " | ".join(cells) + " |")
     return lines
 
@@ -174,15 +220,22 @@ def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
 def optimizer_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
     lines = []
     for o in OPTIMIZERS:
-        lines += [f"#### {o}", "", "| schedule | final test accuracy (mean ± sd) | parameter updates | "
-                  "train seconds (median) | final train loss (mean) |", "|---|---|---|---|---|"]
+        lines += [
+            f"#### {o}",
+            "",
+            "| schedule | final test accuracy (mean ± sd) | parameter updates | "
+            "train seconds (median) | final train loss (mean) |",
+            "|---|---|---|---|---|",
+        ]
         for s in MAIN_SCHEDULES:
             rs = [runs[RunConfig(o, s, k)] for k in seeds]
             acc = np.array([100 * r.final.test_accuracy for r in rs])
             sd = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
-            lines.append(f"| {s} | {acc.mean():.2f}%{sd} | {rs[0].parameter_updates} | "
-                         f"{np.median([r.train_seconds for r in rs]):.2f} | "
-                         f"{np.mean([r.final.train_loss for r in rs]):.4f} |")
+            lines.append(
+                f"| {s} | {acc.mean():.2f}%{sd} | {rs[0].parameter_updates} | "
+                f"{np.median([r.train_seconds for r in rs]):.2f} | "
+                f"{np.mean([r.final.train_loss for r in rs]):.4f} |"
+            )
         lines.append("")
     return lines
 
@@ -196,12 +249,16 @@ def _left_to_full(profile: str) -> list[str]:
     left = [cid for cid in claims.CLAIMS if not claims.in_profile(cid, claims.get_profile(profile).full)]
     if not left:
         return []
-    return [f"Evaluated in the full profile only (their runs would take the {profile} profile past its time "
-            f"budget): {', '.join(f'`{c}`' for c in left)}; see docs/report-full.", ""]
+    return [
+        f"Evaluated in the full profile only (their runs would take the {profile} profile past its time "
+        f"budget): {', '.join(f'`{c}`' for c in left)}; see docs/report-full.",
+        "",
+    ]
 
 
-def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Verdict],
-           figure_names: Sequence[str]) -> str:
+def render(
+    runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Verdict], figure_names: Sequence[str]
+) -> str:
     first = next(iter(runs.values()))
     meta = first.metadata
     in_workers = sum(r.metadata.get("trained_in") == "worker" for r in runs.values())
@@ -223,10 +280,16 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         "eps/25), hybrid (B 100 -> 500 at eps, then eps/5), increase (eps; B 100, 500, 2500).",
         "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), chosen "
         "on the decay schedule by `reproduction tune` (docs/tuning.md): "
-        + ", ".join(f"{o} {spec.base_lr:g}" + (f" (momentum {spec.momentum:g}"
-                                                 + (", Nesterov" if spec.nesterov else "") + ")"
-                                                 if spec.momentum else "")
-                    for o, spec in OPTIMIZERS.items()) + ".",
+        + ", ".join(
+            f"{o} {spec.base_lr:g}"
+            + (
+                f" (momentum {spec.momentum:g}" + (", Nesterov" if spec.nesterov else "") + ")"
+                if spec.momentum
+                else ""
+            )
+            for o, spec in OPTIMIZERS.items()
+        )
+        + ".",
         f"- Seeds: {list(seeds)}. Train-loss margins: pre-registered in reproduction/calibration.json, "
         f"2 sd of decay's final train loss over seeds {_calibration_seeds()} (`reproduction calibrate`).",
         f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy {meta.get('numpy')},"
@@ -279,8 +342,12 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         *noise_scale_tables(runs, seeds),
         "",
     ]
-    failures = [(cid, p, k.reason) for cid, c in claims.CLAIMS.items() for p, k in c.known_failures.items()
-                if claims.in_profile(cid, claims.get_profile(profile).full)]
+    failures = [
+        (cid, p, k.reason)
+        for cid, c in claims.CLAIMS.items()
+        for p, k in c.known_failures.items()
+        if claims.in_profile(cid, claims.get_profile(profile).full)
+    ]
     if failures:
         lines += ["### Documented non-reproductions", ""]
         lines += [f"- `{cid}[{p}]`: {r}" for cid, p, r in failures] + [""]
@@ -293,7 +360,7 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
         "fig5_train_time.png": "Training wall clock per schedule (the report's time plots).",
         "fig6_epoch_seconds_vs_batch.png": "Seconds per epoch against batch size.",
         "fig7_gradient_noise_scale.png": "Gradient noise scale B_simple per epoch (0: initial weights), pooled "
-                                         "over seeds, with each schedule's batch size (thin steps).",
+        "over seeds, with each schedule's batch size (thin steps).",
     }
     for name in figure_names:
         lines += [f"**{captions.get(name, name)}**", "", f"![{name}]({name})", ""]
@@ -301,12 +368,21 @@ def render(runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Ve
 
 
 def results_payload(runs: Runs, seeds, profile: str, verdicts) -> dict:
-    return {"profile": profile, "seeds": list(seeds), "runs": [r.to_dict() for r in runs.values()],
-            "verdicts": [v.to_dict() for v in verdicts]}
+    return {
+        "profile": profile,
+        "seeds": list(seeds),
+        "runs": [r.to_dict() for r in runs.values()],
+        "verdicts": [v.to_dict() for v in verdicts],
+    }
 
 
-def build_report(runs: Runs, seeds: Sequence[int], profile: str, out: Path,
-                 known: Mapping[tuple[str, str], Verdict] | None = None) -> tuple[Path, list[Verdict]]:
+def build_report(
+    runs: Runs,
+    seeds: Sequence[int],
+    profile: str,
+    out: Path,
+    known: Mapping[tuple[str, str], Verdict] | None = None,
+) -> tuple[Path, list[Verdict]]:
     out.mkdir(parents=True, exist_ok=True)
     verdicts = evaluate_all(runs, seeds, known, claims.get_profile(profile).full)
     atomic_write_json(out / "results.json", results_payload(runs, seeds, profile, verdicts))
@@ -319,8 +395,9 @@ def build_report(runs: Runs, seeds: Sequence[int], profile: str, out: Path,
 def load_results(directory: Path) -> tuple[dict[RunConfig, RunResult], list[int], str, list[Verdict]]:
     path = directory / "results.json"
     if not path.is_file():
-        raise ValueError(f"--from {directory}: no results.json there; run 'reproduction reproduce --out "
-                         f"{directory}' first")
+        raise ValueError(
+            f"--from {directory}: no results.json there; run 'reproduction reproduce --out {directory}' first"
+        )
     data = json.loads(path.read_text())
     runs = {}
     for item in data["runs"]:

@@ -11,10 +11,19 @@ from reproduction.runner import check_tensorboard, run_all, say
 from reproduction.store import RunStore
 
 
-def reproduce(profile: str = "quick", out: Path = Path("report"), seeds: int | None = None,
-              data_dir: str | None = None, runs_dir: str | None = None, fresh: bool = False,
-              tensorboard: bool = False, data=None, quiet: bool = False, workers: int = DEFAULT_WORKERS,
-              scheduler: str | None = None) -> int:
+def reproduce(
+    profile: str = "quick",
+    out: Path = Path("report"),
+    seeds: int | None = None,
+    data_dir: str | None = None,
+    runs_dir: str | None = None,
+    fresh: bool = False,
+    tensorboard: bool = False,
+    data=None,
+    quiet: bool = False,
+    workers: int = DEFAULT_WORKERS,
+    scheduler: str | None = None,
+) -> int:
     """Run the grid and write the report. ``data`` (preprocessed arrays) overrides MNIST for smoke tests;
     ``scheduler``: a Dask scheduler address for the grid (reproduction/cluster.py)."""
     prof = claims.get_profile(profile, seeds)
@@ -29,11 +38,21 @@ def reproduce(profile: str = "quick", out: Path = Path("report"), seeds: int | N
     store = RunStore(runs_dir)
     configs = claims.required_configs(seed_list, prof.full)
     timed = claims.timed_configs(seed_list)
-    say(f"profile {prof.name}: {len(seed_list)} seeds, {len(configs)} runs ({len(timed)} timed, trained alone), "
-        f"store {store.root}")
-    runs = run_all(configs, data, store, fresh=fresh, quiet=quiet,
-                   tensorboard=out / "tensorboard" if tensorboard else None, timed=timed, workers=workers,
-                   scheduler=scheduler).runs
+    say(
+        f"profile {prof.name}: {len(seed_list)} seeds, {len(configs)} runs ({len(timed)} timed, trained alone), "
+        f"store {store.root}"
+    )
+    runs = run_all(
+        configs,
+        data,
+        store,
+        fresh=fresh,
+        quiet=quiet,
+        tensorboard=out / "tensorboard" if tensorboard else None,
+        timed=timed,
+        workers=workers,
+        scheduler=scheduler,
+    ).runs
     report, verdicts = build_report(runs, seed_list, prof.name, out)
     print(f"report: {report}  ({tally(verdicts)})")
     return 0

@@ -19,6 +19,7 @@ from reproduction.noise_scale import NoiseScale
 class EpochRecord:
     """One epoch: the schedule's plan (``learning_rate``, ``momentum``, ``batch_size``) beside what the
     optimizer and the loop did (``steps`` and every ``applied_*`` field), read back, never copied."""
+
     epoch: int  # counted from 0
     learning_rate: float  # scheduled
     batch_size: int  # scheduled
@@ -76,16 +77,31 @@ class RunResult:
         return self.initial_noise.b_simple
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config.to_dict(), "epochs": [dataclasses.asdict(e) for e in self.epochs],
-                "metadata": self.metadata, "key": self.config.key(),
-                "initial": {"gradient_sq": self.initial_gradient_sq, "gradient_trace": self.initial_gradient_trace,
-                            "b_simple": self.initial_b_simple},
-                "totals": {"parameter_updates": self.parameter_updates, "train_seconds": self.train_seconds,
-                           "final_test_accuracy": self.final.test_accuracy,
-                           "final_train_loss": self.final.train_loss}}
+        return {
+            "config": self.config.to_dict(),
+            "epochs": [dataclasses.asdict(e) for e in self.epochs],
+            "metadata": self.metadata,
+            "key": self.config.key(),
+            "initial": {
+                "gradient_sq": self.initial_gradient_sq,
+                "gradient_trace": self.initial_gradient_trace,
+                "b_simple": self.initial_b_simple,
+            },
+            "totals": {
+                "parameter_updates": self.parameter_updates,
+                "train_seconds": self.train_seconds,
+                "final_test_accuracy": self.final.test_accuracy,
+                "final_train_loss": self.final.train_loss,
+            },
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         initial = data.get("initial", {})
-        return cls(RunConfig.from_dict(data["config"]), tuple(EpochRecord(**e) for e in data["epochs"]),
-                   data["metadata"], initial.get("gradient_sq", math.nan), initial.get("gradient_trace", math.nan))
+        return cls(
+            RunConfig.from_dict(data["config"]),
+            tuple(EpochRecord(**e) for e in data["epochs"]),
+            data["metadata"],
+            initial.get("gradient_sq", math.nan),
+            initial.get("gradient_trace", math.nan),
+        )

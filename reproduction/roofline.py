@@ -30,6 +30,7 @@ FLOAT = 4  # bytes of a float32
 @dataclasses.dataclass(frozen=True)
 class Cost:
     """One layer's work for one image (or, for ``per update`` rows, one parameter update)."""
+
     layer: str
     direction: str  # "forward", "backward", or "update"
     flops: float
@@ -41,8 +42,14 @@ class Cost:
         return self.bytes_read + self.bytes_written
 
 
-def training_costs(filters: int = 8, image: int = 28, kernel: int = 3, pool: int = 2, classes: int = 10,
-                   optimizer_slots: int = 1) -> list[Cost]:
+def training_costs(
+    filters: int = 8,
+    image: int = 28,
+    kernel: int = 3,
+    pool: int = 2,
+    classes: int = 10,
+    optimizer_slots: int = 1,
+) -> list[Cost]:
     """Per-image costs of one training step (``update`` rows: per parameter update, not per image).
     ``optimizer_slots``: state tensors per weight (SGD 0, momentum 1, Adam 2)."""
     pixels = image * image
@@ -62,8 +69,13 @@ def training_costs(filters: int = 8, image: int = 28, kernel: int = 3, pool: int
         Cost("dense", "backward", 2 * dense_flops, (pooled + classes) * f, pooled * f),
         Cost("max pool", "backward", conv_out, (conv_out + 2 * pooled) * f, conv_out * f),
         Cost("conv", "backward", conv_flops, (pixels + conv_out) * f, 0),
-        Cost("weights", "update", (4 + 2 * optimizer_slots) * weights, (3 + optimizer_slots) * weights * f,
-             (1 + optimizer_slots) * weights * f),
+        Cost(
+            "weights",
+            "update",
+            (4 + 2 * optimizer_slots) * weights,
+            (3 + optimizer_slots) * weights * f,
+            (1 + optimizer_slots) * weights * f,
+        ),
     ]
 
 
@@ -75,12 +87,18 @@ def epoch_work(costs: list[Cost], examples: int, batch: int) -> tuple[float, flo
     return flops, traffic
 
 
-def epoch_bounds(costs: list[Cost], examples: int, batch: int, flops_per_second: float,
-                 bytes_per_second: float) -> dict[str, float]:
+def epoch_bounds(
+    costs: list[Cost], examples: int, batch: int, flops_per_second: float, bytes_per_second: float
+) -> dict[str, float]:
     """Seconds an epoch needs at least: by arithmetic, by memory traffic, and the larger (the roofline)."""
     if flops_per_second <= 0 or bytes_per_second <= 0:
         raise ValueError(f"rates must be positive, got {flops_per_second} FLOP/s and {bytes_per_second} B/s")
     flops, traffic = epoch_work(costs, examples, batch)
     compute, memory = flops / flops_per_second, traffic / bytes_per_second
-    return {"flops": flops, "bytes": traffic, "compute_seconds": compute, "memory_seconds": memory,
-            "bound_seconds": max(compute, memory)}
+    return {
+        "flops": flops,
+        "bytes": traffic,
+        "compute_seconds": compute,
+        "memory_seconds": memory,
+        "bound_seconds": max(compute, memory),
+    }

@@ -40,8 +40,9 @@ def check_tensorboard() -> None:
     try:
         import tensorboard  # noqa: F401  (tf.summary writes through it)
     except ImportError as exc:
-        raise ValueError("--tensorboard needs the tensorboard package: pip install 'batch-size-repro[tensorboard]'"
-                         ) from exc
+        raise ValueError(
+            "--tensorboard needs the tensorboard package: pip install 'batch-size-repro[tensorboard]'"
+        ) from exc
 
 
 def write_tensorboard(result: RunResult, directory: Path) -> None:
@@ -54,8 +55,17 @@ def write_tensorboard(result: RunResult, directory: Path) -> None:
         tf.summary.scalar("b_simple", result.initial_b_simple, step=0)  # at the initial weights
         for e in result.epochs:
             updates += e.steps
-            for name in ("test_accuracy", "test_loss", "train_loss", "learning_rate", "batch_size",
-                         "train_seconds", "b_simple", "gradient_sq", "gradient_trace"):
+            for name in (
+                "test_accuracy",
+                "test_loss",
+                "train_loss",
+                "learning_rate",
+                "batch_size",
+                "train_seconds",
+                "b_simple",
+                "gradient_sq",
+                "gradient_trace",
+            ):
                 tf.summary.scalar(name, getattr(e, name), step=e.epoch + 1)
             tf.summary.scalar("test_accuracy_vs_updates", e.test_accuracy, step=updates)
     writer.close()
@@ -72,9 +82,19 @@ def timed_blocks(timed: Sequence[RunConfig]) -> list[tuple[RunConfig, ...]]:
     return [tuple(b) for b in blocks]
 
 
-def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False, quiet: bool = False,
-            tensorboard: Path | None = None, say=say, timed: Sequence[RunConfig] | None = None,
-            workers: int = 0, scheduler: str | None = None, strategy=None) -> Outcome:
+def run_all(
+    configs: list[RunConfig],
+    data,
+    store: RunStore,
+    fresh: bool = False,
+    quiet: bool = False,
+    tensorboard: Path | None = None,
+    say=say,
+    timed: Sequence[RunConfig] | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+    strategy=None,
+) -> Outcome:
     """Train (or take from the store) every config; progress through ``say`` (stderr).
 
     ``data``: preprocessed arrays, or a cluster.MnistSource that each process loads itself.
@@ -87,8 +107,10 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
     if strategy is not None and (workers or scheduler):
-        raise ValueError(f"strategy: a tf.distribute strategy trains in this process only; got workers={workers}, "
-                         f"scheduler={scheduler!r} (use workers=0 and no scheduler)")
+        raise ValueError(
+            f"strategy: a tf.distribute strategy trains in this process only; got workers={workers}, "
+            f"scheduler={scheduler!r} (use workers=0 and no scheduler)"
+        )
     timed_set = set(configs if timed is None else timed)
     runs, start, trained = {}, time.perf_counter(), []
     trainer = None
@@ -103,8 +125,10 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
         trained.append(result.config)
         if tensorboard is not None:
             write_tensorboard(result, tensorboard)
-        say(f"{label(result.config)}: test accuracy {100 * result.final.test_accuracy:.2f}%, train "
-            f"{result.train_seconds:.1f} s{where} (elapsed {time.perf_counter() - start:.0f} s)")
+        say(
+            f"{label(result.config)}: test accuracy {100 * result.final.test_accuracy:.2f}%, train "
+            f"{result.train_seconds:.1f} s{where} (elapsed {time.perf_counter() - start:.0f} s)"
+        )
 
     pending = []
     for config in configs:
@@ -126,7 +150,11 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
 
         epochs = config.build_schedule().epochs
         say(f"{label(config)}: training ({epochs} epochs)")
-        bar = None if quiet else keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["loss", "acc"])
+        bar = (
+            None
+            if quiet
+            else keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["loss", "acc"])
+        )
 
         def on_epoch(e: EpochRecord, bar=bar):
             if bar is not None:
@@ -138,9 +166,13 @@ def run_all(configs: list[RunConfig], data, store: RunStore, fresh: bool = False
             trainer = Trainer(source.load(), strategy=strategy)
         finished(trainer.train(config, on_epoch=on_epoch))
     if pooled or blocks:
-        say(f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks on the Dask cluster at "
-            f"{scheduler}" if scheduler else f"training {len(pooled)} untimed runs in {min(workers, len(pooled))} "
-            "single-threaded worker processes (a Dask LocalCluster on 127.0.0.1)")
+        say(
+            f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks on the Dask cluster at "
+            f"{scheduler}"
+            if scheduler
+            else f"training {len(pooled)} untimed runs in {min(workers, len(pooled))} "
+            "single-threaded worker processes (a Dask LocalCluster on 127.0.0.1)"
+        )
         for result in train_on_cluster(pooled, source, workers, scheduler, blocks):
             finished(result, f" on {result.metadata.get('worker')}")
     say(f"{len(configs)} runs: {len(trained)} trained now, {len(configs) - len(trained)} from {store.root}")

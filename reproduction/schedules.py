@@ -26,8 +26,11 @@ class Phase:
     def __post_init__(self):
         if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
             raise ValueError(f"Phase.epochs={self.epochs!r}: expected a positive integer")
-        if not isinstance(self.learning_rate, int | float) or not math.isfinite(self.learning_rate) \
-                or self.learning_rate <= 0:
+        if (
+            not isinstance(self.learning_rate, int | float)
+            or not math.isfinite(self.learning_rate)
+            or self.learning_rate <= 0
+        ):
             raise ValueError(f"Phase.learning_rate={self.learning_rate!r}: expected a finite number > 0")
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
             raise ValueError(f"Phase.batch_size={self.batch_size!r}: expected a positive integer")
@@ -75,7 +78,9 @@ class Schedule:
     def check_fits(self, n_examples: int) -> None:
         largest = max(p.batch_size for p in self.phases)
         if largest > n_examples:
-            raise ValueError(f"schedule {self.name!r}: batch size {largest} exceeds the {n_examples} examples")
+            raise ValueError(
+                f"schedule {self.name!r}: batch size {largest} exceeds the {n_examples} examples"
+            )
 
     def updates_per_epoch(self, n_examples: int) -> list[int]:
         self.check_fits(n_examples)
@@ -102,8 +107,12 @@ class Schedule:
 def _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step):
     if not isinstance(base_lr, int | float) or not math.isfinite(base_lr) or base_lr <= 0:
         raise ValueError(f"base_lr={base_lr!r}: expected a finite number > 0")
-    for name, value in (("base_batch", base_batch), ("factor", factor), ("steps", steps),
-                        ("epochs_per_step", epochs_per_step)):
+    for name, value in (
+        ("base_batch", base_batch),
+        ("factor", factor),
+        ("steps", steps),
+        ("epochs_per_step", epochs_per_step),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}={value!r}: expected a positive integer")
 
@@ -111,21 +120,26 @@ def _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step):
 def decay_lr(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2) -> Schedule:
     """B fixed; eps divided by ``factor`` at each step."""
     _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
-    return Schedule("decay", tuple(Phase(epochs_per_step, base_lr / factor**i, base_batch) for i in range(steps)))
+    return Schedule(
+        "decay", tuple(Phase(epochs_per_step, base_lr / factor**i, base_batch) for i in range(steps))
+    )
 
 
 def increase_batch(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2) -> Schedule:
     """eps fixed; B multiplied by ``factor`` at each step."""
     _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
-    return Schedule("increase", tuple(Phase(epochs_per_step, base_lr, base_batch * factor**i)
-                                      for i in range(steps)))
+    return Schedule(
+        "increase", tuple(Phase(epochs_per_step, base_lr, base_batch * factor**i) for i in range(steps))
+    )
 
 
 def hybrid(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2) -> Schedule:
     """The paper's hybrid: B grows by ``factor`` at the first step only, eps decays at every later step."""
     _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
     phases = [Phase(epochs_per_step, base_lr, base_batch)]
-    phases += [Phase(epochs_per_step, base_lr / factor ** (i - 1), base_batch * factor) for i in range(1, steps)]
+    phases += [
+        Phase(epochs_per_step, base_lr / factor ** (i - 1), base_batch * factor) for i in range(1, steps)
+    ]
     return Schedule("hybrid", tuple(phases))
 
 
@@ -135,18 +149,22 @@ def constant(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2) 
     return Schedule("constant", (Phase(steps * epochs_per_step, base_lr, base_batch),))
 
 
-def increased_initial_lr(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2,
-                         initial_factor=5) -> Schedule:
+def increased_initial_lr(
+    base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2, initial_factor=5
+) -> Schedule:
     """Paper 5.2: increase-batch with eps and B both scaled by ``initial_factor`` from the start (same g)."""
     _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
     if not isinstance(initial_factor, int) or isinstance(initial_factor, bool) or initial_factor < 1:
         raise ValueError(f"initial_factor={initial_factor!r}: expected a positive integer")
-    base = increase_batch(base_lr * initial_factor, base_batch * initial_factor, factor, steps, epochs_per_step)
+    base = increase_batch(
+        base_lr * initial_factor, base_batch * initial_factor, factor, steps, epochs_per_step
+    )
     return dataclasses.replace(base, name="increase-initial-lr")
 
 
-def increased_momentum(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2,
-                       momentum=0.9, new_momentum=0.98) -> Schedule:
+def increased_momentum(
+    base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2, momentum=0.9, new_momentum=0.98
+) -> Schedule:
     """Paper 5.2: increase-batch with momentum raised to ``new_momentum`` and every batch multiplied by
     (1 - m_old) / (1 - m_new) (= 5 for 0.9 -> 0.98), which keeps g = eps N / (B (1 - m)) unchanged.
     The multiplier must be a whole number, else construction fails."""
@@ -156,8 +174,10 @@ def increased_momentum(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_pe
     ratio = (1.0 - momentum) / (1.0 - new_momentum)
     scale = round(ratio)
     if scale < 1 or abs(scale - ratio) > 1e-9 * ratio:
-        raise ValueError(f"new_momentum={new_momentum!r}: (1 - {momentum}) / (1 - {new_momentum}) = {ratio:.6g} "
-                         "is not a whole batch-size multiple")
+        raise ValueError(
+            f"new_momentum={new_momentum!r}: (1 - {momentum}) / (1 - {new_momentum}) = {ratio:.6g} "
+            "is not a whole batch-size multiple"
+        )
     base = increase_batch(base_lr, base_batch * scale, factor, steps, epochs_per_step)
     return Schedule("increase-momentum", base.phases, momentum=new_momentum)
 
@@ -184,6 +204,10 @@ def get_schedule(name: str) -> ScheduleFactory:
 def cap_batch(schedule: Schedule, max_batch: int) -> Schedule:
     """Cap every phase's batch at ``max_batch`` and decay eps instead by the missing factor, keeping g
     (the paper's Section 5.2 caps B at 5120 on CIFAR-10 and decays eps for the rest)."""
-    phases = tuple(p if p.batch_size <= max_batch else
-                   Phase(p.epochs, p.learning_rate * max_batch / p.batch_size, max_batch) for p in schedule.phases)
+    phases = tuple(
+        p
+        if p.batch_size <= max_batch
+        else Phase(p.epochs, p.learning_rate * max_batch / p.batch_size, max_batch)
+        for p in schedule.phases
+    )
     return dataclasses.replace(schedule, phases=phases)

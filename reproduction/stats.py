@@ -32,6 +32,7 @@ def _check_verdict(verdict: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class Decision:
     """What a test decided, unlabelled."""
+
     verdict: str  # holds | refuted | undecided
     effect: float  # the measured effect
     low: float  # interval (two-sided 90% for equivalence and orderings, exact for deterministic checks)
@@ -49,6 +50,7 @@ class Decision:
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """A decision with the labels of the claim that made it."""
+
     claim: str  # claim id
     params: str  # e.g. "sgd-increase"
     verdict: str  # holds | refuted | undecided
@@ -67,11 +69,25 @@ class Verdict:
         _check_verdict(self.verdict)
 
     @classmethod
-    def of(cls, decision: Decision, claim: str, params: str, bound: str, unit: str = "",
-           detail: str = "") -> Verdict:
+    def of(
+        cls, decision: Decision, claim: str, params: str, bound: str, unit: str = "", detail: str = ""
+    ) -> Verdict:
         detail = "; ".join(x for x in (detail, decision.note) if x)
-        return cls(claim, params, decision.verdict, decision.effect, decision.low, decision.high, bound, unit,
-                   decision.n, decision.p_value, decision.n_to_decide, detail, decision.refutable_beyond)
+        return cls(
+            claim,
+            params,
+            decision.verdict,
+            decision.effect,
+            decision.low,
+            decision.high,
+            bound,
+            unit,
+            decision.n,
+            decision.p_value,
+            decision.n_to_decide,
+            detail,
+            decision.refutable_beyond,
+        )
 
     def summary(self) -> str:
         p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
@@ -79,8 +95,10 @@ class Verdict:
         extra = f"; {self.detail}" if self.detail else ""
         if self.refutable_beyond is not None:
             extra = f"; could refute |effect| >= {self.refutable_beyond:.4g}{self.unit}{extra}"
-        return (f"{self.claim}[{self.params}] {self.verdict}: effect {self.effect:.4g}{self.unit} "
-                f"[{self.low:.4g}, {self.high:.4g}] (n={self.n}{p}), bound {self.bound}{decide}{extra}")
+        return (
+            f"{self.claim}[{self.params}] {self.verdict}: effect {self.effect:.4g}{self.unit} "
+            f"[{self.low:.4g}, {self.high:.4g}] (n={self.n}{p}), bound {self.bound}{decide}{extra}"
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,8 +109,11 @@ def _too_few(d: np.ndarray) -> Decision:
     value (a diverged run's NaN loss) has no place in a t test."""
     finite = d[np.isfinite(d)]
     effect = float(np.mean(finite)) if len(finite) else math.nan
-    why = ("fewer than 2 repetitions: no spread to test against" if len(d) < 2 else
-           f"{len(d) - len(finite)} of {len(d)} values are not finite (diverged runs)")
+    why = (
+        "fewer than 2 repetitions: no spread to test against"
+        if len(d) < 2
+        else f"{len(d) - len(finite)} of {len(d)} values are not finite (diverged runs)"
+    )
     return Decision(UNDECIDED, effect, -math.inf, math.inf, len(d), note=why)
 
 
@@ -138,11 +159,14 @@ def refutable_beyond(d: np.ndarray, margin: float, alpha_refute: float) -> float
     that matter (its negative controls) lie beyond it."""
     if len(d) < 2 or not np.all(np.isfinite(d)):
         return math.inf
-    return margin + float(st.t.ppf(1 - alpha_refute, len(d) - 1)) * float(np.std(d, ddof=1)) / math.sqrt(len(d))
+    return margin + float(st.t.ppf(1 - alpha_refute, len(d) - 1)) * float(np.std(d, ddof=1)) / math.sqrt(
+        len(d)
+    )
 
 
-def tost_paired(differences: Sequence[float], margin: float, alpha: float = 0.05,
-                alpha_refute: float | None = None) -> Decision:
+def tost_paired(
+    differences: Sequence[float], margin: float, alpha: float = 0.05, alpha_refute: float | None = None
+) -> Decision:
     """Equivalence of paired differences within +-margin: two one-sided t tests (TOST).
 
     holds if both one-sided tests reject at ``alpha`` (the 90% interval lies inside +-margin); refuted if
@@ -165,8 +189,12 @@ def tost_paired(differences: Sequence[float], margin: float, alpha: float = 0.05
     p_tost = float(max(p_lower, p_upper))
     if p_tost < alpha:
         return Decision(HOLDS, mean, low, high, len(d), p_tost, refutable_beyond=detectable)
-    p_beyond = float(min(st.ttest_1samp(d, margin, alternative="greater").pvalue,
-                         st.ttest_1samp(d, -margin, alternative="less").pvalue))
+    p_beyond = float(
+        min(
+            st.ttest_1samp(d, margin, alternative="greater").pvalue,
+            st.ttest_1samp(d, -margin, alternative="less").pvalue,
+        )
+    )
     if p_beyond < alpha_refute:
         return Decision(REFUTED, mean, low, high, len(d), p_beyond, refutable_beyond=detectable)
     sd = float(np.std(d, ddof=1))
@@ -174,8 +202,13 @@ def tost_paired(differences: Sequence[float], margin: float, alpha: float = 0.05
     return Decision(UNDECIDED, mean, low, high, len(d), p_tost, n_needed, refutable_beyond=detectable)
 
 
-def one_sided_paired(differences: Sequence[float], alpha: float = 0.05, effect: float | None = None,
-                     interval_transform=None, alpha_refute: float | None = None) -> Decision:
+def one_sided_paired(
+    differences: Sequence[float],
+    alpha: float = 0.05,
+    effect: float | None = None,
+    interval_transform=None,
+    alpha_refute: float | None = None,
+) -> Decision:
     """Is the mean of paired ``differences`` above 0? One-sided t test; refuted if significantly below.
 
     ``effect`` and ``interval_transform`` let a caller report, e.g., a median ratio for differences of logs.
@@ -201,12 +234,14 @@ def one_sided_paired(differences: Sequence[float], alpha: float = 0.05, effect: 
     return Decision(UNDECIDED, eff, shown(low), shown(high), len(d), p_greater, n_needed)
 
 
-def at_least(values: Sequence[float], threshold: float, alpha: float = 0.05,
-             alpha_refute: float | None = None) -> Decision:
+def at_least(
+    values: Sequence[float], threshold: float, alpha: float = 0.05, alpha_refute: float | None = None
+) -> Decision:
     """Is the mean of ``values`` at least ``threshold``? (one-sided t test on values - threshold)."""
     values = np.asarray(values, dtype=float)
-    return one_sided_paired(values - threshold, alpha, interval_transform=lambda x: x + threshold,
-                            alpha_refute=alpha_refute)
+    return one_sided_paired(
+        values - threshold, alpha, interval_transform=lambda x: x + threshold, alpha_refute=alpha_refute
+    )
 
 
 def deterministic(ok: bool, effect: float) -> Decision:

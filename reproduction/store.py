@@ -25,7 +25,8 @@ def _follows_schedule(result: RunResult) -> bool:
     phases = result.config.build_schedule().per_epoch()
     return len(phases) == len(result.epochs) and all(
         abs(p.learning_rate - e.learning_rate) <= 1e-12 * p.learning_rate and p.batch_size == e.batch_size
-        for p, e in zip(phases, result.epochs, strict=True))
+        for p, e in zip(phases, result.epochs, strict=True)
+    )
 
 
 class RunStore:

@@ -66,21 +66,48 @@ def metadata() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                    cwd=Path(__file__).parent, capture_output=True, text=True,
-                                    timeout=5).stdout.strip()) if commit else None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=Path(__file__).parent,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
+        dirty = (
+            bool(
+                subprocess.run(
+                    ["git", "status", "--porcelain", "--untracked-files=no"],
+                    cwd=Path(__file__).parent,
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout.strip()
+            )
+            if commit
+            else None
+        )
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     return {
-        "code_version": CODE_VERSION, "git_commit": commit, "git_dirty": dirty,
-        "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-        "numpy": np.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "code_version": CODE_VERSION,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()
         or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)),  # 0: TensorFlow's default, every core
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "op_determinism": True, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "trained_in": "main",  # or "worker" (reproduction/cluster.py)
+        "op_determinism": True,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "trained_in": "main",  # or "worker" (reproduction/cluster.py)
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -88,8 +115,13 @@ def metadata() -> dict[str, Any]:
 class Engine:
     """A model, its optimizer and the traced epoch and evaluation functions."""
 
-    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, micro_batch: int | None = None,
-                 strategy: tf.distribute.Strategy | None = None):
+    def __init__(
+        self,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        micro_batch: int | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split.
         ``strategy``: the one model and optimizer were created under (their ``strategy.scope()``); None: the
         default, one device."""
@@ -98,8 +130,10 @@ class Engine:
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         if self.replicas > 1 and micro_batch is None:
-            raise ValueError(f"replicas={self.replicas}: this model's normalization spans the whole batch "
-                             "(micro_batch=None), so it cannot be split over replicas")
+            raise ValueError(
+                f"replicas={self.replicas}: this model's normalization spans the whole batch "
+                "(micro_batch=None), so it cannot be split over replicas"
+            )
         self.variables = model.trainable_variables
         try:
             self.norm = model.get_layer("norm")
@@ -109,8 +143,10 @@ class Engine:
             optimizer.build(self.variables)
         image = tf.TensorSpec([None, 28, 28, 1], tf.float32)
         label = tf.TensorSpec([None], tf.int32)
-        self._epoch = tf.function(self._epoch_fn, input_signature=[
-            image, label, tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)])
+        self._epoch = tf.function(
+            self._epoch_fn,
+            input_signature=[image, label, tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)],
+        )
         self._evaluate = tf.function(self._evaluate_fn, input_signature=[image, label])
 
     @property
@@ -127,42 +163,55 @@ class Engine:
         lr_min, lr_max = tf.constant(math.inf), tf.constant(-math.inf)
         batch_min, batch_max, examples = n, tf.constant(0), tf.constant(0)
         for i in tf.range(steps):
-            idx = order[i * batch_size: tf.minimum((i + 1) * batch_size, n)]
+            idx = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
             lr = tf.cast(self.optimizer.learning_rate, tf.float32)  # as the update below reads it
-            loss_sum += self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(self._step, (x, y, idx)),
-                                             axis=None)
+            loss_sum += self.strategy.reduce(
+                tf.distribute.ReduceOp.SUM, self.strategy.run(self._step, (x, y, idx)), axis=None
+            )
             b = tf.shape(idx)[0]
             lr_min, lr_max = tf.minimum(lr_min, lr), tf.maximum(lr_max, lr)
             batch_min, batch_max, examples = tf.minimum(batch_min, b), tf.maximum(batch_max, b), examples + b
-        return (loss_sum / tf.cast(tf.maximum(n, 1), tf.float32), tf.stack([lr_min, lr_max]),
-                tf.stack([batch_min, batch_max, examples]))
+        return (
+            loss_sum / tf.cast(tf.maximum(n, 1), tf.float32),
+            tf.stack([lr_min, lr_max]),
+            tf.stack([batch_min, batch_max, examples]),
+        )
 
     def _step(self, x, y, idx):
         """One parameter update on the examples ``idx`` (per replica: its slice of them); returns the summed
         loss over this replica's examples."""
         if self.micro_batch is None:  # plain BN: one replica only (__init__)
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    tf.gather(y, idx), logits(self.model, tf.gather(x, idx), training=True)))
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, self.variables), self.variables, strict=True))
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        tf.gather(y, idx), logits(self.model, tf.gather(x, idx), training=True)
+                    )
+                )
+            self.optimizer.apply_gradients(
+                zip(tape.gradient(loss, self.variables), self.variables, strict=True)
+            )
             return loss * tf.cast(tf.shape(idx)[0], tf.float32)
         total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
         if self.replicas > 1:  # whole virtual batches per replica (distribute.check_split)
             share = tf.shape(idx)[0] // self.replicas
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            idx = idx[replica * share:(replica + 1) * share]
+            idx = idx[replica * share : (replica + 1) * share]
         b = tf.shape(idx)[0]
         chunk = tf.minimum(b, self.micro_batch)
         local = tf.cast(b, tf.float32)
         grads = [tf.zeros_like(v) for v in self.variables]
-        stats = [tf.zeros_like(self.norm.moving_mean), tf.zeros_like(self.norm.moving_mean)] if self.norm else []
+        stats = (
+            [tf.zeros_like(self.norm.moving_mean), tf.zeros_like(self.norm.moving_mean)] if self.norm else []
+        )
         loss_sum = tf.constant(0.0)
         for j in tf.range((b + chunk - 1) // chunk):
-            part = idx[j * chunk: tf.minimum((j + 1) * chunk, b)]
+            part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
             with tf.GradientTape() as tape:
                 z, statistics = forward(self.model, tf.gather(x, part), training=True)
                 # sum of per-example losses / B: the chunks' gradients add up to the batch mean's
-                part_loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, part), z))
+                part_loss = tf.reduce_sum(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, part), z)
+                )
                 scaled = part_loss / total
             grads = [g + d for g, d in zip(grads, tape.gradient(scaled, self.variables), strict=True)]
             if statistics is not None:  # size-weighted, as the layer's rule over virtual batches
@@ -185,24 +234,32 @@ class Engine:
         self._epoch(x[:0], y[:0], tf.constant(1), tf.constant([0, 0]))
         self._evaluate(x[:0], y[:0])
 
-    def train_epoch(self, x, y, learning_rate: float, batch_size: int, seed: tuple[int, int]) -> dict[str, Any]:
+    def train_epoch(
+        self, x, y, learning_rate: float, batch_size: int, seed: tuple[int, int]
+    ) -> dict[str, Any]:
         """Train one epoch; returns its mean train loss, the updates the optimizer counted and the
         ``applied_*`` observations of EpochRecord."""
         self.optimizer.learning_rate.assign(learning_rate)
         before = int(self.optimizer.iterations.numpy())
         loss, lr, batch = self._epoch(x, y, tf.constant(batch_size, tf.int32), tf.constant(seed, tf.int32))
         lr, batch = lr.numpy().tolist(), batch.numpy().tolist()
-        return {"train_loss": float(loss), "steps": int(self.optimizer.iterations.numpy()) - before,
-                "applied_lr_min": lr[0], "applied_lr_max": lr[1],
-                # baked into the traced update; Adam's beta_1 is a moving average, not the m of g
-                "applied_momentum": float(getattr(self.optimizer, "momentum", 0.0)),
-                "applied_batch_min": batch[0], "applied_batch_max": batch[1], "applied_examples": batch[2]}
+        return {
+            "train_loss": float(loss),
+            "steps": int(self.optimizer.iterations.numpy()) - before,
+            "applied_lr_min": lr[0],
+            "applied_lr_max": lr[1],
+            # baked into the traced update; Adam's beta_1 is a moving average, not the m of g
+            "applied_momentum": float(getattr(self.optimizer, "momentum", 0.0)),
+            "applied_batch_min": batch[0],
+            "applied_batch_max": batch[1],
+            "applied_examples": batch[2],
+        }
 
     def evaluate(self, x, y) -> tuple[float, float]:
         """(mean loss, accuracy) in inference mode."""
         loss_sum, correct = 0.0, 0.0
         for start in range(0, int(x.shape[0]), EVAL_BATCH):
-            l_, c_ = self._evaluate(x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH])
+            l_, c_ = self._evaluate(x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH])
             loss_sum, correct = loss_sum + float(l_), correct + float(c_)
         n = max(int(x.shape[0]), 1)
         return loss_sum / n, correct / n
@@ -218,8 +275,12 @@ class Trainer:
     state (iterations, momentum/velocity slots), so its result is bit-identical to a fresh engine's
     (tests/test_training.py); what it saves is each run's trace and instantiation of the epoch function."""
 
-    def __init__(self, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-                 noise_probe: int = PROBE_EXAMPLES, strategy: tf.distribute.Strategy | None = None):
+    def __init__(
+        self,
+        data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        noise_probe: int = PROBE_EXAMPLES,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         """``noise_probe``: examples on which B_simple is measured after each epoch; 0: not measured.
         ``strategy``: where each run trains (reproduction/distribute.py); None: the default, one device."""
         if not isinstance(noise_probe, int) or noise_probe < 0:
@@ -227,8 +288,12 @@ class Trainer:
         configure_determinism()
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.x_train, self.y_train, self.x_test, self.y_test = data
-        self._tensors = (tf.constant(self.x_train), tf.constant(self.y_train, tf.int32),
-                         tf.constant(self.x_test), tf.constant(self.y_test, tf.int32))
+        self._tensors = (
+            tf.constant(self.x_train),
+            tf.constant(self.y_train, tf.int32),
+            tf.constant(self.x_test),
+            tf.constant(self.y_test, tf.int32),
+        )
         self._engines: dict[tuple, Engine] = {}
         self.noise_probe = noise_probe
         self._probes: dict[tuple, NoiseProbe] = {}  # one traced measurement per engine
@@ -243,7 +308,7 @@ class Trainer:
         probe = self._probes.get(id(engine))
         if probe is None:
             probe = self._probes[id(engine)] = NoiseProbe(engine.model, unit)
-            probe.measure(x[:2 * unit], y[:2 * unit])  # trace now, so no epoch's noise_seconds includes it
+            probe.measure(x[: 2 * unit], y[: 2 * unit])  # trace now, so no epoch's noise_seconds includes it
         return lambda: probe.measure(x, y)
 
     def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
@@ -254,11 +319,14 @@ class Trainer:
             with self.strategy.scope():  # the model's and optimizer's variables, one copy per replica
                 model = build_cnn(config.model, seed=config.seed)
                 optimizer = get_optimizer(config.optimizer).build(momentum=momentum)
-            engine = self._engines[key] = Engine(model, optimizer, micro_batch=micro_batch_size(config.model),
-                                                 strategy=self.strategy)
+            engine = self._engines[key] = Engine(
+                model, optimizer, micro_batch=micro_batch_size(config.model), strategy=self.strategy
+            )
             engine.warm_up(*self._tensors[:2])
         else:
-            model = build_cnn(config.model, seed=config.seed)  # the run's initial weights, from its seed alone
+            model = build_cnn(
+                config.model, seed=config.seed
+            )  # the run's initial weights, from its seed alone
             engine.model.set_weights(model.get_weights())
             for v in engine.optimizer.variables:  # iterations, learning rate (assigned per epoch), slots
                 v.assign(tf.zeros_like(v))
@@ -276,10 +344,17 @@ class Trainer:
         schedule.check_fits(n_train)
         replicas, strategy = self.strategy.num_replicas_in_sync, describe(self.strategy)["strategy"]
         if (config.strategy, config.replicas) != (strategy, replicas):
-            raise ValueError(f"strategy={config.strategy!r}, replicas={config.replicas}: the trainer's strategy is "
-                             f"{strategy!r} with {replicas} replicas")
-        check_split([p.batch_size for p in schedule.phases], n_train, replicas, config.model.normalization,
-                    config.model.virtual_batch_size)
+            raise ValueError(
+                f"strategy={config.strategy!r}, replicas={config.replicas}: the trainer's strategy is "
+                f"{strategy!r} with {replicas} replicas"
+            )
+        check_split(
+            [p.batch_size for p in schedule.phases],
+            n_train,
+            replicas,
+            config.model.normalization,
+            config.model.virtual_batch_size,
+        )
         engine = self._engine(config, schedule.momentum)
         measure_noise = self._noise(config, engine, n_train)
         initial = measure_noise() if measure_noise is not None else None  # before any update
@@ -292,14 +367,27 @@ class Trainer:
             if measure_noise is not None:
                 start = time.perf_counter()
                 scale = measure_noise()
-                noise = {"gradient_sq": scale.gradient_sq, "gradient_trace": scale.trace,
-                         "b_simple": scale.b_simple, "noise_seconds": time.perf_counter() - start}
+                noise = {
+                    "gradient_sq": scale.gradient_sq,
+                    "gradient_trace": scale.trace,
+                    "b_simple": scale.b_simple,
+                    "noise_seconds": time.perf_counter() - start,
+                }
             start = time.perf_counter()
             test_loss, test_accuracy = engine.evaluate(xt, yt)
             eval_seconds = time.perf_counter() - start
-            record = EpochRecord(epoch=epoch, learning_rate=phase.learning_rate, batch_size=phase.batch_size,
-                                 train_seconds=train_seconds, eval_seconds=eval_seconds, test_loss=test_loss,
-                                 test_accuracy=test_accuracy, momentum=config.momentum, **applied, **noise)
+            record = EpochRecord(
+                epoch=epoch,
+                learning_rate=phase.learning_rate,
+                batch_size=phase.batch_size,
+                train_seconds=train_seconds,
+                eval_seconds=eval_seconds,
+                test_loss=test_loss,
+                test_accuracy=test_accuracy,
+                momentum=config.momentum,
+                **applied,
+                **noise,
+            )
             records.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -308,14 +396,20 @@ class Trainer:
         meta["trace_count"] = engine.trace_count
         meta["n_train"], meta["n_test"] = n_train, len(self.x_test)
         unit = unit_size(config.model.normalization, config.model.virtual_batch_size)
-        meta["noise_probe"] = 0 if measure_noise is None else len(probe_indices(n_train, unit, self.noise_probe))
+        meta["noise_probe"] = (
+            0 if measure_noise is None else len(probe_indices(n_train, unit, self.noise_probe))
+        )
         if initial is None:
             return RunResult(config, tuple(records), meta)
         return RunResult(config, tuple(records), meta, initial.gradient_sq, initial.trace)
 
 
-def train(config: RunConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-          on_epoch: EpochCallback | None = None, noise_probe: int = PROBE_EXAMPLES,
-          strategy: tf.distribute.Strategy | None = None) -> RunResult:
+def train(
+    config: RunConfig,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    on_epoch: EpochCallback | None = None,
+    noise_probe: int = PROBE_EXAMPLES,
+    strategy: tf.distribute.Strategy | None = None,
+) -> RunResult:
     """Train one run on preprocessed (x_train, y_train, x_test, y_test); ``Trainer`` for many."""
     return Trainer(data, noise_probe, strategy).train(config, on_epoch)

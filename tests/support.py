@@ -35,7 +35,7 @@ def synthetic_digits(n_train: int = 600, n_test: int = 200, seed: int = 0):
         x = rng.normal(0.0, 0.1, size=(n, 28, 28, 1)).astype(np.float32)
         rows, cols = 2 + 6 * (y // 4), 2 + 6 * (y % 4)
         for i in range(n):
-            x[i, rows[i]:rows[i] + 4, cols[i]:cols[i] + 4, 0] += 1.0
+            x[i, rows[i] : rows[i] + 4, cols[i] : cols[i] + 4, 0] += 1.0
         return x, y
 
     return (*make(n_train), *make(n_test))
@@ -54,7 +54,9 @@ def train_single_threaded(config: dict, data) -> dict:
     return Trainer(data).train(RunConfig.from_dict(config)).to_dict()
 
 
-def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: list[str], runs_dir: str) -> dict:
+def mirrored_against_one_device(
+    replicas: int, train_examples: int, optimizers: list[str], runs_dir: str
+) -> dict:
     """Run in a fresh process (logical CPU devices must be configured before TensorFlow starts): each
     optimizer's increase schedule through the engine on one device and on ``replicas`` logical CPU devices
     (MirroredStrategy); their largest differences, the spread between the replicas' copies of every variable,
@@ -84,20 +86,31 @@ def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: 
                 model = build_cnn(config.model, seed=config.seed)
                 optimizer = get_optimizer(name).build(momentum=config.build_schedule().momentum)
             engine = Engine(model, optimizer, micro_batch=micro_batch_size(config.model), strategy=strat)
-            losses = [engine.train_epoch(x, y, p.learning_rate, p.batch_size, (config.seed, e))["train_loss"]
-                      for e, p in enumerate(config.build_schedule().per_epoch())]
-            spread = max(float(np.max(np.abs(c.numpy() - strat.experimental_local_results(v.value)[0].numpy())))
-                         for v in model.weights for c in strat.experimental_local_results(v.value))
+            losses = [
+                engine.train_epoch(x, y, p.learning_rate, p.batch_size, (config.seed, e))["train_loss"]
+                for e, p in enumerate(config.build_schedule().per_epoch())
+            ]
+            spread = max(
+                float(np.max(np.abs(c.numpy() - strat.experimental_local_results(v.value)[0].numpy())))
+                for v in model.weights
+                for c in strat.experimental_local_results(v.value)
+            )
             runs[label] = (losses, {v.path: v.numpy() for v in model.weights}, spread)
         (one_losses, one_weights, _), (losses, weights, spread) = runs["one"], runs["mirrored"]
-        out[name] = {"loss": max(abs(a - b) for a, b in zip(one_losses, losses, strict=True)),
-                     "weights": {k: float(np.max(np.abs(one_weights[k] - weights[k]))) for k in one_weights},
-                     "replica_spread": spread}
+        out[name] = {
+            "loss": max(abs(a - b) for a, b in zip(one_losses, losses, strict=True)),
+            "weights": {k: float(np.max(np.abs(one_weights[k] - weights[k]))) for k in one_weights},
+            "replica_spread": spread,
+        }
     refusals = {}
     trainer = Trainer(arrays, strategy=strategy, noise_probe=0)
-    for label, config in (("bad_split", RunConfig(base_batch=110, train_examples=train_examples, strategy="mirrored",
-                                                  replicas=replicas)),
-                          ("wrong_replicas", RunConfig(train_examples=train_examples))):
+    for label, config in (
+        (
+            "bad_split",
+            RunConfig(base_batch=110, train_examples=train_examples, strategy="mirrored", replicas=replicas),
+        ),
+        ("wrong_replicas", RunConfig(train_examples=train_examples)),
+    ):
         try:
             trainer.train(config)
             refusals[label] = None
@@ -106,6 +119,18 @@ def mirrored_against_one_device(replicas: int, train_examples: int, optimizers: 
     out["refusals"] = refusals
     from reproduction.cli import main
 
-    out["cli"] = main(["run", "--strategy", "mirrored", "--replicas", str(replicas), "--train-examples",
-                       str(train_examples), "--runs-dir", runs_dir, "--quiet"])
+    out["cli"] = main(
+        [
+            "run",
+            "--strategy",
+            "mirrored",
+            "--replicas",
+            str(replicas),
+            "--train-examples",
+            str(train_examples),
+            "--runs-dir",
+            runs_dir,
+            "--quiet",
+        ]
+    )
     return out

@@ -32,7 +32,9 @@ def test_committed_calibration_matches_the_registry():
 def test_a_retuned_rate_is_refused(committed):
     stale = copy.deepcopy(committed)
     stale["optimizers"]["sgd"]["setting"]["base_lr"] = 0.2
-    with pytest.raises(ValueError, match=r"the 'sgd' margin was measured with .*run `reproduction calibrate`"):
+    with pytest.raises(
+        ValueError, match=r"the 'sgd' margin was measured with .*run `reproduction calibrate`"
+    ):
         calibration.load_margins(stale)
 
 

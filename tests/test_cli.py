@@ -41,12 +41,31 @@ def test_run_from_the_store_prints_the_epoch_table(tmp_path, capsys, monkeypatch
 
     config = RunConfig("sgd", "increase", seed=0)
     schedule = config.build_schedule()
-    records = tuple(EpochRecord(e, p.learning_rate, p.batch_size, 60_000 // p.batch_size, 1.0, 0.1, 0.1, 0.1, 0.97)
-                    for e, p in enumerate(schedule.per_epoch()))
+    records = tuple(
+        EpochRecord(e, p.learning_rate, p.batch_size, 60_000 // p.batch_size, 1.0, 0.1, 0.1, 0.1, 0.97)
+        for e, p in enumerate(schedule.per_epoch())
+    )
     RunStore(tmp_path).put(RunResult(config, records, {}))
     monkeypatch.setattr(cli, "_load_data", lambda args: None)  # never needed: nothing trains
-    assert main(["run", "--optimizer", "sgd", "--schedule", "increase", "--seed", "0", "--runs-dir",
-                 str(tmp_path), "--quiet", "--out", str(tmp_path / "out.json")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--optimizer",
+                "sgd",
+                "--schedule",
+                "increase",
+                "--seed",
+                "0",
+                "--runs-dir",
+                str(tmp_path),
+                "--quiet",
+                "--out",
+                str(tmp_path / "out.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if re.match(r"\s+\d+\s+0\.1\s+\d+", line)]
     assert "from the store" in out and len(rows) == 6 and (tmp_path / "out.json").is_file()

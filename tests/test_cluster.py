@@ -41,11 +41,18 @@ def test_a_local_cluster_trains_like_a_single_threaded_process():
     configs = [same, same, RunConfig("adam", "hybrid", seed=0, **SMALL)]
     results = list(train_on_cluster(configs, DATA, workers=2))
     assert sorted(r.config.key() for r in results) == sorted(c.key() for c in configs)
-    assert all(r.metadata["trained_in"] == "worker" and r.metadata["intra_op_threads"] == 1
-               and r.metadata["worker"].startswith("tcp://127.0.0.1:") for r in results)
+    assert all(
+        r.metadata["trained_in"] == "worker"
+        and r.metadata["intra_op_threads"] == 1
+        and r.metadata["worker"].startswith("tcp://127.0.0.1:")
+        for r in results
+    )
     twins = [[e.train_loss for e in r.epochs] for r in results if r.config == same]
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        reference = [e["train_loss"] for e in pool.submit(train_single_threaded, same.to_dict(), DATA).result()["epochs"]]
+        reference = [
+            e["train_loss"]
+            for e in pool.submit(train_single_threaded, same.to_dict(), DATA).result()["epochs"]
+        ]
     assert twins[0] == twins[1] == reference
     assert results[0].final.test_accuracy > 0.3
 
@@ -57,15 +64,48 @@ def hand_started_cluster():
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     python = [sys.executable, "-m"]
-    processes = [subprocess.Popen([*python, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
-                                   str(port), "--no-dashboard", "--dashboard-address", ":0"], start_new_session=True,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    processes = [
+        subprocess.Popen(
+            [
+                *python,
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+                "--dashboard-address",
+                ":0",
+            ],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     workers = []
     for resources in (f"{MACHINE}=1", None):
-        args = [*python, "distributed.cli.dask_worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                "--no-dashboard", "--dashboard-address", ":0", "--death-timeout", "60"]
-        workers.append(subprocess.Popen(args + (["--resources", resources] if resources else []),
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        args = [
+            *python,
+            "distributed.cli.dask_worker",
+            address,
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--dashboard-address",
+            ":0",
+            "--death-timeout",
+            "60",
+        ]
+        workers.append(
+            subprocess.Popen(
+                args + (["--resources", resources] if resources else []),
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     processes += workers
     try:
         client, _ = connect(address, 0)
@@ -90,8 +130,16 @@ def test_a_scheduler_and_workers_started_by_hand_share_the_grid(hand_started_clu
     address, _ = hand_started_cluster
     timed = [RunConfig("sgd", s, seed=0, **SMALL) for s in ("decay", "hybrid", "increase")]
     untimed = [RunConfig("adam", "constant", seed=k, **SMALL) for k in range(4)]
-    outcome = run_all(timed + untimed, DATA, RunStore(tmp_path), quiet=True, say=lambda text: None, timed=timed,
-                      workers=2, scheduler=address)
+    outcome = run_all(
+        timed + untimed,
+        DATA,
+        RunStore(tmp_path),
+        quiet=True,
+        say=lambda text: None,
+        timed=timed,
+        workers=2,
+        scheduler=address,
+    )
     assert set(outcome.trained) == set(timed + untimed) and len(list(tmp_path.glob("*.json"))) == 7
     block = {outcome.runs[c].metadata["worker"] for c in timed}
     assert len(block) == 1  # the three schedules of one block trained back to back on one worker
@@ -104,7 +152,9 @@ def test_a_scheduler_and_workers_started_by_hand_share_the_grid(hand_started_clu
 @pytest.mark.slow
 def test_a_killed_worker_loses_no_finished_run_and_its_run_is_retrained(hand_started_cluster, tmp_path):
     address, workers = hand_started_cluster
-    configs = [RunConfig("sgd", "constant", seed=k, base_batch=20, steps=1, epochs_per_step=6) for k in range(6)]
+    configs = [
+        RunConfig("sgd", "constant", seed=k, base_batch=20, steps=1, epochs_per_step=6) for k in range(6)
+    ]
     store, stored = RunStore(tmp_path), []
     for result in train_on_cluster(configs, DATA, scheduler=address):
         store.put(result)
@@ -116,9 +166,13 @@ def test_a_killed_worker_loses_no_finished_run_and_its_run_is_retrained(hand_sta
 
 
 def test_timed_blocks_are_consecutive_runs_of_one_optimizer_and_seed():
-    grid = [RunConfig(o, s, k) for k in (0, 1) for o in ("sgd", "adam") for s in ("decay", "hybrid", "increase")]
+    grid = [
+        RunConfig(o, s, k) for k in (0, 1) for o in ("sgd", "adam") for s in ("decay", "hybrid", "increase")
+    ]
     blocks = timed_blocks(grid)
-    assert len(blocks) == 4 and all(len(b) == 3 and len({(c.optimizer, c.seed) for c in b}) == 1 for b in blocks)
+    assert len(blocks) == 4 and all(
+        len(b) == 3 and len({(c.optimizer, c.seed) for c in b}) == 1 for b in blocks
+    )
 
 
 @pytest.mark.slow
@@ -151,7 +205,9 @@ def test_timed_blocks_need_a_worker_that_holds_a_machine():
 @pytest.mark.slow
 def test_stopping_early_ends_the_local_cluster_at_once():
     """What Ctrl-C does through run_all: the caller stops iterating; the cluster's processes end."""
-    configs = [RunConfig("sgd", "constant", seed=k, base_batch=20, steps=1, epochs_per_step=40) for k in range(6)]
+    configs = [
+        RunConfig("sgd", "constant", seed=k, base_batch=20, steps=1, epochs_per_step=40) for k in range(6)
+    ]
     results = train_on_cluster(configs, DATA, workers=2)
     first = next(results)
     start = time.perf_counter()

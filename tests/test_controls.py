@@ -26,12 +26,15 @@ def _runs(shift):
     for o in OPTIMIZERS:
         for k in SEEDS:
             jitter = 0.0005 * k
-            runs[RunConfig(o, "decay", k)] = _run(RunConfig(o, "decay", k), 0.975 + jitter / 10, 0.05 + jitter)
+            runs[RunConfig(o, "decay", k)] = _run(
+                RunConfig(o, "decay", k), 0.975 + jitter / 10, 0.05 + jitter
+            )
             for c in claims.CONTROLS:
                 d_acc, d_loss = shift[c.name]
                 jitter_c = 0.0003 * ((k * 7) % 3)  # not the same jitter as decay: the differences have spread
-                runs[c.config(o, k)] = _run(c.config(o, k), 0.975 + (d_acc / 100) + jitter_c / 10,
-                                            0.05 + d_loss + jitter_c)
+                runs[c.config(o, k)] = _run(
+                    c.config(o, k), 0.975 + (d_acc / 100) + jitter_c / 10, 0.05 + d_loss + jitter_c
+                )
     return runs
 
 
@@ -63,7 +66,9 @@ def test_a_control_beyond_the_margin_on_the_wrong_side_is_red():
 
 def test_a_control_just_inside_the_margin_is_red_not_a_pass():
     margin = claims.control_margin("adam", "train_loss")[0]
-    verdicts = claims.evaluate("negative-control", _runs(dict(PREDICTED, constant=(0.0, margin * 0.9))), SEEDS)
+    verdicts = claims.evaluate(
+        "negative-control", _runs(dict(PREDICTED, constant=(0.0, margin * 0.9))), SEEDS
+    )
     assert verdicts["adam-constant"].verdict == stats.REFUTED
 
 
@@ -77,7 +82,9 @@ def test_a_diverged_control_is_named_and_red():
 
 def test_equivalence_verdicts_say_what_they_could_refute():
     """refutable_beyond on every TOST verdict: at least the margin, and finite with spread."""
-    v = stats.Verdict.of(stats.tost_paired([0.1, -0.05, 0.02], margin=1.0, alpha_refute=0.05 / 8), "c", "p", "b")
+    v = stats.Verdict.of(
+        stats.tost_paired([0.1, -0.05, 0.02], margin=1.0, alpha_refute=0.05 / 8), "c", "p", "b"
+    )
     assert 1.0 < v.refutable_beyond < math.inf and "could refute" in v.summary()
 
 
@@ -100,10 +107,16 @@ def test_high_noise_claims_and_control():
     def runs(constant_shift):
         out = {}
         for k in SEEDS:
-            for s, loss in (("decay", 0.050), ("hybrid", 0.0502), ("increase", 0.0498),
-                            ("constant", 0.050 + constant_shift)):
+            for s, loss in (
+                ("decay", 0.050),
+                ("hybrid", 0.0502),
+                ("increase", 0.0498),
+                ("constant", 0.050 + constant_shift),
+            ):
                 jitter = 0.0002 * ((k * (len(s) + 1)) % 3)
-                out[HIGH_NOISE.config(s, k)] = _run(HIGH_NOISE.config(s, k), 0.978 + jitter / 10, loss + jitter)
+                out[HIGH_NOISE.config(s, k)] = _run(
+                    HIGH_NOISE.config(s, k), 0.978 + jitter / 10, loss + jitter
+                )
         return out
 
     assert high_noise_margin() == pytest.approx(0.00552, abs=1e-5)
@@ -130,12 +143,15 @@ def test_anneal_comparison_pairs_by_seed():
         annealing.Setting("sgd", 0.1, 0)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(quantity="loss"), "Control.quantity='loss'"),
-    (dict(direction=0), "Control.direction=0"),
-    (dict(lr_divisor=0), "Control.lr_divisor=0"),
-    (dict(schedule="cosine"), "schedule='cosine'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(quantity="loss"), "Control.quantity='loss'"),
+        (dict(direction=0), "Control.direction=0"),
+        (dict(lr_divisor=0), "Control.lr_divisor=0"),
+        (dict(schedule="cosine"), "schedule='cosine'"),
+    ],
+)
 def test_a_control_is_validated_on_construction(kwargs, message):
     fields = dict(name="x", description="d", quantity="train_loss", direction=1, schedule="constant") | kwargs
     with pytest.raises(ValueError, match=message):
@@ -146,8 +162,13 @@ def test_the_quick_profile_leaves_out_only_the_runs_of_its_full_only_claims():
     from reproduction.claims.plan import baseline_configs, effective_lr_configs, report_configs
 
     quick, full = claims.required_configs(SEEDS, full=False), claims.required_configs(SEEDS)
-    assert set(full) - set(quick) == set(effective_lr_configs(SEEDS) + baseline_configs(SEEDS) + report_configs(SEEDS))
+    assert set(full) - set(quick) == set(
+        effective_lr_configs(SEEDS) + baseline_configs(SEEDS) + report_configs(SEEDS)
+    )
     assert [c for c in full if c in quick] == quick  # same training order
     assert not claims.get_profile("quick").full and claims.get_profile("full").full
     assert {cid for cid in claims.CLAIMS if not claims.in_profile(cid, full=False)} == {
-        "effective-lr", "baseline-adam", "report-as-run"}
+        "effective-lr",
+        "baseline-adam",
+        "report-as-run",
+    }

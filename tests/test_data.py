@@ -33,15 +33,19 @@ def test_idx_magic_of_the_real_formats():
     assert int.from_bytes(encode_idx(SMALL_LABELS)[:4], "big") == 0x801
 
 
-@pytest.mark.parametrize("blob, message", [
-    (b"", "too short"),
-    (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00\x00\x00\x00", "magic"),  # float IDX, not ubyte
-    (b"\x01\x00\x08\x01\x00\x00\x00\x01\x05", "magic"),
-    (b"\x00\x00\x08\x03\x00\x00", "truncated header"),
-    (encode_idx(SMALL_LABELS)[:-1], "payload is 6 bytes"),
-    (encode_idx(SMALL_LABELS) + b"\x00", "payload is 8 bytes"),
-    (b"\x1f\x8b\x08\x00garbage", "gzip"),
-], ids=["empty", "float-magic", "bad-zero-bytes", "short-header", "truncated", "trailing", "bad-gzip"])
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (b"", "too short"),
+        (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00\x00\x00\x00", "magic"),  # float IDX, not ubyte
+        (b"\x01\x00\x08\x01\x00\x00\x00\x01\x05", "magic"),
+        (b"\x00\x00\x08\x03\x00\x00", "truncated header"),
+        (encode_idx(SMALL_LABELS)[:-1], "payload is 6 bytes"),
+        (encode_idx(SMALL_LABELS) + b"\x00", "payload is 8 bytes"),
+        (b"\x1f\x8b\x08\x00garbage", "gzip"),
+    ],
+    ids=["empty", "float-magic", "bad-zero-bytes", "short-header", "truncated", "trailing", "bad-gzip"],
+)
 def test_idx_refuses_malformed(blob, message):
     with pytest.raises(DataError, match=message):
         parse_idx(blob, "name.idx")
@@ -75,7 +79,9 @@ def test_any_truncation_is_refused(cut):
         parse_idx(encode_idx(SMALL_IMAGES)[:cut], "f")
 
 
-@given(position=st.integers(min_value=0), value=st.integers(min_value=0, max_value=255), compress=st.booleans())
+@given(
+    position=st.integers(min_value=0), value=st.integers(min_value=0, max_value=255), compress=st.booleans()
+)
 def test_any_corruption_is_refused_or_detected(position, value, compress):
     """A corrupted byte anywhere: the reader refuses it with DataError (never another exception), or, raw,
     decodes to a different payload (which the hash check then refuses); gzip's CRC guards its payload, so
@@ -98,8 +104,9 @@ def test_any_corruption_is_refused_or_detected(position, value, compress):
 
 @given(position=st.integers(min_value=0), value=st.integers(min_value=0, max_value=255))
 def test_npz_corruption_is_refused_or_changes_the_hash(position, value):
-    blob = bytearray(_npz_bytes(x_train=SMALL_IMAGES, y_train=SMALL_LABELS, x_test=SMALL_IMAGES,
-                                y_test=SMALL_LABELS))
+    blob = bytearray(
+        _npz_bytes(x_train=SMALL_IMAGES, y_train=SMALL_LABELS, x_test=SMALL_IMAGES, y_test=SMALL_LABELS)
+    )
     position %= len(blob)
     if blob[position] == value:
         return
@@ -151,8 +158,10 @@ def test_wrong_hash_is_refused_and_nothing_is_cached(real, tmp_path, monkeypatch
     arrays = _arrays(real)
     bad = arrays["y_test"].copy()
     bad[0] = (bad[0] + 1) % 10
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.*payload SHA-256 [0-9a-f]{64} does not match "
-                                        "the pinned ddeff807"):
+    with pytest.raises(
+        DataError,
+        match="t10k-labels-idx1-ubyte.*payload SHA-256 [0-9a-f]{64} does not match the pinned ddeff807",
+    ):
         data.load_mnist(remote_sources=(("fake", lambda: {**arrays, "y_test": bad}),))
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
@@ -229,9 +238,20 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 
 # (index, label, sum of the raw pixels, pixels that are not 0): the first images are the well-known 5, 0, 4
 # and 7, 2, 1; the sums tie each label to its image, so a reader that shifts one against the other fails.
-KNOWN_TRAIN = [(0, 5, 27525, 166), (1, 0, 31095, 176), (2, 4, 19443, 120), (7, 3, 35867, 200),
-               (59_999, 8, 20920, 143)]
-KNOWN_TEST = [(0, 7, 18454, 116), (1, 2, 28850, 165), (2, 1, 9871, 64), (7, 9, 21062, 129), (9_999, 6, 41833, 240)]
+KNOWN_TRAIN = [
+    (0, 5, 27525, 166),
+    (1, 0, 31095, 176),
+    (2, 4, 19443, 120),
+    (7, 3, 35867, 200),
+    (59_999, 8, 20920, 143),
+]
+KNOWN_TEST = [
+    (0, 7, 18454, 116),
+    (1, 2, 28850, 165),
+    (2, 1, 9871, 64),
+    (7, 9, 21062, 129),
+    (9_999, 6, 41833, 240),
+]
 
 
 @pytest.mark.slow
@@ -240,7 +260,9 @@ def test_images_are_paired_with_their_labels_after_preprocessing(real):
     for images, labels, known in ((x, y, KNOWN_TRAIN), (xt, yt, KNOWN_TEST)):
         for index, label, pixel_sum, lit in known:
             raw = np.rint((images[index, ..., 0] + 0.5) * 255.0)
-            assert (int(labels[index]), int(raw.sum()), int((raw > 0).sum())) == (label, pixel_sum, lit), index
+            assert (int(labels[index]), int(raw.sum()), int((raw > 0).sum())) == (label, pixel_sum, lit), (
+                index
+            )
 
 
 @pytest.mark.slow

@@ -32,25 +32,41 @@ RUN = ["run", "--optimizer", "sgd", "--schedule", "increase", "--seed", "0", "--
 
 # --------------------------------------------------------------------------------------------------- rules
 
-@pytest.mark.parametrize("batches,n,replicas,normalization", [
-    ([100, 500, 2500], 60_000, 2, "ghost"), ([100, 500, 2500], 60_000, 5, "ghost"), ([120], 1200, 3, "none"),
-    ([110], 1000, 1, "ghost"), ([100], 1000, 1, "batch")], ids=str)
+
+@pytest.mark.parametrize(
+    "batches,n,replicas,normalization",
+    [
+        ([100, 500, 2500], 60_000, 2, "ghost"),
+        ([100, 500, 2500], 60_000, 5, "ghost"),
+        ([120], 1200, 3, "none"),
+        ([110], 1000, 1, "ghost"),
+        ([100], 1000, 1, "batch"),
+    ],
+    ids=str,
+)
 def test_batches_that_split_into_whole_virtual_batches_are_accepted(batches, n, replicas, normalization):
     check_split(batches, n, replicas, normalization, 10)
 
 
-@pytest.mark.parametrize("batches,n,replicas,normalization,named", [
-    ([110], 1100, 2, "ghost", "batch 110"),
-    ([100, 500], 60_000, 3, "ghost", "batch 100"),
-    ([100], 1050, 2, "ghost", "last batch of an epoch at batch 100 (1050 examples)"),
-    ([101], 1010, 2, "none", "batch 101"),
-], ids=str)
-def test_a_batch_that_does_not_split_is_refused_naming_batch_replicas_and_virtual_batch(batches, n, replicas,
-                                                                                          normalization, named):
+@pytest.mark.parametrize(
+    "batches,n,replicas,normalization,named",
+    [
+        ([110], 1100, 2, "ghost", "batch 110"),
+        ([100, 500], 60_000, 3, "ghost", "batch 100"),
+        ([100], 1050, 2, "ghost", "last batch of an epoch at batch 100 (1050 examples)"),
+        ([101], 1010, 2, "none", "batch 101"),
+    ],
+    ids=str,
+)
+def test_a_batch_that_does_not_split_is_refused_naming_batch_replicas_and_virtual_batch(
+    batches, n, replicas, normalization, named
+):
     with pytest.raises(ValueError) as error:
         check_split(batches, n, replicas, normalization, 10)
     assert named in str(error.value) and f"replicas={replicas}" in str(error.value)
-    assert ("virtual batches of 10" if normalization == "ghost" else "virtual batches of 1") in str(error.value)
+    assert ("virtual batches of 10" if normalization == "ghost" else "virtual batches of 1") in str(
+        error.value
+    )
 
 
 def test_plain_batch_norm_is_one_device_only():
@@ -92,7 +108,11 @@ def test_free_ports_are_distinct_loopback_ports():
 
 
 def _result(test_loss: float) -> RunResult:
-    return RunResult(RunConfig(strategy="multi-worker", replicas=2), (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.3, test_loss, 0.9),), {})
+    return RunResult(
+        RunConfig(strategy="multi-worker", replicas=2),
+        (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.3, test_loss, 0.9),),
+        {},
+    )
 
 
 def test_workers_that_disagree_are_refused():
@@ -103,13 +123,21 @@ def test_workers_that_disagree_are_refused():
 
 # ---------------------------------------------------------------------- MirroredStrategy, 2 logical CPUs
 
+
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
     runs = tmp_path_factory.mktemp("mirrored-runs")
-    code = ("import json, support; print(json.dumps(support.mirrored_against_one_device(2, "
-            f"{N}, ['sgd', 'adam'], {str(runs)!r})))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    code = (
+        "import json, support; print(json.dumps(support.mirrored_against_one_device(2, "
+        f"{N}, ['sgd', 'adam'], {str(runs)!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "runs": runs}
 
@@ -128,7 +156,9 @@ def test_mirrored_refuses_a_bad_split_and_a_config_for_another_width(mirrored):
     refusals = mirrored["refusals"]
     assert refusals["bad_split"] is not None and "batch 110" in refusals["bad_split"], refusals
     assert "replicas=2" in refusals["bad_split"] and "virtual batches of 10" in refusals["bad_split"]
-    assert refusals["wrong_replicas"] is not None and "'mirrored' with 2 replicas" in refusals["wrong_replicas"]
+    assert (
+        refusals["wrong_replicas"] is not None and "'mirrored' with 2 replicas" in refusals["wrong_replicas"]
+    )
 
 
 @pytest.mark.slow
@@ -137,23 +167,42 @@ def test_run_with_the_mirrored_strategy_stores_a_two_replica_run_equal_to_one_de
     (stored,) = mirrored["runs"].glob("*.json")
     result = RunResult.from_dict(json.loads(stored.read_text()))
     assert result.config == RunConfig(train_examples=N, strategy="mirrored", replicas=2)
-    assert (result.metadata["strategy"], result.metadata["replicas"], result.metadata["workers"]) == ("mirrored", 2, 1)
+    assert (result.metadata["strategy"], result.metadata["replicas"], result.metadata["workers"]) == (
+        "mirrored",
+        2,
+        1,
+    )
     for a, b in zip(result.epochs, one_device.epochs, strict=True):
         assert a.steps == b.steps and abs(a.train_loss - b.train_loss) <= TOLERANCE["sgd"], a.epoch
 
 
 # --------------------------------------------------------------- MultiWorkerMirroredStrategy, 2 processes
 
+
 def _cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "reproduction.cli", *args], capture_output=True, text=True,
-                          timeout=600, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "reproduction.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):
     root = tmp_path_factory.mktemp("launch")
-    done = _cli("launch", "--workers", "2", "--worker-dir", str(root / "workers"), "--",
-                *RUN, "--runs-dir", str(root / "store"))
+    done = _cli(
+        "launch",
+        "--workers",
+        "2",
+        "--worker-dir",
+        str(root / "workers"),
+        "--",
+        *RUN,
+        "--runs-dir",
+        str(root / "store"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return root
 
@@ -172,14 +221,28 @@ def test_launch_stores_the_chiefs_result_and_the_two_workers_are_identical(launc
     result = RunResult.from_dict(json.loads(stored.read_text()))
     assert result.config == RunConfig(train_examples=N, strategy="multi-worker", replicas=2)
     assert {k: result.metadata[k] for k in ("strategy", "replicas", "workers")} == {
-        "strategy": "multi-worker", "replicas": 2, "workers": 2}
-    chief, other = (RunResult.from_dict(json.loads((launched / "workers" / f"worker{i}.json").read_text()))
-                    for i in range(2))
+        "strategy": "multi-worker",
+        "replicas": 2,
+        "workers": 2,
+    }
+    chief, other = (
+        RunResult.from_dict(json.loads((launched / "workers" / f"worker{i}.json").read_text()))
+        for i in range(2)
+    )
     assert chief.epochs == result.epochs
-    fields = ("steps", "train_loss", "test_loss", "test_accuracy", "gradient_sq", "gradient_trace",
-              "applied_examples", "applied_batch_max")
-    assert [[getattr(e, f) for f in fields] for e in chief.epochs] == [[getattr(e, f) for f in fields]
-                                                                         for e in other.epochs]
+    fields = (
+        "steps",
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+        "gradient_sq",
+        "gradient_trace",
+        "applied_examples",
+        "applied_batch_max",
+    )
+    assert [[getattr(e, f) for f in fields] for e in chief.epochs] == [
+        [getattr(e, f) for f in fields] for e in other.epochs
+    ]
 
 
 @pytest.mark.slow
@@ -209,9 +272,25 @@ def test_launch_refuses_options_it_sets_itself(tmp_path):
 def test_a_worker_that_dies_while_training_fails_the_launch_and_nothing_is_stored(tmp_path):
     store, workers = tmp_path / "store", tmp_path / "workers"
     run = [*RUN[:-1], "20000"]  # epochs long enough to die in the middle of the run
-    launcher = subprocess.Popen([sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--worker-dir",
-                                 str(workers), "--", *run, "--runs-dir", str(store)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reproduction.cli",
+            "launch",
+            "--workers",
+            "2",
+            "--worker-dir",
+            str(workers),
+            "--",
+            *run,
+            "--runs-dir",
+            str(store),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         pids = _worker_pids(launcher)
         log = workers / "worker1.log"
@@ -246,9 +325,23 @@ def _worker_pids(launcher) -> dict[int, int]:
 @pytest.mark.slow
 def test_a_killed_launcher_takes_its_workers_with_it(tmp_path):
     run = RUN[:-2]  # the whole training set: workers left alone would train for a minute
-    launcher = subprocess.Popen([sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--", *run,
-                                 "--runs-dir", str(tmp_path / "store")], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reproduction.cli",
+            "launch",
+            "--workers",
+            "2",
+            "--",
+            *run,
+            "--runs-dir",
+            str(tmp_path / "store"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         pids = _worker_pids(launcher)
     finally:

@@ -13,15 +13,26 @@ from reproduction.fit import BatchSizeScheduler, as_schedule, steps
 from reproduction.schedules import SCHEDULES, Phase, Schedule
 
 X, Y, _, _ = synthetic_digits(n_train=300, n_test=1)
-SCHEDULE = SCHEDULES["increase"](base_lr=0.05, base_batch=20, factor=2, steps=3, epochs_per_step=1)  # 20, 40, 80
+SCHEDULE = SCHEDULES["increase"](
+    base_lr=0.05, base_batch=20, factor=2, steps=3, epochs_per_step=1
+)  # 20, 40, 80
 
 
 def dense_model(optimizer=None):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(16, "relu"),
-                              keras.layers.Dense(10, "softmax")])
-    model.compile(optimizer or keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, "relu"),
+            keras.layers.Dense(10, "softmax"),
+        ]
+    )
+    model.compile(
+        optimizer or keras.optimizers.SGD(0.01, momentum=0.9),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -61,8 +72,14 @@ class BatchSizes(keras.layers.Layer):
 
 def fit(model, scheduler, callbacks=(), **kwargs):
     recorder = Recorder()
-    history = model.fit(scheduler.dataset(X, Y), epochs=kwargs.pop("epochs", scheduler.epochs),
-                        callbacks=[scheduler, recorder, *callbacks], verbose=0, shuffle=False, **kwargs)
+    history = model.fit(
+        scheduler.dataset(X, Y),
+        epochs=kwargs.pop("epochs", scheduler.epochs),
+        callbacks=[scheduler, recorder, *callbacks],
+        verbose=0,
+        shuffle=False,
+        **kwargs,
+    )
     return recorder, history
 
 
@@ -71,8 +88,11 @@ def test_steps_and_learning_rates_per_epoch_follow_the_schedule():
     recorder, history = fit(model, BatchSizeScheduler(SCHEDULE, seed=0))
     assert recorder.steps == [15, 8, 4] == SCHEDULE.updates_per_epoch(300)  # 300 = 3 x 80 + 60: partial kept
     assert int(model.optimizer.iterations.numpy()) == steps(300, SCHEDULE) == 27
-    assert {e: lr for e, lr in recorder.lrs} == {0: pytest.approx(0.05), 1: pytest.approx(0.05),
-                                                 2: pytest.approx(0.05)}
+    assert {e: lr for e, lr in recorder.lrs} == {
+        0: pytest.approx(0.05),
+        1: pytest.approx(0.05),
+        2: pytest.approx(0.05),
+    }
     assert history.history["batch_size"] == [20, 40, 80]
     assert history.history["learning_rate"] == pytest.approx([0.05] * 3)
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -81,8 +101,14 @@ def test_steps_and_learning_rates_per_epoch_follow_the_schedule():
 def test_every_example_once_per_epoch_with_the_partial_last_batch():
     seen = []
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((28, 28, 1)), BatchSizes(seen.append), keras.layers.Flatten(),
-                              keras.layers.Dense(10, "softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            BatchSizes(seen.append),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, "softmax"),
+        ]
+    )
     model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy", run_eagerly=True)
     scheduler = BatchSizeScheduler(SCHEDULE)
     model.fit(scheduler.dataset(X, Y), epochs=3, callbacks=[scheduler], verbose=0, shuffle=False)
@@ -118,8 +144,11 @@ def test_early_stopping_stops_at_the_right_epoch():
         def on_epoch_end(self, epoch, logs=None):
             logs["probe"] = [3.0, 1.0, 2.0][epoch]
 
-    recorder, history = fit(dense_model(), BatchSizeScheduler(SCHEDULE),
-                            [Probe(), keras.callbacks.EarlyStopping(monitor="probe", mode="min", patience=0)])
+    recorder, history = fit(
+        dense_model(),
+        BatchSizeScheduler(SCHEDULE),
+        [Probe(), keras.callbacks.EarlyStopping(monitor="probe", mode="min", patience=0)],
+    )
     assert recorder.epochs == [0, 1, 2] and history.history["probe"] == [3.0, 1.0, 2.0]
     five = SCHEDULES["increase"](base_lr=0.05, base_batch=20, factor=1, steps=5, epochs_per_step=1)
 
@@ -127,16 +156,26 @@ def test_early_stopping_stops_at_the_right_epoch():
         def on_epoch_end(self, epoch, logs=None):
             logs["probe"] = [3.0, 1.0, 2.0, 2.0, 0.5][epoch]
 
-    recorder, _ = fit(dense_model(), BatchSizeScheduler(five), [Flat(), keras.callbacks.EarlyStopping(
-        monitor="probe", mode="min", patience=2)])
-    assert recorder.epochs == [0, 1, 2, 3] and recorder.steps == [15] * 4  # stopped after two epochs without gain
+    recorder, _ = fit(
+        dense_model(),
+        BatchSizeScheduler(five),
+        [Flat(), keras.callbacks.EarlyStopping(monitor="probe", mode="min", patience=2)],
+    )
+    assert (
+        recorder.epochs == [0, 1, 2, 3] and recorder.steps == [15] * 4
+    )  # stopped after two epochs without gain
 
 
 def test_checkpoint_and_csv_logger_see_ordinary_epochs(tmp_path):
     csv = tmp_path / "log.csv"
-    fit(dense_model(), BatchSizeScheduler(SCHEDULE), [
-        keras.callbacks.CSVLogger(str(csv)),
-        keras.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.keras"))])
+    fit(
+        dense_model(),
+        BatchSizeScheduler(SCHEDULE),
+        [
+            keras.callbacks.CSVLogger(str(csv)),
+            keras.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.keras")),
+        ],
+    )
     rows = csv.read_text().splitlines()
     assert rows[0].split(",")[0] == "epoch" and [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
     assert "batch_size" in rows[0]
@@ -153,7 +192,9 @@ def test_a_dataset_of_examples_and_a_function_schedule():
     scheduler = BatchSizeScheduler(lambda epoch: (0.02, 50 * (epoch + 1)), epochs=3, seed=1)
     model = dense_model()
     recorder = Recorder()
-    model.fit(scheduler.dataset(examples), epochs=3, callbacks=[scheduler, recorder], verbose=0, shuffle=False)
+    model.fit(
+        scheduler.dataset(examples), epochs=3, callbacks=[scheduler, recorder], verbose=0, shuffle=False
+    )
     assert recorder.steps == [6, 3, 2] and scheduler.steps_per_epoch() == [6, 3, 2]
 
 

@@ -16,13 +16,16 @@ def _layer(v=10, **kw):
     return layer
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"virtual_batch_size": 0}, "virtual_batch_size=0"),
-    ({"virtual_batch_size": 2.5}, "virtual_batch_size=2.5"),
-    ({"momentum": 1.0}, "momentum=1.0"),
-    ({"epsilon": 0.0}, "epsilon=0.0"),
-    ({"axis": 1}, "axis=1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"virtual_batch_size": 0}, "virtual_batch_size=0"),
+        ({"virtual_batch_size": 2.5}, "virtual_batch_size=2.5"),
+        ({"momentum": 1.0}, "momentum=1.0"),
+        ({"epsilon": 0.0}, "epsilon=0.0"),
+        ({"axis": 1}, "axis=1"),
+    ],
+)
 def test_invalid_arguments_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GhostBatchNormalization(**kwargs)
@@ -30,8 +33,9 @@ def test_invalid_arguments_name_the_field(kwargs, message):
 
 def test_one_trace_for_every_batch_size():
     layer = _layer(5)
-    fn = tf.function(lambda x: layer(x, training=True),
-                     input_signature=[tf.TensorSpec([None, 6, 6, 2], tf.float32)])
+    fn = tf.function(
+        lambda x: layer(x, training=True), input_signature=[tf.TensorSpec([None, 6, 6, 2], tf.float32)]
+    )
     for batch in (5, 10, 23, 100, 1):
         out = fn(tf.random.normal([batch, 6, 6, 2]))
         assert out.shape == (batch, 6, 6, 2)
@@ -57,14 +61,17 @@ def test_moving_statistics_weight_virtual_batches_by_size():
     means = [x[:10].mean(), x[10:].mean()]
     variances = [x[:10].var(), x[10:].var()]
     np.testing.assert_allclose(layer.moving_mean.numpy(), [(10 * means[0] + 3 * means[1]) / 13], rtol=1e-5)
-    np.testing.assert_allclose(layer.moving_variance.numpy(), [(10 * variances[0] + 3 * variances[1]) / 13],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        layer.moving_variance.numpy(), [(10 * variances[0] + 3 * variances[1]) / 13], rtol=1e-5
+    )
 
 
 def test_config_and_saving_round_trip(tmp_path):
     inputs = keras.Input((6, 6, 2))
     model = keras.Model(inputs, GhostBatchNormalization(4, momentum=0.9, epsilon=1e-4, name="gbn")(inputs))
-    model.get_layer("gbn")(np.random.default_rng(3).normal(size=(8, 6, 6, 2)).astype("float32"), training=True)
+    model.get_layer("gbn")(
+        np.random.default_rng(3).normal(size=(8, 6, 6, 2)).astype("float32"), training=True
+    )
     clone = GhostBatchNormalization.from_config(model.get_layer("gbn").get_config())
     assert (clone.virtual_batch_size, clone.momentum, clone.epsilon) == (4, 0.9, 1e-4)
     path = tmp_path / "gbn.keras"
@@ -72,8 +79,9 @@ def test_config_and_saving_round_trip(tmp_path):
     loaded = keras.saving.load_model(path)
     x = np.random.default_rng(4).normal(size=(5, 6, 6, 2)).astype("float32")
     np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), rtol=1e-6)
-    np.testing.assert_array_equal(loaded.get_layer("gbn").moving_mean.numpy(),
-                                  model.get_layer("gbn").moving_mean.numpy())
+    np.testing.assert_array_equal(
+        loaded.get_layer("gbn").moving_mean.numpy(), model.get_layer("gbn").moving_mean.numpy()
+    )
 
 
 def test_center_and_scale_off_create_no_weights():

@@ -46,8 +46,12 @@ def test_virtual_batch_equal_to_batch_is_plain_batch_norm(batch):
 
 
 @settings(max_examples=20)
-@given(seed=st.integers(0, 2**31 - 1), v=st.sampled_from([2, 5, 10]), n_virtual=st.integers(1, 6),
-       momentum=st.floats(0.0, 0.999))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    v=st.sampled_from([2, 5, 10]),
+    n_virtual=st.integers(1, 6),
+    momentum=st.floats(0.0, 0.999),
+)
 def test_moving_statistics_follow_the_documented_rule(seed, v, n_virtual, momentum):
     """moving <- m * moving + (1 - m) * mean over virtual batches of their mean / biased variance."""
     x = _inputs(seed, v * n_virtual, v, 2, 5.0)
@@ -56,10 +60,12 @@ def test_moving_statistics_follow_the_documented_rule(seed, v, n_virtual, moment
     groups = x.astype(np.float64).reshape(n_virtual, v, 5, 5, 2)
     means = groups.mean(axis=(1, 2, 3))
     variances = groups.var(axis=(1, 2, 3))
-    np.testing.assert_allclose(layer.moving_mean.numpy(), (1 - momentum) * means.mean(axis=0), rtol=1e-4,
-                               atol=1e-5)
-    np.testing.assert_allclose(layer.moving_variance.numpy(),
-                               momentum + (1 - momentum) * variances.mean(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(
+        layer.moving_mean.numpy(), (1 - momentum) * means.mean(axis=0), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        layer.moving_variance.numpy(), momentum + (1 - momentum) * variances.mean(axis=0), rtol=1e-4
+    )
 
 
 @settings(max_examples=10)

@@ -17,7 +17,12 @@ Y = np.random.default_rng(1).integers(0, 10, size=40).astype(np.int32)
 def test_architecture_and_parameter_count():
     model = build_cnn()
     assert [type(layer).__name__ for layer in model.layers[1:]] == [
-        "GhostBatchNormalization", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+        "GhostBatchNormalization",
+        "Conv2D",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense",
+    ]
     # GBN: gamma, beta (+2 moving); conv 3*3*1*8 + 8; dense 13*13*8*10 + 10
     assert model.count_params() == 4 + 80 + 13530
     assert sum(int(np.prod(v.shape)) for v in model.trainable_variables) == 2 + 80 + 13530
@@ -33,12 +38,15 @@ def test_output_shape_and_softmax(normalization):
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"normalization": "layer"}, r"normalization='layer': expected one of \['ghost', 'batch', 'none'\]"),
-    ({"virtual_batch_size": 0}, "virtual_batch_size=0"),
-    ({"filters": -1}, "filters=-1"),
-    ({"bn_momentum": 1.5}, "bn_momentum=1.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"normalization": "layer"}, r"normalization='layer': expected one of \['ghost', 'batch', 'none'\]"),
+        ({"virtual_batch_size": 0}, "virtual_batch_size=0"),
+        ({"filters": -1}, "filters=-1"),
+        ({"bn_momentum": 1.5}, "bn_momentum=1.5"),
+    ],
+)
 def test_options_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ModelOptions(**kwargs)
@@ -67,18 +75,27 @@ def _loss_and_grads(model, fn):
 @pytest.mark.parametrize("training", [True, False])
 def test_fold_equals_the_keras_model_value_and_gradient(normalization, training):
     ref, fast = _perturbed(normalization), _perturbed(normalization)
-    ref_loss, ref_grads = _loss_and_grads(ref, lambda: tf.reduce_mean(
-        keras.losses.sparse_categorical_crossentropy(Y, ref(X, training=training))))
-    fast_loss, fast_grads = _loss_and_grads(fast, lambda: tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(Y, logits(fast, X, training=training))))
+    ref_loss, ref_grads = _loss_and_grads(
+        ref,
+        lambda: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(Y, ref(X, training=training))),
+    )
+    fast_loss, fast_grads = _loss_and_grads(
+        fast,
+        lambda: tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(Y, logits(fast, X, training=training))
+        ),
+    )
     assert fast_loss == pytest.approx(ref_loss, rel=1e-5)
     for a, b in zip(ref_grads, fast_grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     if normalization != "none":
         # the fast path moves the statistics exactly as the layer does
         for name in ("moving_mean", "moving_variance"):
-            np.testing.assert_allclose(getattr(ref.get_layer("norm"), name).numpy(),
-                                       getattr(fast.get_layer("norm"), name).numpy(), rtol=1e-6)
+            np.testing.assert_allclose(
+                getattr(ref.get_layer("norm"), name).numpy(),
+                getattr(fast.get_layer("norm"), name).numpy(),
+                rtol=1e-6,
+            )
 
 
 def test_fold_needs_no_input_gradient_of_the_convolution():
@@ -91,12 +108,19 @@ def test_fold_needs_no_input_gradient_of_the_convolution():
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits(model, x, True)))
         return tape.gradient(loss, model.trainable_variables)
 
-    graph = step.get_concrete_function(tf.TensorSpec([None, 28, 28, 1]), tf.TensorSpec([None], tf.int32)).graph
+    graph = step.get_concrete_function(
+        tf.TensorSpec([None, 28, 28, 1]), tf.TensorSpec([None], tf.int32)
+    ).graph
     ops = {op.type for op in graph.get_operations()}
     assert "Conv2DBackpropFilter" in ops
     # the input gradient may be built by autodiff but is pruned at run time; assert nothing consumes it
-    consumers = [c for op in graph.get_operations() if op.type == "Conv2DBackpropInput"
-                 for out in op.outputs for c in out.consumers()]
+    consumers = [
+        c
+        for op in graph.get_operations()
+        if op.type == "Conv2DBackpropInput"
+        for out in op.outputs
+        for c in out.consumers()
+    ]
     assert consumers == []
 
 
@@ -120,6 +144,8 @@ def test_initial_weights_depend_on_the_seed_alone(normalization):
     reference = build_cnn(options).get_weights()
     random.seed(999)
     random.random()
-    assert all(np.array_equal(a, b) for a, b in zip(reference, build_cnn(options, seed=3).get_weights(), strict=True))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(reference, build_cnn(options, seed=3).get_weights(), strict=True)
+    )
     kernel = build_cnn(options, seed=4).get_layer("conv").kernel.numpy()
     assert not np.array_equal(kernel, build_cnn(options, seed=3).get_layer("conv").kernel.numpy())

@@ -67,7 +67,7 @@ def test_estimator_is_unbiased_on_sampled_batches():
     for _ in range(4000):
         small = g[rng.integers(0, len(g), size=(16, 2))].mean(axis=1)  # 16 batches of 2
         big = g[rng.integers(0, len(g), size=32)].mean(axis=0)
-        estimates.append(estimate(float(np.mean(np.sum(small ** 2, axis=1))), float(big @ big), 2, 32))
+        estimates.append(estimate(float(np.mean(np.sum(small**2, axis=1))), float(big @ big), 2, 32))
     both = pooled(estimates)
     assert both.gradient_sq == pytest.approx(g2, rel=0.05)
     assert both.trace == pytest.approx(trace, rel=0.05)
@@ -107,7 +107,7 @@ def _gradient_of(model, x, y, i):
     """Gradient of example i's loss, in training mode on the whole of x."""
     with tf.GradientTape() as tape:
         p = model(x, training=True)
-        loss = keras.losses.sparse_categorical_crossentropy(y[i:i + 1], p[i:i + 1])
+        loss = keras.losses.sparse_categorical_crossentropy(y[i : i + 1], p[i : i + 1])
     return np.concatenate([t.numpy().ravel() for t in tape.gradient(loss, model.trainable_variables)])
 
 
@@ -140,8 +140,9 @@ def test_unit_gradients_equal_a_loop_through_the_keras_layers(normalization, uni
     for k in range(4):
         part = slice(k * unit, (k + 1) * unit)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y[part], model(x[part],
-                                                                                              training=True)))
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(y[part], model(x[part], training=True))
+            )
         for mine, ref in zip(got, tape.gradient(loss, model.trainable_variables), strict=True):
             np.testing.assert_allclose(mine[k].numpy(), ref.numpy(), rtol=2e-4, atol=2e-6)
 
@@ -151,14 +152,18 @@ def test_moments_match_numpy():
     grads = [rng.normal(size=(6, 3, 2)).astype(np.float32), rng.normal(size=(6, 4)).astype(np.float32)]
     flat = np.concatenate([g.reshape(6, -1) for g in grads], axis=1)
     small, big = gradient_moments([tf.constant(g) for g in grads])
-    assert float(small) == pytest.approx(np.mean(np.sum(flat ** 2, axis=1)), rel=1e-5)
+    assert float(small) == pytest.approx(np.mean(np.sum(flat**2, axis=1)), rel=1e-5)
     assert float(big) == pytest.approx(np.sum(flat.mean(axis=0) ** 2), rel=1e-5)
 
 
 def test_plain_batch_norm_has_no_unit():
     with pytest.raises(ValueError, match="plain batch norm"):
-        unit_gradients(build_cnn(ModelOptions(normalization="batch")), tf.zeros([20, 28, 28, 1]),
-                       tf.zeros([20], tf.int32), 10)
+        unit_gradients(
+            build_cnn(ModelOptions(normalization="batch")),
+            tf.zeros([20, 28, 28, 1]),
+            tf.zeros([20], tf.int32),
+            10,
+        )
 
 
 def test_the_probe_is_fixed_whole_units_and_refuses_too_little_data():
@@ -180,8 +185,12 @@ def test_the_measurement_leaves_training_bit_identical():
     measured = Trainer(DATA).train(config)
     plain = Trainer(DATA, noise_probe=0).train(config)
     for a, b in zip(measured.epochs, plain.epochs, strict=True):
-        assert (a.train_loss, a.test_loss, a.test_accuracy, a.steps) == (b.train_loss, b.test_loss,
-                                                                         b.test_accuracy, b.steps)
+        assert (a.train_loss, a.test_loss, a.test_accuracy, a.steps) == (
+            b.train_loss,
+            b.test_loss,
+            b.test_accuracy,
+            b.steps,
+        )
         assert math.isfinite(a.gradient_trace) and a.noise_seconds > 0
         assert math.isnan(b.gradient_trace) and b.noise_seconds == 0
     assert measured.metadata["noise_probe"] == 600 and plain.metadata["noise_probe"] == 0
@@ -221,8 +230,12 @@ def _runs(start, after_epoch_1, last, jitter_last=0.1):
         for k in SEEDS:
             config = CONSTANT.config(o, k)
             values = [after_epoch_1 * (1 + 0.05 * k), after_epoch_1, last * (1 + jitter_last * k)]
-            epochs = tuple(EpochRecord(i, 0.1, 100, 600, 1.0, 0.1, 0.1, 0.1, 0.97, gradient_sq=1.0,
-                                       gradient_trace=v, b_simple=v) for i, v in enumerate(values))
+            epochs = tuple(
+                EpochRecord(
+                    i, 0.1, 100, 600, 1.0, 0.1, 0.1, 0.1, 0.97, gradient_sq=1.0, gradient_trace=v, b_simple=v
+                )
+                for i, v in enumerate(values)
+            )
             runs[config] = RunResult(config, epochs, {}, 1.0, start * (1 + 0.05 * k))
     return runs
 

@@ -50,7 +50,10 @@ def smoke(tmp_path_factory):
         interrupt_after = None
         for _ in range(2):
             stored.append(0)
-            assert reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2) == 0
+            assert (
+                reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2)
+                == 0
+            )
     finally:
         mp.undo()
     where = [json.loads(p.read_text())["metadata"] for p in runs_dir.glob("*.json")]
@@ -68,7 +71,8 @@ def test_resume_retrains_nothing_finished(smoke):
 def test_timed_runs_train_alone_and_the_rest_in_single_threaded_workers(smoke):
     *_, where = smoke
     assert sorted(m["trained_in"] for m in where) == sorted(
-        ["main"] * N_TIMED_ONE_SEED + ["worker"] * (N_RUNS_ONE_SEED - N_TIMED_ONE_SEED))
+        ["main"] * N_TIMED_ONE_SEED + ["worker"] * (N_RUNS_ONE_SEED - N_TIMED_ONE_SEED)
+    )
     assert all(m["intra_op_threads"] == 1 for m in where if m["trained_in"] == "worker")
 
 
@@ -80,8 +84,11 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
     assert len(results["runs"]) == N_RUNS_ONE_SEED and results["seeds"] == [0]
     quick = {cid: c for cid, c in claims.CLAIMS.items() if claims.in_profile(cid, full=False)}
     n_rows = sum(len(c.params) for c in quick.values())
-    rows = [line for line in report.splitlines() if re.match(r"\| [a-z0-9-]+ \| ", line)
-            and line.split("|")[1].strip() in claims.CLAIMS]
+    rows = [
+        line
+        for line in report.splitlines()
+        if re.match(r"\| [a-z0-9-]+ \| ", line) and line.split("|")[1].strip() in claims.CLAIMS
+    ]
     assert len(rows) == n_rows == len(results["verdicts"])
     for claim_id, claim in quick.items():
         for params in claim.params:
@@ -120,8 +127,12 @@ def test_report_from_needs_no_tensorflow(smoke, tmp_path):
     import sys
 
     out, *_ = smoke
-    done = subprocess.run([sys.executable, "-c", REBUILD_WITHOUT_TENSORFLOW, str(out), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", REBUILD_WITHOUT_TENSORFLOW, str(out), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
 
@@ -136,8 +147,11 @@ def test_tensorboard_scalars_are_written(tmp_path):
     from reproduction.runner import write_tensorboard
     from reproduction.training import EpochRecord, RunResult
 
-    result = RunResult(RunConfig("sgd", "increase"), tuple(
-        EpochRecord(e, 0.1, 100, 600, 1.0, 0.1, 0.5 - 0.1 * e, 0.4, 0.9 + 0.01 * e) for e in range(6)), {})
+    result = RunResult(
+        RunConfig("sgd", "increase"),
+        tuple(EpochRecord(e, 0.1, 100, 600, 1.0, 0.1, 0.5 - 0.1 * e, 0.4, 0.9 + 0.01 * e) for e in range(6)),
+        {},
+    )
     write_tensorboard(result, tmp_path)
     files = list((tmp_path / result.config.key()).glob("events.out.tfevents.*"))
     assert len(files) == 1 and files[0].stat().st_size > 0

@@ -26,10 +26,30 @@ def test_the_report_the_store_and_the_claims_import_no_tensorflow():
 
 def test_run_result_json_round_trip():
     config = RunConfig("momentum", "hybrid", 3)
-    result = RunResult(config, (EpochRecord(0, 0.03, 100, 600, 1.5, 0.2, 0.3, 0.2, 0.95, momentum=0.9,
-                                            applied_lr_min=0.03, applied_lr_max=0.03, applied_momentum=0.9,
-                                            applied_batch_min=100, applied_batch_max=100,
-                                            applied_examples=60_000),), {"cpu": "x"})
+    result = RunResult(
+        config,
+        (
+            EpochRecord(
+                0,
+                0.03,
+                100,
+                600,
+                1.5,
+                0.2,
+                0.3,
+                0.2,
+                0.95,
+                momentum=0.9,
+                applied_lr_min=0.03,
+                applied_lr_max=0.03,
+                applied_momentum=0.9,
+                applied_batch_min=100,
+                applied_batch_max=100,
+                applied_examples=60_000,
+            ),
+        ),
+        {"cpu": "x"},
+    )
     data = result.to_dict()
     assert data["key"] == config.key() and data["totals"]["parameter_updates"] == 600
     assert RunResult.from_dict(data) == result

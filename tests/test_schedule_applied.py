@@ -43,6 +43,7 @@ def _lr_set_once(monkeypatch):
 
     def train_epoch(self, x, y, learning_rate, batch_size, seed):
         return real(self, x, y, first.setdefault(id(self), learning_rate), batch_size, seed)
+
     monkeypatch.setattr(Engine, "train_epoch", train_epoch)
 
 
@@ -57,6 +58,7 @@ def _first_batch_kept(monkeypatch):
 
     def train_epoch(self, x, y, learning_rate, batch_size, seed):
         return real(self, x, y, learning_rate, first.setdefault(id(self), batch_size), seed)
+
     monkeypatch.setattr(Engine, "train_epoch", train_epoch)
 
 
@@ -66,11 +68,16 @@ def _last_partial_batch_dropped(monkeypatch):
     def train_epoch(self, x, y, learning_rate, batch_size, seed):
         whole = (int(x.shape[0]) // batch_size) * batch_size
         return real(self, x[:whole], y[:whole], learning_rate, batch_size, seed)
+
     monkeypatch.setattr(Engine, "train_epoch", train_epoch)
 
 
-BREAKS = {"learning_rate": _lr_set_once, "momentum": _momentum_override_ignored,
-          "batch_size": _first_batch_kept, "updates": _last_partial_batch_dropped}
+BREAKS = {
+    "learning_rate": _lr_set_once,
+    "momentum": _momentum_override_ignored,
+    "batch_size": _first_batch_kept,
+    "updates": _last_partial_batch_dropped,
+}
 
 
 @pytest.mark.parametrize("quantity", sorted(BREAKS))

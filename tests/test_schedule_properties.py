@@ -49,8 +49,9 @@ def test_effective_lr_variants_keep_the_noise_scale(args):
     boosted = SCHEDULES["increase-initial-lr"](**kwargs, initial_factor=5)
     momentum = SCHEDULES["increase-momentum"](**kwargs, momentum=0.9, new_momentum=0.98)
     n = n * 5  # the variants multiply every batch by 5
-    for g, g_boost, g_mom in zip(base.noise_scale(n, 0.9), boosted.noise_scale(n, 0.9),
-                                 momentum.noise_scale(n, 0.9), strict=True):
+    for g, g_boost, g_mom in zip(
+        base.noise_scale(n, 0.9), boosted.noise_scale(n, 0.9), momentum.noise_scale(n, 0.9), strict=True
+    ):
         assert math.isclose(g, g_boost, rel_tol=1e-12)
         assert math.isclose(g, g_mom, rel_tol=1e-12)  # momentum 0.98 is the schedule's own
     assert momentum.momentum == 0.98
@@ -68,9 +69,17 @@ def test_paper_cifar10_cap_keeps_the_noise_scale():
         assert g == pytest.approx(g_cap, rel=1e-12)
 
 
-@pytest.mark.parametrize("name, expected", [("decay", 3600), ("hybrid", 1680), ("increase", 1488),
-                                            ("constant", 3600), ("increase-initial-lr", 298),
-                                            ("increase-momentum", 298)])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("decay", 3600),
+        ("hybrid", 1680),
+        ("increase", 1488),
+        ("constant", 3600),
+        ("increase-initial-lr", 298),
+        ("increase-momentum", 298),
+    ],
+)
 def test_report_setup_counts(name, expected):
     s = SCHEDULES[name](base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2)
     assert s.parameter_updates(60_000) == expected
@@ -80,7 +89,9 @@ def test_report_setup_counts(name, expected):
 def test_order_and_closed_form(args):
     kwargs, n, _ = args
     b, k, steps, e = kwargs["base_batch"], kwargs["factor"], kwargs["steps"], kwargs["epochs_per_step"]
-    decay, hybrid, increase = (SCHEDULES[s](**kwargs).parameter_updates(n) for s in ("decay", "hybrid", "increase"))
+    decay, hybrid, increase = (
+        SCHEDULES[s](**kwargs).parameter_updates(n) for s in ("decay", "hybrid", "increase")
+    )
     assert decay == steps * e * math.ceil(n / b)
     assert increase == e * sum(math.ceil(n / (b * k**i)) for i in range(steps))
     expected_hybrid = e * (math.ceil(n / b) + (steps - 1) * math.ceil(n / (b * k))) if steps > 1 else decay

@@ -29,12 +29,15 @@ def test_public_interface_from_the_readme():
     assert len(s.noise_scale(n_examples=60_000, momentum=0.0)) == 6
 
 
-@pytest.mark.parametrize("name, lrs, batches", [
-    ("decay", [0.1, 0.1, 0.02, 0.02, 0.004, 0.004], [100] * 6),
-    ("hybrid", [0.1, 0.1, 0.1, 0.1, 0.02, 0.02], [100, 100, 500, 500, 500, 500]),
-    ("increase", [0.1] * 6, [100, 100, 500, 500, 2500, 2500]),
-    ("constant", [0.1] * 6, [100] * 6),
-])
+@pytest.mark.parametrize(
+    "name, lrs, batches",
+    [
+        ("decay", [0.1, 0.1, 0.02, 0.02, 0.004, 0.004], [100] * 6),
+        ("hybrid", [0.1, 0.1, 0.1, 0.1, 0.02, 0.02], [100, 100, 500, 500, 500, 500]),
+        ("increase", [0.1] * 6, [100, 100, 500, 500, 2500, 2500]),
+        ("constant", [0.1] * 6, [100] * 6),
+    ],
+)
 def test_report_schedules_exactly(name, lrs, batches):
     s = SCHEDULES[name](base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2)
     assert [s.learning_rate(e) for e in range(6)] == pytest.approx(lrs, rel=1e-15)
@@ -52,22 +55,32 @@ def test_unknown_schedule_lists_the_known_names():
         get_schedule("cosine")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"base_lr": 0}, "base_lr=0"), ({"base_lr": float("nan")}, "base_lr=nan"), ({"base_batch": 0}, "base_batch=0"),
-    ({"factor": 2.5}, "factor=2.5"), ({"steps": 0}, "steps=0"), ({"epochs_per_step": -1}, "epochs_per_step=-1"),
-    ({"base_batch": True}, "base_batch=True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"base_lr": 0}, "base_lr=0"),
+        ({"base_lr": float("nan")}, "base_lr=nan"),
+        ({"base_batch": 0}, "base_batch=0"),
+        ({"factor": 2.5}, "factor=2.5"),
+        ({"steps": 0}, "steps=0"),
+        ({"epochs_per_step": -1}, "epochs_per_step=-1"),
+        ({"base_batch": True}, "base_batch=True"),
+    ],
+)
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_invalid_arguments_never_make_a_schedule(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
         SCHEDULES[name](**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"epochs": 0, "learning_rate": 0.1, "batch_size": 10}, "Phase.epochs=0"),
-    ({"epochs": 1, "learning_rate": -0.1, "batch_size": 10}, "Phase.learning_rate=-0.1"),
-    ({"epochs": 1, "learning_rate": 0.1, "batch_size": 0}, "Phase.batch_size=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0, "learning_rate": 0.1, "batch_size": 10}, "Phase.epochs=0"),
+        ({"epochs": 1, "learning_rate": -0.1, "batch_size": 10}, "Phase.learning_rate=-0.1"),
+        ({"epochs": 1, "learning_rate": 0.1, "batch_size": 0}, "Phase.batch_size=0"),
+    ],
+)
 def test_phase_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Phase(**kwargs)

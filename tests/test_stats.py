@@ -46,8 +46,9 @@ def test_strict_refutation_level_turns_a_weak_opposite_into_undecided():
 
 def test_one_sided_ratio_reports_median_ratio_and_interval_as_ratios():
     slow, fast = np.array([9.0, 8.5, 10.0]), np.array([6.0, 6.5, 7.0])
-    v = stats.one_sided_paired(np.log(slow / fast), effect=float(np.median(slow / fast)),
-                               interval_transform=math.exp)
+    v = stats.one_sided_paired(
+        np.log(slow / fast), effect=float(np.median(slow / fast)), interval_transform=math.exp
+    )
     assert v.verdict == stats.HOLDS and v.effect == pytest.approx(np.median(slow / fast))
     assert v.low > 1.0
 
@@ -80,8 +81,14 @@ def test_tests_are_unlabelled_and_claims_label_them():
     v = stats.Verdict.of(decision, "c", "p", "|d| < 1", " pt", detail="why")
     assert (v.claim, v.params, v.bound, v.unit, v.detail) == ("c", "p", "|d| < 1", " pt", "why")
     assert (v.verdict, v.effect, v.low, v.high, v.n, v.p_value, v.refutable_beyond) == (
-        decision.verdict, decision.effect, decision.low, decision.high, decision.n, decision.p_value,
-        decision.refutable_beyond)
+        decision.verdict,
+        decision.effect,
+        decision.low,
+        decision.high,
+        decision.n,
+        decision.p_value,
+        decision.refutable_beyond,
+    )
     assert "not finite" in stats.Verdict.of(stats.tost_paired([0.1, math.nan], 1.0), "c", "p", "b").detail
 
 
@@ -129,10 +136,24 @@ def _timed_runs(seconds_per_epoch):
         for s in ("decay", "hybrid", "increase"):
             for k in (0, 1, 2):
                 c = RunConfig(o, s, k)
-                runs[c] = RunResult(c, tuple(
-                    EpochRecord(e, p.learning_rate, p.batch_size, 60_000 // p.batch_size,
-                                seconds_per_epoch[p.batch_size] * (1 + 0.01 * k), 0.1, 0.1, 0.1, 0.97)
-                    for e, p in enumerate(c.build_schedule().per_epoch())), {})
+                runs[c] = RunResult(
+                    c,
+                    tuple(
+                        EpochRecord(
+                            e,
+                            p.learning_rate,
+                            p.batch_size,
+                            60_000 // p.batch_size,
+                            seconds_per_epoch[p.batch_size] * (1 + 0.01 * k),
+                            0.1,
+                            0.1,
+                            0.1,
+                            0.97,
+                        )
+                        for e, p in enumerate(c.build_schedule().per_epoch())
+                    ),
+                    {},
+                )
     return runs
 
 
@@ -146,8 +167,10 @@ def test_wall_clock_claims_go_red_when_large_batches_are_slower():
     epochs = claims.evaluate("epoch-time-falls-with-batch", slow_large, (0, 1, 2))
     assert epochs["B100>B500"].verdict == stats.REFUTED and epochs["B500>B2500"].verdict == stats.REFUTED
     fast_large = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
-    assert all(v.verdict == stats.HOLDS for v in
-               claims.evaluate("increase-faster-than-decay", fast_large, (0, 1, 2)).values())
+    assert all(
+        v.verdict == stats.HOLDS
+        for v in claims.evaluate("increase-faster-than-decay", fast_large, (0, 1, 2)).values()
+    )
 
 
 def test_wall_clock_effect_lies_inside_its_interval():
@@ -158,9 +181,14 @@ def test_wall_clock_effect_lies_inside_its_interval():
     runs = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
     rng = np.random.default_rng(0)
     for r in runs.values():  # skewed noise, so that median and geometric mean differ
-        object.__setattr__(r, "epochs", tuple(dataclasses.replace(e, train_seconds=e.train_seconds
-                                                                  * float(rng.lognormal(0, 0.3)))
-                                              for e in r.epochs))
+        object.__setattr__(
+            r,
+            "epochs",
+            tuple(
+                dataclasses.replace(e, train_seconds=e.train_seconds * float(rng.lognormal(0, 0.3)))
+                for e in r.epochs
+            ),
+        )
     for claim_id in ("increase-faster-than-decay", "epoch-time-falls-with-batch"):
         for v in claims.evaluate(claim_id, runs, (0, 1, 2)).values():
             assert v.low <= v.effect <= v.high, (claim_id, v.params, v.effect, v.low, v.high)
@@ -175,8 +203,13 @@ def test_a_documented_non_reproduction_still_goes_red_outside_its_range():
     from reproduction.claims.base import at_least, tost
 
     def baseline(accs):
-        return at_least("baseline-adam", "zhou-adam-b32", accs, claims.ZHOU_ACCURACY,
-                        alpha_refute=claims.refute_alpha("baseline-adam"))
+        return at_least(
+            "baseline-adam",
+            "zhou-adam-b32",
+            accs,
+            claims.ZHOU_ACCURACY,
+            alpha_refute=claims.refute_alpha("baseline-adam"),
+        )
 
     assert claims.known_failure_status(baseline([97.30, 97.35, 97.40])) == "documented"
     broken = baseline([90.0, 90.5, 91.0])
@@ -188,7 +221,8 @@ def test_a_documented_non_reproduction_still_goes_red_outside_its_range():
 
 # ----------------------------------------------------------------------------------------------- cross-checks
 _samples = st.lists(st.floats(-3, 3, allow_nan=False), min_size=3, max_size=12).filter(
-    lambda d: np.ptp(d) > 1e-3)
+    lambda d: np.ptp(d) > 1e-3
+)
 
 
 @given(_samples, st.floats(0.05, 2.0))

@@ -39,7 +39,10 @@ def test_records_read_back_what_was_applied(increase_run):
     """Observed in the graph, not copied: float32 learning rates, every example once, the partial last batch."""
     e = increase_run.epochs
     assert [(r.applied_batch_max, r.applied_batch_min, r.applied_examples) for r in e] == [
-        (20, 20, 600), (40, 40, 600), (80, 40, 600)]  # 600 = 7 x 80 + 40
+        (20, 20, 600),
+        (40, 40, 600),
+        (80, 40, 600),
+    ]  # 600 = 7 x 80 + 40
     assert all(r.applied_lr_min == r.applied_lr_max == pytest.approx(r.learning_rate, rel=1e-7) for r in e)
     assert all(r.applied_momentum == r.momentum == 0.0 for r in e)
 
@@ -89,37 +92,60 @@ def test_reused_engines_are_bit_identical_to_fresh_ones():
 
 
 def test_momentum_override_reaches_the_optimizer():
-    result = train(RunConfig("momentum", "increase-momentum", seed=0, base_batch=4, factor=2, steps=2,
-                             epochs_per_step=1), DATA)
+    result = train(
+        RunConfig(
+            "momentum", "increase-momentum", seed=0, base_batch=4, factor=2, steps=2, epochs_per_step=1
+        ),
+        DATA,
+    )
     assert [e.batch_size for e in result.epochs] == [20, 40]  # B x (1 - 0.9) / (1 - 0.98) = x5
     assert result.config.momentum == 0.98
 
 
 def test_no_normalization_and_plain_bn_train():
     for norm in ("none", "batch"):
-        r = train(RunConfig("adam", "constant", seed=0, base_lr=0.01, base_batch=32, steps=1, epochs_per_step=1,
-                            model=ModelOptions(normalization=norm)), DATA)
+        r = train(
+            RunConfig(
+                "adam",
+                "constant",
+                seed=0,
+                base_lr=0.01,
+                base_batch=32,
+                steps=1,
+                epochs_per_step=1,
+                model=ModelOptions(normalization=norm),
+            ),
+            DATA,
+        )
         assert r.final.test_accuracy > 0.3
 
 
 def test_train_examples_subset_and_too_large_batch():
-    r = train(RunConfig("sgd", "constant", seed=0, base_batch=50, steps=1, epochs_per_step=1,
-                        train_examples=100), DATA)
+    r = train(
+        RunConfig("sgd", "constant", seed=0, base_batch=50, steps=1, epochs_per_step=1, train_examples=100),
+        DATA,
+    )
     assert r.epochs[0].steps == 2 and r.metadata["n_train"] == 100
     with pytest.raises(ValueError, match="batch size 1000 exceeds the 600 examples"):
         train(RunConfig("sgd", "constant", base_batch=1000, steps=1, epochs_per_step=1), DATA)
 
 
 # ----------------------------------------------------------------------------------------------- config
-@pytest.mark.parametrize("kwargs, message", [
-    ({"optimizer": "rmsprop"}, r"optimizer='rmsprop': unknown; known optimizers are \['adam', 'momentum', "),
-    ({"schedule": "cosine"}, "schedule='cosine': unknown"),
-    ({"seed": -1}, "seed=-1"),
-    ({"base_lr": 0.0}, "base_lr=0.0"),
-    ({"base_batch": 0}, "base_batch=0"),
-    ({"model": "cnn"}, "model='cnn'"),
-    ({"train_examples": 0}, "train_examples=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"optimizer": "rmsprop"},
+            r"optimizer='rmsprop': unknown; known optimizers are \['adam', 'momentum', ",
+        ),
+        ({"schedule": "cosine"}, "schedule='cosine': unknown"),
+        ({"seed": -1}, "seed=-1"),
+        ({"base_lr": 0.0}, "base_lr=0.0"),
+        ({"base_batch": 0}, "base_batch=0"),
+        ({"model": "cnn"}, "model='cnn'"),
+        ({"train_examples": 0}, "train_examples=0"),
+    ],
+)
 def test_config_validation_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(**kwargs)
@@ -147,11 +173,28 @@ def test_store_round_trip_and_reuse(tmp_path, increase_run):
     path = store.put(increase_run)
     assert store.get(increase_run.config) == increase_run
     data = json.loads(path.read_text())
-    assert set(data["epochs"][0]) == {"epoch", "learning_rate", "batch_size", "steps", "train_seconds",
-                                      "eval_seconds", "train_loss", "test_loss", "test_accuracy", "momentum",
-                                      "applied_lr_min", "applied_lr_max", "applied_momentum", "applied_batch_min",
-                                      "applied_batch_max", "applied_examples", "gradient_sq", "gradient_trace",
-                                      "b_simple", "noise_seconds"}
+    assert set(data["epochs"][0]) == {
+        "epoch",
+        "learning_rate",
+        "batch_size",
+        "steps",
+        "train_seconds",
+        "eval_seconds",
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+        "momentum",
+        "applied_lr_min",
+        "applied_lr_max",
+        "applied_momentum",
+        "applied_batch_min",
+        "applied_batch_max",
+        "applied_examples",
+        "gradient_sq",
+        "gradient_trace",
+        "b_simple",
+        "noise_seconds",
+    }
     assert set(data["initial"]) == {"gradient_sq", "gradient_trace", "b_simple"}
 
 
@@ -193,11 +236,18 @@ def test_micro_batches_give_the_same_update(normalization):
     engines = []
     for micro in (None, 30):
         keras.utils.set_random_seed(5)
-        engine = Engine(build_cnn(ModelOptions(normalization=normalization)), keras.optimizers.SGD(0.1, momentum=0.9),
-                        micro_batch=micro)
+        engine = Engine(
+            build_cnn(ModelOptions(normalization=normalization)),
+            keras.optimizers.SGD(0.1, momentum=0.9),
+            micro_batch=micro,
+        )
         applied = engine.train_epoch(x, y, 0.1, 80, (0, 0))  # 3 updates of 80 = 3 chunks of 30, 30, 20
         loss = applied["train_loss"]
-        assert applied["steps"] == 3 and applied["applied_batch_max"] == 80 and applied["applied_examples"] == 240
+        assert (
+            applied["steps"] == 3
+            and applied["applied_batch_max"] == 80
+            and applied["applied_examples"] == 240
+        )
         engines.append((engine, loss))
     (whole, loss_whole), (chunked, loss_chunked) = engines
     assert loss_chunked == pytest.approx(loss_whole, rel=1e-5)

@@ -21,23 +21,41 @@ def schedule_mismatches(result: RunResult) -> list[tuple[str, str]]:
     momentum = result.config.momentum
     out = []
     if len(phases) != len(result.epochs):
-        out.append(("updates", f"{result.config.key()}: {len(result.epochs)} epochs recorded, {len(phases)} "
-                               "scheduled"))
+        out.append(
+            (
+                "updates",
+                f"{result.config.key()}: {len(result.epochs)} epochs recorded, {len(phases)} scheduled",
+            )
+        )
     for p, e in zip(phases, result.epochs, strict=False):
         where = f"{result.config.key()} epoch {e.epoch}"
-        if not all(abs(v - p.learning_rate) <= LR_RTOL * p.learning_rate
-                   for v in (e.applied_lr_min, e.applied_lr_max)):
-            out.append(("learning_rate", f"{where}: applied [{e.applied_lr_min:.6g}, {e.applied_lr_max:.6g}], "
-                                         f"scheduled {p.learning_rate:.6g}"))
+        if not all(
+            abs(v - p.learning_rate) <= LR_RTOL * p.learning_rate
+            for v in (e.applied_lr_min, e.applied_lr_max)
+        ):
+            out.append(
+                (
+                    "learning_rate",
+                    f"{where}: applied [{e.applied_lr_min:.6g}, {e.applied_lr_max:.6g}], "
+                    f"scheduled {p.learning_rate:.6g}",
+                )
+            )
         if not abs(e.applied_momentum - momentum) <= 1e-12:
             out.append(("momentum", f"{where}: applied {e.applied_momentum:.6g}, scheduled {momentum:.6g}"))
         updates = math.ceil(n / p.batch_size)
         last = n - (updates - 1) * p.batch_size
         if (e.applied_batch_max, e.applied_batch_min, e.applied_examples) != (p.batch_size, last, n):
-            out.append(("batch_size", f"{where}: {e.applied_batch_min}-{e.applied_batch_max} examples per update, "
-                                      f"{e.applied_examples} in all; scheduled {p.batch_size} (last {last}), {n}"))
+            out.append(
+                (
+                    "batch_size",
+                    f"{where}: {e.applied_batch_min}-{e.applied_batch_max} examples per update, "
+                    f"{e.applied_examples} in all; scheduled {p.batch_size} (last {last}), {n}",
+                )
+            )
         if e.steps != updates:
-            out.append(("updates", f"{where}: {e.steps} updates, scheduled ceil({n}/{p.batch_size}) = {updates}"))
+            out.append(
+                ("updates", f"{where}: {e.steps} updates, scheduled ceil({n}/{p.batch_size}) = {updates}")
+            )
     return out
 
 
@@ -45,23 +63,39 @@ def schedule_applied_verdict(params: str, results: Sequence[RunResult]) -> Verdi
     found = [m for r in results for m in schedule_mismatches(r)]
     kinds = sorted({k for k, _ in found})
     epochs = sum(len(r.epochs) for r in results)
-    detail = (f"{len(results)} runs, {epochs} epochs: learning rate, momentum, examples per update and updates "
-              "as the optimizer and the loop applied them")
+    detail = (
+        f"{len(results)} runs, {epochs} epochs: learning rate, momentum, examples per update and updates "
+        "as the optimizer and the loop applied them"
+    )
     if found:
         detail = f"{len(found)} mismatches ({', '.join(kinds)}), e.g. " + "; ".join(w for _, w in found[:3])
-    return exact("schedule-applied", params, not found, len(found), "applied == scheduled in every "
-                 "epoch (lr to float32 rounding, momentum, batch, updates)", " mismatches", detail)
+    return exact(
+        "schedule-applied",
+        params,
+        not found,
+        len(found),
+        "applied == scheduled in every epoch (lr to float32 rounding, momentum, batch, updates)",
+        " mismatches",
+        detail,
+    )
 
 
-@register(Claim("schedule-applied", "this suite's records (what the optimizer and the loop did)",
-          "every run trains with the learning rate, momentum, batch size and number of updates its schedule "
-          "prescribes, as read back from the optimizer's variables and counted in the traced loop",
-          "per epoch: applied lr (min and max over updates), momentum, examples per update and in all, "
-          "optimizer iterations", "== the schedule (lr to float32 rounding)", "exact",
-          "every run the claims read, controls included",
-          "an engine that sets the learning rate once, ignores a momentum override, feeds another batch size, "
-          "or drops the last partial batch",
-          params=tuple(OPTIMIZERS)))
+@register(
+    Claim(
+        "schedule-applied",
+        "this suite's records (what the optimizer and the loop did)",
+        "every run trains with the learning rate, momentum, batch size and number of updates its schedule "
+        "prescribes, as read back from the optimizer's variables and counted in the traced loop",
+        "per epoch: applied lr (min and max over updates), momentum, examples per update and in all, "
+        "optimizer iterations",
+        "== the schedule (lr to float32 rounding)",
+        "exact",
+        "every run the claims read, controls included",
+        "an engine that sets the learning rate once, ignores a momentum override, feeds another batch size, "
+        "or drops the last partial batch",
+        params=tuple(OPTIMIZERS),
+    )
+)
 def eval_schedule_applied(runs: Runs, seeds) -> list[Verdict]:
     """Every run the claims read (all of ``runs``: the profile's required_configs), controls included, by
     optimizer."""

@@ -19,6 +19,7 @@ class KnownFailure:
     """A documented non-reproduction: the measured reason, and the range its effect was measured in. The
     xfail covers this failure only: an effect outside the range means something else broke (a dead model
     path, a diverged optimizer), and the test goes red like any other."""
+
     reason: str
     effect_range: tuple[float, float] = (-math.inf, math.inf)
 
@@ -43,9 +44,13 @@ class Claim:
     would_fail_if: str  # a change that turns it red
     params: tuple[str, ...] = ()  # parameter sets it is evaluated for (ids as in pytest)
     known_failures: Mapping[str, KnownFailure] = dataclasses.field(default_factory=dict)  # by params
-    reads_runs: bool = True  # False: a check of the code alone (the layer, the schedules), the same for any runs
+    reads_runs: bool = (
+        True  # False: a check of the code alone (the layer, the schedules), the same for any runs
+    )
     full_profile_only: bool = False  # True: its runs train in the full profile only (plan.Profile.full)
-    evaluator: Evaluator | None = dataclasses.field(default=None, compare=False, repr=False)  # set by register
+    evaluator: Evaluator | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )  # set by register
 
 
 ALPHA = 0.05
@@ -82,30 +87,72 @@ def final_value(result: RunResult, quantity: str) -> float:
 
 def paired_differences(runs: Runs, pairs, quantity: str) -> list[float]:
     """a - b of the final ``quantity`` per pair; NaN where either run diverged (two runs at chance 'agree')."""
-    return [math.nan if diverged(get_run(runs, a)) or diverged(get_run(runs, b)) else
-            final_value(get_run(runs, a), quantity) - final_value(get_run(runs, b), quantity) for a, b in pairs]
+    return [
+        math.nan
+        if diverged(get_run(runs, a)) or diverged(get_run(runs, b))
+        else final_value(get_run(runs, a), quantity) - final_value(get_run(runs, b), quantity)
+        for a, b in pairs
+    ]
 
 
 # ------------------------------------------------------------------------------- tests, labelled by the claim
-def tost(claim: str, params: str, differences, margin: float, unit: str = "", bound: str = "",
-         alpha_refute: float | None = None) -> Verdict:
-    return Verdict.of(stats.tost_paired(differences, margin, alpha_refute=alpha_refute), claim, params,
-                      bound or f"|difference| < {margin:g}{unit} (TOST, alpha {ALPHA:g})", unit)
+def tost(
+    claim: str,
+    params: str,
+    differences,
+    margin: float,
+    unit: str = "",
+    bound: str = "",
+    alpha_refute: float | None = None,
+) -> Verdict:
+    return Verdict.of(
+        stats.tost_paired(differences, margin, alpha_refute=alpha_refute),
+        claim,
+        params,
+        bound or f"|difference| < {margin:g}{unit} (TOST, alpha {ALPHA:g})",
+        unit,
+    )
 
 
-def one_sided(claim: str, params: str, differences, unit: str = "", bound: str = "difference > 0",
-              alpha_refute: float | None = None, interval_transform=None) -> Verdict:
-    return Verdict.of(stats.one_sided_paired(differences, alpha_refute=alpha_refute,
-                                             interval_transform=interval_transform), claim, params, bound, unit)
+def one_sided(
+    claim: str,
+    params: str,
+    differences,
+    unit: str = "",
+    bound: str = "difference > 0",
+    alpha_refute: float | None = None,
+    interval_transform=None,
+) -> Verdict:
+    return Verdict.of(
+        stats.one_sided_paired(differences, alpha_refute=alpha_refute, interval_transform=interval_transform),
+        claim,
+        params,
+        bound,
+        unit,
+    )
 
 
-def at_least(claim: str, params: str, values, threshold: float, unit: str = "", bound: str = "",
-             alpha_refute: float | None = None) -> Verdict:
-    return Verdict.of(stats.at_least(values, threshold, alpha_refute=alpha_refute), claim, params,
-                      bound or f"mean >= {threshold:g}{unit}", unit)
+def at_least(
+    claim: str,
+    params: str,
+    values,
+    threshold: float,
+    unit: str = "",
+    bound: str = "",
+    alpha_refute: float | None = None,
+) -> Verdict:
+    return Verdict.of(
+        stats.at_least(values, threshold, alpha_refute=alpha_refute),
+        claim,
+        params,
+        bound or f"mean >= {threshold:g}{unit}",
+        unit,
+    )
 
 
-def exact(claim: str, params: str, ok: bool, effect: float, bound: str, unit: str = "", detail: str = "") -> Verdict:
+def exact(
+    claim: str, params: str, ok: bool, effect: float, bound: str, unit: str = "", detail: str = ""
+) -> Verdict:
     return Verdict.of(stats.deterministic(ok, effect), claim, params, bound, unit, detail)
 
 
@@ -115,6 +162,7 @@ CLAIMS: dict[str, Claim] = {}  # by id, in the order the families register them
 
 def register(claim: Claim) -> Callable[[Evaluator], Evaluator]:
     """Decorator: ``claim`` is judged by the function below it (its evaluator), in the module that defines it."""
+
     def decorate(evaluator: Evaluator) -> Evaluator:
         if claim.id in CLAIMS:
             raise ValueError(f"claim {claim.id!r} registered twice")
@@ -123,6 +171,7 @@ def register(claim: Claim) -> Callable[[Evaluator], Evaluator]:
             raise ValueError(f"claim {claim.id!r}: known_failures for unknown params {sorted(unknown)}")
         CLAIMS[claim.id] = dataclasses.replace(claim, evaluator=evaluator)
         return evaluator
+
     return decorate
 
 
@@ -149,9 +198,14 @@ def evaluate(claim_id: str, runs: Runs, seeds: Sequence[int]) -> dict[str, Verdi
     claim = get_claim(claim_id)
     verdicts = claim.evaluator(runs, seeds)
     got = [v.params for v in verdicts]
-    if sorted(got) != sorted(claim.params) or len(set(got)) != len(got) or any(v.claim != claim.id
-                                                                                  for v in verdicts):
-        raise AssertionError(f"claim {claim.id!r}: the evaluator returned params {got}, declared {list(claim.params)}")
+    if (
+        sorted(got) != sorted(claim.params)
+        or len(set(got)) != len(got)
+        or any(v.claim != claim.id for v in verdicts)
+    ):
+        raise AssertionError(
+            f"claim {claim.id!r}: the evaluator returned params {got}, declared {list(claim.params)}"
+        )
     by_params = {v.params: v for v in verdicts}
     return {p: by_params[p] for p in claim.params}
 
@@ -175,6 +229,17 @@ def pytest_params(claim_id: str) -> list:
     import pytest
 
     claim = get_claim(claim_id)
-    return [pytest.param(p, id=p, marks=[pytest.mark.xfail(strict=True, raises=DocumentedNonReproduction,
-                                                           reason=claim.known_failures[p].reason)]
-                         if p in claim.known_failures else []) for p in claim.params]
+    return [
+        pytest.param(
+            p,
+            id=p,
+            marks=[
+                pytest.mark.xfail(
+                    strict=True, raises=DocumentedNonReproduction, reason=claim.known_failures[p].reason
+                )
+            ]
+            if p in claim.known_failures
+            else [],
+        )
+        for p in claim.params
+    ]

@@ -19,41 +19,75 @@ from reproduction.config import RunConfig
 from reproduction.stats import Verdict
 
 
-@register(Claim("effective-lr", "paper Sec. 5.2 (Fig. 5, Table 1)",
-          "raising the initial learning rate (with B), or the momentum to 0.98 (with B x5), keeps g and needs "
-          "fewer updates; accuracy stays within 1 pt of decay (the paper saw a drop for momentum 0.98)",
-          "update counts; paired accuracy difference vs momentum-decay", "fewer updates; |diff| < 1 pt",
-          "exact for updates; TOST for accuracy", "momentum optimizer: increase-initial-lr, increase-momentum",
-          "variants that change g, or a momentum override that does not reach the optimizer",
-          params=("increase-initial-lr-updates", "increase-initial-lr-accuracy", "increase-momentum-updates",
-                  "increase-momentum-accuracy"), full_profile_only=True,  # undecided at 3 seeds either way
-          known_failures={
-              "increase-initial-lr-accuracy": KnownFailure(
-                  "not reproduced: with momentum 0.9 and the shared base rate 0.03, eps x5 = 0.15 at B 500 "
-                  "diverged (NaN loss, 9.80%) on 2 of 3 seeds in the quick profile and 4 of 10 in the full one; "
-                  "the 6 full-profile seeds that trained reached 96.46-97.22% against decay's 97.60-97.88% "
-                  "(about -1 pt). The paper raised eps on CIFAR-10 with a ResNet; on this model "
-                  "the stability limit of eps binds first (momentum 0.1 diverges already under decay, "
-                  "docs/tuning.md)"),  # no range: how many of the seeds diverge varies, which is the finding
-              "increase-momentum-accuracy": KnownFailure(
-                  "the paper's drop reproduces, larger: momentum 0.98 with B x5 reached a mean 95.41% over 10 "
-                  "seeds (94.25-96.56%) against decay's 97.78%, -2.37 pt (90% interval [-2.85, -1.89], refuted; "
-                  "quick profile, 3 seeds: -2.85 pt [-4.53, -1.17], undecided) where the paper saw 93.3% vs "
-                  "94.4% (-1.1 pt)",
-                  effect_range=(-5.0, -1.0)),  # a drop beyond 1 pt; far below: diverged, not this drop
-          }))
+@register(
+    Claim(
+        "effective-lr",
+        "paper Sec. 5.2 (Fig. 5, Table 1)",
+        "raising the initial learning rate (with B), or the momentum to 0.98 (with B x5), keeps g and needs "
+        "fewer updates; accuracy stays within 1 pt of decay (the paper saw a drop for momentum 0.98)",
+        "update counts; paired accuracy difference vs momentum-decay",
+        "fewer updates; |diff| < 1 pt",
+        "exact for updates; TOST for accuracy",
+        "momentum optimizer: increase-initial-lr, increase-momentum",
+        "variants that change g, or a momentum override that does not reach the optimizer",
+        params=(
+            "increase-initial-lr-updates",
+            "increase-initial-lr-accuracy",
+            "increase-momentum-updates",
+            "increase-momentum-accuracy",
+        ),
+        full_profile_only=True,  # undecided at 3 seeds either way
+        known_failures={
+            "increase-initial-lr-accuracy": KnownFailure(
+                "not reproduced: with momentum 0.9 and the shared base rate 0.03, eps x5 = 0.15 at B 500 "
+                "diverged (NaN loss, 9.80%) on 2 of 3 seeds in the quick profile and 4 of 10 in the full one; "
+                "the 6 full-profile seeds that trained reached 96.46-97.22% against decay's 97.60-97.88% "
+                "(about -1 pt). The paper raised eps on CIFAR-10 with a ResNet; on this model "
+                "the stability limit of eps binds first (momentum 0.1 diverges already under decay, "
+                "docs/tuning.md)"
+            ),  # no range: how many of the seeds diverge varies, which is the finding
+            "increase-momentum-accuracy": KnownFailure(
+                "the paper's drop reproduces, larger: momentum 0.98 with B x5 reached a mean 95.41% over 10 "
+                "seeds (94.25-96.56%) against decay's 97.78%, -2.37 pt (90% interval [-2.85, -1.89], refuted; "
+                "quick profile, 3 seeds: -2.85 pt [-4.53, -1.17], undecided) where the paper saw 93.3% vs "
+                "94.4% (-1.1 pt)",
+                effect_range=(-5.0, -1.0),
+            ),  # a drop beyond 1 pt; far below: diverged, not this drop
+        },
+    )
+)
 def eval_effective_lr(runs: Runs, seeds) -> list[Verdict]:
     out = []
     inc = RunConfig("momentum", "increase", 0).build_schedule().parameter_updates(N_TRAIN)
     for s in ("increase-initial-lr", "increase-momentum"):
         counted = {get_run(runs, RunConfig("momentum", s, k)).parameter_updates for k in seeds}
         n = max(counted)
-        out.append(exact("effective-lr", f"{s}-updates", n < inc and len(counted) == 1, n / inc,
-                         "updates < increase's", "x", detail=f"{n} vs {inc} updates"))
-        d = [final_accuracy(runs, RunConfig("momentum", s, k)) - final_accuracy(runs, RunConfig("momentum", "decay", k))
-             for k in seeds]
-        v = tost("effective-lr", f"{s}-accuracy", d, margin=1.0, unit=" pt",
-                 alpha_refute=refute_alpha("effective-lr"),
-                 bound="|acc - acc(decay)| < 1 pt (TOST, alpha 0.05)")
-        out.append(with_divergence(v, runs, [RunConfig("momentum", x, k) for k in seeds for x in (s, "decay")]))
+        out.append(
+            exact(
+                "effective-lr",
+                f"{s}-updates",
+                n < inc and len(counted) == 1,
+                n / inc,
+                "updates < increase's",
+                "x",
+                detail=f"{n} vs {inc} updates",
+            )
+        )
+        d = [
+            final_accuracy(runs, RunConfig("momentum", s, k))
+            - final_accuracy(runs, RunConfig("momentum", "decay", k))
+            for k in seeds
+        ]
+        v = tost(
+            "effective-lr",
+            f"{s}-accuracy",
+            d,
+            margin=1.0,
+            unit=" pt",
+            alpha_refute=refute_alpha("effective-lr"),
+            bound="|acc - acc(decay)| < 1 pt (TOST, alpha 0.05)",
+        )
+        out.append(
+            with_divergence(v, runs, [RunConfig("momentum", x, k) for k in seeds for x in (s, "decay")])
+        )
     return out

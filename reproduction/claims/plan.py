@@ -21,7 +21,9 @@ ZHOU_SECONDS = 49.19  # its wall clock on the report's machine
 class Profile:
     name: str
     seeds: int  # seeds per configuration
-    full: bool = True  # False: the claims marked Claim.full_profile_only (and their runs) are left to the full
+    full: bool = (
+        True  # False: the claims marked Claim.full_profile_only (and their runs) are left to the full
+    )
     #                    profile, so that the quick profile's main job fits in 10 minutes on 2 cores
 
     def seed_list(self) -> tuple[int, ...]:
@@ -37,8 +39,10 @@ def get_profile(name: str, seeds: int | None = None) -> Profile:
     profile = PROFILES[name]
     if seeds is not None:
         if not isinstance(seeds, int) or seeds < 1:
-            raise ValueError(f"seeds={seeds!r}: expected a positive integer (with 1, every statistical claim "
-                             "is undecided: there is no spread to test against)")
+            raise ValueError(
+                f"seeds={seeds!r}: expected a positive integer (with 1, every statistical claim "
+                "is undecided: there is no spread to test against)"
+            )
         profile = dataclasses.replace(profile, seeds=seeds)
     return profile
 
@@ -46,8 +50,12 @@ def get_profile(name: str, seeds: int | None = None) -> Profile:
 def grid_configs(seeds: Sequence[int]) -> list[RunConfig]:
     """Every optimizer x the three schedules, seed-major so each seed's schedules train back to back
     (decay, hybrid, increase, decay, ...): the interleaving the wall-clock claims rely on."""
-    return [RunConfig(optimizer=o, schedule=s, seed=seed) for seed in seeds for o in OPTIMIZERS
-            for s in MAIN_SCHEDULES]
+    return [
+        RunConfig(optimizer=o, schedule=s, seed=seed)
+        for seed in seeds
+        for o in OPTIMIZERS
+        for s in MAIN_SCHEDULES
+    ]
 
 
 def timed_configs(seeds: Sequence[int]) -> list[RunConfig]:
@@ -58,8 +66,11 @@ def timed_configs(seeds: Sequence[int]) -> list[RunConfig]:
 
 
 def effective_lr_configs(seeds):
-    return [RunConfig(optimizer="momentum", schedule=s, seed=seed) for seed in seeds
-            for s in ("increase-initial-lr", "increase-momentum")]
+    return [
+        RunConfig(optimizer="momentum", schedule=s, seed=seed)
+        for seed in seeds
+        for s in ("increase-initial-lr", "increase-momentum")
+    ]
 
 
 def noise_control_configs(seeds):
@@ -67,8 +78,10 @@ def noise_control_configs(seeds):
     lr = get_optimizer("sgd").base_lr
     out = []
     for seed in seeds:
-        out += [RunConfig("sgd", "decay", seed, base_lr=lr / 5, base_batch=100),
-                RunConfig("sgd", "decay", seed, base_lr=lr, base_batch=500)]
+        out += [
+            RunConfig("sgd", "decay", seed, base_lr=lr / 5, base_batch=100),
+            RunConfig("sgd", "decay", seed, base_lr=lr, base_batch=500),
+        ]
     return out
 
 
@@ -81,6 +94,7 @@ class Control:
     compared with decay by the same TOST and margin as the equivalence claim it guards. It must come out
     beyond the margin in the stated ``direction``; equivalent or undecided is a red test (the margin
     would not tell this configuration from decay at the seeds used)."""
+
     name: str
     description: str
     quantity: str  # "train_loss" (guards train-loss-equivalent) or "test_accuracy" (accuracy-within-1pt)
@@ -102,16 +116,33 @@ class Control:
 
     def config(self, optimizer: str, seed: int) -> RunConfig:
         lr = get_optimizer(optimizer).base_lr / self.lr_divisor
-        return RunConfig(optimizer, self.schedule, seed, base_lr=None if self.lr_divisor == 1 else lr,
-                         base_batch=self.base_batch)
+        return RunConfig(
+            optimizer,
+            self.schedule,
+            seed,
+            base_lr=None if self.lr_divisor == 1 else lr,
+            base_batch=self.base_batch,
+        )
 
 
 CONTROLS = (
     Control("constant", "no noise reduction: eps and B 100 for all six epochs", "train_loss", +1, "constant"),
-    Control("eps5", "noise scale 5x lower from the start: decay at eps/5, B 100", "test_accuracy", -1, "decay",
-            lr_divisor=5),
-    Control("b2500", "B 2500 at eps for all six epochs: noise scale 25x lower, 144 updates", "test_accuracy",
-            -1, "constant", base_batch=2500),
+    Control(
+        "eps5",
+        "noise scale 5x lower from the start: decay at eps/5, B 100",
+        "test_accuracy",
+        -1,
+        "decay",
+        lr_divisor=5,
+    ),
+    Control(
+        "b2500",
+        "B 2500 at eps for all six epochs: noise scale 25x lower, 144 updates",
+        "test_accuracy",
+        -1,
+        "constant",
+        base_batch=2500,
+    ),
 )
 
 
@@ -126,8 +157,12 @@ def control_configs(seeds):
 
 def baseline_configs(seeds):
     """Victor Zhou's Keras CNN (no batch norm), Adam at Keras's default 0.001, batch 32, 6 epochs."""
-    return [RunConfig("adam", "constant", seed, base_lr=0.001, base_batch=32,
-                      model=ModelOptions(normalization="none")) for seed in seeds]
+    return [
+        RunConfig(
+            "adam", "constant", seed, base_lr=0.001, base_batch=32, model=ModelOptions(normalization="none")
+        )
+        for seed in seeds
+    ]
 
 
 def report_configs(seeds):
