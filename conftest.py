@@ -27,6 +27,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 def pytest_addoption(parser):
     group = parser.getgroup("reproduction")
     group.addoption(
+        "--workload",
+        default=os.environ.get("REPRODUCTION_WORKLOAD", "mnist"),
+        help="the workload whose claims run (reproduction/workloads/; default mnist); env REPRODUCTION_WORKLOAD",
+    )
+    group.addoption(
         "--profile",
         choices=["quick", "full"],
         default=os.environ.get("REPRODUCTION_PROFILE", "quick"),

@@ -11,20 +11,21 @@ schedule (B 100 throughout: 25-33% off from epoch 3 on), the learning rate, or t
 import numpy as np
 import pytest
 
-from reproduction.config import RunConfig
 from reproduction.fit import BatchSizeScheduler
 from reproduction.model import build_cnn
 from reproduction.optimizers import get_optimizer
 
 
 @pytest.mark.slow
-def test_keras_fit_with_the_recipe_trains_like_the_engine(runs, mnist):
-    config = RunConfig("momentum", "increase", seed=0)
+def test_keras_fit_with_the_recipe_trains_like_the_engine(runs, dataset, plan):
+    config = plan.config("momentum", "increase", 0)
     engine = runs[config]
-    x, y, x_test, y_test = mnist
+    x, y, x_test, y_test = dataset
     model = build_cnn(config.model, seed=config.seed)  # the engine's initial weights
     model.compile(
-        get_optimizer(config.optimizer).build(), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        get_optimizer(config.optimizer).build(config.learning_rate),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
     scheduler = BatchSizeScheduler(config.build_schedule(), seed=config.seed)
     history = model.fit(
@@ -32,7 +33,8 @@ def test_keras_fit_with_the_recipe_trains_like_the_engine(runs, mnist):
     )  # the scheduler shuffles (Keras warns that it ignores shuffle on datasets)
     _, accuracy = model.evaluate(x_test, y_test, batch_size=10_000, verbose=0)
 
-    assert int(model.optimizer.iterations.numpy()) == engine.parameter_updates == 1488
+    assert int(model.optimizer.iterations.numpy()) == engine.parameter_updates
+    assert engine.parameter_updates == config.build_schedule().parameter_updates(len(x))
     assert history.history["batch_size"] == [e.batch_size for e in engine.epochs]
     np.testing.assert_allclose(history.history["loss"], [e.train_loss for e in engine.epochs], rtol=0.005)
     assert abs(100 * (accuracy - engine.final.test_accuracy)) <= 0.3

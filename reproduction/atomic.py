@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from reproduction.errors import UsageError
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
@@ -27,3 +29,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+def ensure_directory(path: str | os.PathLike, flag: str) -> Path:
+    """Create ``path`` (and its parents) and check that a file can be written there; ValueError naming the
+    option (``flag``, e.g. '--runs-dir') otherwise, before any work starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {path}: not a writable directory ({type(exc).__name__}: {exc.strerror or exc})"
+        ) from None
+    return path

@@ -1,32 +1,41 @@
-"""Pre-registered margins for the train-loss equivalence claim (paper Fig. 3).
+"""Pre-registration on calibration seeds: the train-loss margins and the power of the negative controls.
 
-The claim asks whether hybrid and increase end with the same training loss as decay. "The same" needs a
-margin fixed before the comparison, as an equivalence test (TOST) requires: here, 2 x the seed-to-seed
-standard deviation of decay's final training loss, measured per optimizer on calibration seeds (1000 and
-up) that no claim compares. ``reproduction calibrate`` trains those runs and writes ``calibration.json``
-beside this module; the file is committed with its per-seed losses, so a reader can recompute each margin,
-and the claim reads it instead of retraining the calibration on every reproduction.
+The train-loss claim asks whether hybrid and increase end with the same training loss as decay. "The same"
+needs a margin fixed before the comparison: 2 x the seed-to-seed standard deviation of decay's final
+training loss, per optimizer, on calibration seeds (1000 and up) that no claim compares.
 
-A margin is valid only for the optimizer setting it was measured with: ``load_margins`` refuses a file whose
-base learning rate, momentum or schedule disagrees with the registry (retune -> recalibrate).
+The negative controls must be refuted by their guarded claim's own test at its own refutation level; how
+many seeds that takes depends on their spread, measured here too: each control against decay, paired by
+seed, on the first calibration seeds, and from that the seeds each control needs to be refuted with 80%
+power (``stats.seeds_for_power``). A control whose effect lies inside its margin cannot be refuted at any
+seed count: it is pre-registered as not discriminating.
+
+``reproduction calibrate`` trains those runs and writes the workload's pre-registration file
+(reproduction/workloads/NAME.json) with every value, so a reader can recompute each margin; the claims read
+it. ``load_margins`` refuses a file measured with other settings or another code version.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from reproduction import stats
 from reproduction.config import CODE_VERSION, RunConfig
-from reproduction.optimizers import OPTIMIZERS, get_optimizer
+from reproduction.errors import UsageError
+from reproduction.optimizers import get_optimizer
+from reproduction.workloads import CALIBRATION_SEEDS, Workload
 
-CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
-CALIBRATION_SEED_OFFSET = 1000  # seeds 1000, 1001, ...: decay runs that calibrate, never compared
 DEFAULT_SEEDS = 10
+CONTROL_SEEDS = 6  # the first this many calibration seeds also train every control
 MARGIN_SDS = 2.0  # a schedule may differ from decay by as much as two decay seeds typically do
+POWER = 0.8
+ACCURACY_MARGIN = 1.0  # points: the accuracy claim's margin (the paper's 1 pt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,19 +46,28 @@ class Margin:
     seeds: tuple[int, ...]
 
 
-def calibration_configs(n_seeds: int = DEFAULT_SEEDS) -> list[RunConfig]:
+def calibration_seeds(n_seeds: int = DEFAULT_SEEDS) -> list[int]:
     if not isinstance(n_seeds, int) or n_seeds < 2:
-        raise ValueError(f"seeds={n_seeds!r}: expected an integer >= 2 (a standard deviation needs two)")
-    return [
-        RunConfig(optimizer=o, schedule="decay", seed=CALIBRATION_SEED_OFFSET + k)
-        for k in range(n_seeds)
-        for o in OPTIMIZERS
+        raise UsageError(f"seeds={n_seeds!r}: expected an integer >= 2 (a standard deviation needs two)")
+    return [CALIBRATION_SEEDS + k for k in range(n_seeds)]
+
+
+def calibration_configs(workload: Workload, n_seeds: int = DEFAULT_SEEDS) -> list[RunConfig]:
+    """Decay on every calibration seed, and each control on the first CONTROL_SEEDS of them."""
+    seeds = calibration_seeds(n_seeds)
+    decay = [workload.config(o, "decay", k) for k in seeds for o in workload.optimizers]
+    controls = [
+        c.config(workload, o, k)
+        for k in seeds[:CONTROL_SEEDS]
+        for o in workload.optimizers
+        for c in workload.controls
     ]
+    return decay + controls
 
 
-def _setting(optimizer: str) -> dict:
+def _setting(workload: Workload, optimizer: str) -> dict:
     """What a margin depends on: the run settings of decay with this optimizer."""
-    config = RunConfig(optimizer=optimizer, schedule="decay")
+    config = workload.config(optimizer, "decay", 0)
     spec = get_optimizer(optimizer)
     return {
         "base_lr": config.learning_rate,
@@ -64,66 +82,134 @@ def _setting(optimizer: str) -> dict:
     }
 
 
+def _final(result, quantity: str) -> float:
+    return 100.0 * result.final.test_accuracy if quantity == "test_accuracy" else result.final.train_loss
+
+
+def _control_entry(workload, runs, optimizer, control, seeds, margin, level) -> dict:
+    d = [
+        _final(runs[control.config(workload, optimizer, k)], control.quantity)
+        - _final(runs[workload.config(optimizer, "decay", k)], control.quantity)
+        for k in seeds
+    ]
+    mean, sd = float(np.mean(d)), float(np.std(d, ddof=1))
+    beyond = control.direction * mean - margin  # how far past the margin, on the predicted side
+    needed = stats.seeds_for_power(beyond, sd, level, POWER) if np.all(np.isfinite(d)) else None
+    return {
+        "quantity": control.quantity,
+        "direction": control.direction,
+        "seeds": list(seeds),
+        "differences": d,
+        "mean": mean,
+        "sd": sd,
+        "margin": margin,
+        "level": level,
+        "seeds_needed": needed,
+        "discriminates": needed is not None,
+    }
+
+
 def build_calibration(
-    runs: Mapping[RunConfig, object], n_seeds: int, provenance: Mapping | None = None
+    workload: Workload, runs: Mapping[RunConfig, object], n_seeds: int, provenance: Mapping | None = None
 ) -> dict:
-    """The calibration.json content from the runs of ``calibration_configs(n_seeds)``."""
-    optimizers = {}
-    for o in OPTIMIZERS:
-        seeds = [CALIBRATION_SEED_OFFSET + k for k in range(n_seeds)]
-        losses = [runs[RunConfig(optimizer=o, schedule="decay", seed=s)].final.train_loss for s in seeds]
+    """The pre-registration file's content from the runs of ``calibration_configs(workload, n_seeds)``."""
+    from reproduction.claims import GUARDED_BY, refute_alpha  # the claims' own levels
+
+    seeds = calibration_seeds(n_seeds)
+    optimizers, controls = {}, {}
+    for o in workload.optimizers:
+        losses = [runs[workload.config(o, "decay", k)].final.train_loss for k in seeds]
         sd = float(np.std(losses, ddof=1))
         optimizers[o] = {
-            "setting": _setting(o),
+            "setting": _setting(workload, o),
             "seeds": seeds,
             "final_train_loss": losses,
             "sd": sd,
             "margin": MARGIN_SDS * sd,
         }
+        for c in workload.controls:
+            margin = ACCURACY_MARGIN if c.quantity == "test_accuracy" else MARGIN_SDS * sd
+            level = refute_alpha(GUARDED_BY[c.quantity], workload)
+            controls[f"{o}-{c.name}"] = _control_entry(
+                workload, runs, o, c, seeds[:CONTROL_SEEDS], margin, level
+            )
+    needed = [e["seeds_needed"] for e in controls.values() if e["discriminates"]]
     return {
-        "what": f"margin = {MARGIN_SDS:g} x sd (ddof 1) of decay's final train loss over the seeds, "
-        "per optimizer; read by the train-loss-equivalent claim",
-        "command": f"reproduction calibrate --seeds {n_seeds}",
+        "what": f"margin = {MARGIN_SDS:g} x sd (ddof 1) of decay's final train loss over the seeds, per optimizer, "
+        "read by the train-loss-equivalent claim; each control - decay on the first seeds, and the seeds it needs "
+        f"to be refuted at its guarded claim's level with {POWER:.0%} power",
+        "workload": workload.name,
+        "command": f"reproduction calibrate --workload {workload.name} --seeds {n_seeds}",
         "code_version": CODE_VERSION,
         **dict(provenance or {}),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "optimizers": optimizers,
+        "controls": controls,
+        "seeds_needed": max(needed) if needed else None,
     }
 
 
-def load_margins(calibration: dict) -> dict[str, Margin]:
-    """optimizer -> Margin, after checking each entry was measured with today's settings."""
+def load_margins(content: dict, workload: Workload, where: str = "calibration") -> dict[str, Margin]:
+    """optimizer -> Margin, after checking each entry was measured with today's settings and code."""
+    if not isinstance(content, dict):
+        raise UsageError(f"{where}: expected a JSON object, got {type(content).__name__}")
+    if content.get("code_version") != CODE_VERSION:
+        raise UsageError(
+            f"{where}: measured at code version {content.get('code_version')!r}, the code is at "
+            f"{CODE_VERSION!r}; run `reproduction calibrate --workload {workload.name}`"
+        )
+    entries = content.get("optimizers")
+    if not isinstance(entries, dict):
+        raise UsageError(f"{where}: field 'optimizers' must be an object of per-optimizer entries")
     margins = {}
-    entries = calibration.get("optimizers", {})
-    for o in OPTIMIZERS:
+    for o in workload.optimizers:
         if o not in entries:
-            raise ValueError(
-                f"calibration: no margin for optimizer {o!r} (has {sorted(entries)}); run "
-                "`reproduction calibrate`"
+            raise UsageError(
+                f"{where}: no margin for optimizer {o!r} (has {sorted(entries)}); run "
+                f"`reproduction calibrate --workload {workload.name}`"
             )
-        entry = entries[o]
-        if entry["setting"] != _setting(o):
-            raise ValueError(
-                f"calibration: the {o!r} margin was measured with {entry['setting']}, the registry "
-                f"now gives {_setting(o)}; run `reproduction calibrate`"
-            )
-        losses = entry["final_train_loss"]
-        if len(losses) < 2 or len(losses) != len(entry["seeds"]):
-            raise ValueError(f"calibration: {o!r} needs one final train loss per seed, at least two")
-        sd = float(np.std(losses, ddof=1))
-        if not np.isclose(sd, entry["sd"], rtol=1e-9) or not np.isclose(
-            entry["margin"], MARGIN_SDS * sd, rtol=1e-9
-        ):
-            raise ValueError(f"calibration: {o!r} sd/margin do not follow from its losses (sd {sd})")
-        margins[o] = Margin(o, MARGIN_SDS * sd, sd, tuple(entry["seeds"]))
+        margins[o] = _margin(entries[o], workload, o, where)
     return margins
 
 
-def read_margins(path: Path | None = None) -> dict[str, Margin]:
-    import json
-
-    path = CALIBRATION_PATH if path is None else path
+def _margin(entry, workload: Workload, o: str, where: str) -> Margin:
     try:
-        return load_margins(json.loads(Path(path).read_text()))
+        setting, losses, seeds = (
+            entry["setting"],
+            [float(x) for x in entry["final_train_loss"]],
+            entry["seeds"],
+        )
+        sd_recorded, margin_recorded = float(entry["sd"]), float(entry["margin"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(
+            f"{where}: optimizers.{o}: missing or malformed field ({type(exc).__name__}: {exc})"
+        ) from None
+    if setting != _setting(workload, o):
+        raise UsageError(
+            f"{where}: the {o!r} margin was measured with {setting}, the workload now gives "
+            f"{_setting(workload, o)}; run `reproduction calibrate --workload {workload.name}`"
+        )
+    if len(losses) < 2 or len(losses) != len(seeds):
+        raise UsageError(f"{where}: optimizers.{o}: needs one final train loss per seed, at least two")
+    sd = float(np.std(losses, ddof=1))
+    if not np.isclose(sd, sd_recorded, rtol=1e-9) or not np.isclose(
+        margin_recorded, MARGIN_SDS * sd, rtol=1e-9
+    ):
+        raise UsageError(f"{where}: optimizers.{o}: sd/margin do not follow from its losses (sd {sd})")
+    return Margin(o, MARGIN_SDS * sd, sd, tuple(seeds))
+
+
+def read_preregistration(workload: Workload) -> dict:
+    path = Path(workload.preregistration)
+    try:
+        return json.loads(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"calibration: {path} is missing; run `reproduction calibrate`") from None
+        raise UsageError(
+            f"calibration: {path} is missing; run `reproduction calibrate --workload {workload.name}`"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"calibration: {path} is not valid JSON ({exc})") from None
+
+
+def read_margins(workload: Workload) -> dict[str, Margin]:
+    return load_margins(read_preregistration(workload), workload, str(workload.preregistration))

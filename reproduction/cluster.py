@@ -13,7 +13,7 @@ dask-jobqueue or on Kubernetes. The timed runs then go too, as *blocks*: the thr
 ``--resources machine=1``, the only worker on its machine, TensorFlow on all its cores), so the pairs a
 wall-clock claim compares never mix machines or neighbours.
 
-Data: a worker loads it itself through ``DataSource.load`` (MNIST: the verified loader and the worker's own
+Data: a worker loads it itself through ``DatasetSource.load`` (the verified loader and the worker's own
 cache), so nothing but a small description travels; synthetic arrays (tests) are scattered once.
 Results come back to the client, which stores them (atomic writes: no shared filesystem is needed).
 Faults: a worker that dies mid-run loses only that run, which the scheduler gives to another worker (at
@@ -24,14 +24,14 @@ host and the worker that trained it, and its TensorFlow thread count.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import os
 import socket
 from collections.abc import Iterator, Sequence
 
 from reproduction.config import RunConfig
+from reproduction.data import ArraySource, as_source
+from reproduction.errors import UsageError
 from reproduction.results import RunResult
 
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))  # each worker holds TensorFlow and the data (~1 GB)
@@ -58,7 +58,7 @@ LOCAL_CLUSTER_CONFIG = {
 
 def check_workers(workers) -> int:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-        raise ValueError(
+        raise UsageError(
             f"workers={workers!r}: expected an integer >= 0 (0: train every run in this process)"
         )
     return workers
@@ -69,48 +69,8 @@ def check_scheduler(address) -> str | None:
     if address is None or address == "":
         return None
     if not isinstance(address, str) or "://" not in address and ":" not in address:
-        raise ValueError(f"scheduler={address!r}: expected a Dask scheduler address such as tcp://HOST:8786")
+        raise UsageError(f"scheduler={address!r}: expected a Dask scheduler address such as tcp://HOST:8786")
     return address
-
-
-# ------------------------------------------------------------------------------------------------- data
-@dataclasses.dataclass(frozen=True)
-class MnistSource:
-    """MNIST, loaded where the run trains through the verified loader and that machine's cache."""
-
-    data_dir: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"mnist:{self.data_dir}"
-
-    def load(self):
-        return _mnist(self.data_dir)
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ArraySource:
-    """Preprocessed arrays (x_train, y_train, x_test, y_test) held in memory (synthetic data, tests)."""
-
-    arrays: tuple
-
-    @property
-    def key(self) -> str:
-        return f"arrays:{id(self.arrays)}"
-
-    def load(self):
-        return self.arrays
-
-
-@functools.lru_cache(maxsize=2)
-def _mnist(data_dir: str | None):
-    from reproduction.data import load_mnist
-
-    return load_mnist(data_dir).preprocessed()
-
-
-def as_source(data) -> MnistSource | ArraySource:
-    return data if isinstance(data, MnistSource | ArraySource) else ArraySource(tuple(data))
 
 
 # ------------------------------------------------------------------------------------------- the worker side
@@ -143,14 +103,16 @@ def _holds_machine() -> bool:
         return False
 
 
-def train_runs(configs: list[dict], source) -> list[dict]:
-    """Train ``configs`` back to back in this worker (one run, or a timed block); results as dicts."""
+def train_runs(configs: list[dict], source, timed: bool = False) -> list[dict]:
+    """Train ``configs`` back to back in this worker (one run, or a timed block, measured for the host's load
+    while it trains); results as dicts."""
     from distributed import get_worker
 
     trainer = _trainer(source)
     out = []
     for config in configs:
-        result = trainer.train(RunConfig.from_dict(config))
+        train = trainer.train_timed if timed else trainer.train
+        result = train(RunConfig.from_dict(config))
         result.metadata.update(
             {
                 "trained_in": "worker",
@@ -185,7 +147,7 @@ def connect(scheduler: str | None, workers: int):
         try:
             return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
         except (OSError, TimeoutError) as exc:
-            raise ValueError(
+            raise UsageError(
                 f"scheduler={scheduler!r}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
                 f"({exc}); start one with 'dask scheduler' and workers with 'dask worker "
                 f"{scheduler} --nthreads 1'"
@@ -210,7 +172,7 @@ def connect(scheduler: str | None, workers: int):
 def _check_machine_workers(client) -> None:
     workers = client.scheduler_info()["workers"].values()
     if not any(w.get("resources", {}).get(MACHINE, 0) >= 1 for w in workers):
-        raise ValueError(
+        raise UsageError(
             f"the timed runs need a worker that holds a whole machine, and no worker of this cluster "
             f"offers the resource {MACHINE}=1: start one per machine with 'dask worker ADDRESS "
             f"--nthreads 1 --resources {MACHINE}=1', alone on its machine"
@@ -231,7 +193,7 @@ def train_on_cluster(
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
     if blocks and scheduler is None:
-        raise ValueError(
+        raise UsageError(
             "timed blocks go to a cluster only; without a scheduler they train in the main process"
         )
     if not runs and not blocks:
@@ -248,7 +210,7 @@ def train_on_cluster(
         tasks = {}
         for block in blocks:
             future = client.submit(
-                train_runs, [c.to_dict() for c in block], source, resources={MACHINE: 1}, pure=False
+                train_runs, [c.to_dict() for c in block], source, True, resources={MACHINE: 1}, pure=False
             )
             tasks[future] = tuple(block)
         for config in runs:

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from reproduction.distribute import STRATEGIES
+from reproduction.errors import UsageError
 from reproduction.optimizers import get_optimizer
 from reproduction.schedules import Schedule, get_schedule
 
@@ -30,13 +31,27 @@ class ModelOptions:
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization={self.normalization!r}: expected one of {list(NORMALIZATIONS)}")
+            raise UsageError(f"normalization={self.normalization!r}: expected one of {list(NORMALIZATIONS)}")
         for name in ("virtual_batch_size", "filters"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r}: expected a positive integer")
+                raise UsageError(f"{name}={value!r}: expected a positive integer")
         if not 0.0 <= self.bn_momentum < 1.0:
-            raise ValueError(f"bn_momentum={self.bn_momentum!r}: expected 0 <= bn_momentum < 1")
+            raise UsageError(f"bn_momentum={self.bn_momentum!r}: expected 0 <= bn_momentum < 1")
+
+    def describe(self) -> str:
+        """The CNN these options build (reproduction/model.py), in words."""
+        norm = {
+            "ghost": f"ghost batch norm (virtual batch {self.virtual_batch_size}) -> ",
+            "batch": "batch norm -> ",
+            "none": "",
+        }[self.normalization]
+        fold = (
+            "; the normalization is folded into the convolution (exact)"
+            if self.normalization == "ghost"
+            else ""
+        )
+        return f"Input 28x28x1 -> {norm}Conv2D({self.filters}, 3x3) -> MaxPool 2 -> Dense(10, softmax){fold}"
 
 
 CODE_VERSION = "4"  # 4: B_simple per epoch; 3: records read back the applied schedule; 2: micro-batches  # bump when a change alters what a run produces
@@ -59,34 +74,43 @@ class RunConfig:
     # seconds the wall-clock claims read). Left out of the JSON and the key on one device.
     strategy: str = "default"  # tf.distribute strategy: default, mirrored, multi-worker
     replicas: int = 1  # replicas in sync, over all workers
+    # The workload (reproduction/workloads/): data, and the base rate when base_lr is None. Left out of the
+    # JSON and the key for "mnist", the first workload, so its runs keep the keys they had before.
+    workload: str = "mnist"
 
     def __post_init__(self):
         get_optimizer(self.optimizer)  # raises with the known names
+        self._workload().learning_rate(self.optimizer)  # a known workload with a rate for this optimizer
         get_schedule(self.schedule)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed={self.seed!r}: expected a non-negative integer")
+            raise UsageError(f"seed={self.seed!r}: expected a non-negative integer")
         if self.base_lr is not None and not (isinstance(self.base_lr, int | float) and self.base_lr > 0):
-            raise ValueError(f"base_lr={self.base_lr!r}: expected None or a number > 0")
+            raise UsageError(f"base_lr={self.base_lr!r}: expected None or a number > 0")
         if not isinstance(self.model, ModelOptions):
-            raise ValueError(f"model={self.model!r}: expected a ModelOptions")
+            raise UsageError(f"model={self.model!r}: expected a ModelOptions")
         if self.train_examples is not None and not (
             isinstance(self.train_examples, int) and self.train_examples >= 1
         ):
-            raise ValueError(f"train_examples={self.train_examples!r}: expected None or a positive integer")
+            raise UsageError(f"train_examples={self.train_examples!r}: expected None or a positive integer")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy={self.strategy!r}: expected one of {list(STRATEGIES)}")
+            raise UsageError(f"strategy={self.strategy!r}: expected one of {list(STRATEGIES)}")
         if not isinstance(self.replicas, int) or isinstance(self.replicas, bool) or self.replicas < 1:
-            raise ValueError(f"replicas={self.replicas!r}: expected a positive integer (1: one device)")
+            raise UsageError(f"replicas={self.replicas!r}: expected a positive integer (1: one device)")
         if self.strategy == "default" and self.replicas != 1:
-            raise ValueError(
+            raise UsageError(
                 f"replicas={self.replicas} with strategy='default': the default strategy is one "
                 "device; use 'mirrored' or 'multi-worker'"
             )
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
 
+    def _workload(self):
+        from reproduction.workloads import get_workload  # here: the workloads import this module
+
+        return get_workload(self.workload)
+
     @property
     def learning_rate(self) -> float:
-        return self.base_lr if self.base_lr is not None else get_optimizer(self.optimizer).base_lr
+        return self.base_lr if self.base_lr is not None else self._workload().learning_rate(self.optimizer)
 
     def build_schedule(self) -> Schedule:
         return get_schedule(self.schedule)(
@@ -107,6 +131,8 @@ class RunConfig:
         data = dataclasses.asdict(self)
         if self.strategy == "default":  # one device: keys and files as before data parallelism existed
             del data["strategy"], data["replicas"]
+        if self.workload == "mnist":  # likewise for the first workload
+            del data["workload"]
         return data
 
     @classmethod
@@ -114,7 +140,7 @@ class RunConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - fields
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"RunConfig: unknown fields {sorted(unknown)}; known fields are {sorted(fields)}"
             )
         data = dict(data)
@@ -123,16 +149,16 @@ class RunConfig:
         return cls(**data)
 
     def key(self) -> str:
-        """Store key: readable prefix plus a hash of the canonical config, the optimizer's spec (a default
-        base rate lives there, so retuning it must not reuse old runs) and the code version."""
+        """Store key: readable prefix plus a hash of the canonical config, the optimizer's spec with the
+        workload's base rate (retuning a rate must not reuse old runs) and the code version."""
+        spec = {
+            **dataclasses.asdict(get_optimizer(self.optimizer)),
+            "base_lr": self._workload().learning_rate(self.optimizer),
+        }
         canonical = json.dumps(
-            {
-                "config": self.to_dict(),
-                "code_version": CODE_VERSION,
-                "optimizer_spec": dataclasses.asdict(get_optimizer(self.optimizer)),
-            },
-            sort_keys=True,
+            {"config": self.to_dict(), "code_version": CODE_VERSION, "optimizer_spec": spec}, sort_keys=True
         )
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         where = "" if self.strategy == "default" else f"-{self.strategy}-x{self.replicas}"
-        return f"{self.optimizer}-{self.schedule}-seed{self.seed}{where}-{digest}"
+        workload = "" if self.workload == "mnist" else f"{self.workload}-"
+        return f"{workload}{self.optimizer}-{self.schedule}-seed{self.seed}{where}-{digest}"

@@ -24,6 +24,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from reproduction.errors import UsageError
+
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
@@ -31,9 +33,9 @@ def check_strategy(kind: str, replicas: int | None = None) -> str:
     """A known strategy name; ``replicas`` (logical CPU devices) only with "mirrored". No TensorFlow import,
     so a command refuses bad input before starting it."""
     if kind not in STRATEGIES:
-        raise ValueError(f"strategy={kind!r}: expected one of {list(STRATEGIES)}")
+        raise UsageError(f"strategy={kind!r}: expected one of {list(STRATEGIES)}")
     if replicas is not None and kind != "mirrored":
-        raise ValueError(
+        raise UsageError(
             f"replicas={replicas}: only the 'mirrored' strategy takes a number of replicas (logical "
             f"CPU devices); strategy={kind!r}"
         )
@@ -46,11 +48,11 @@ def check_split(
     """Every batch of every epoch (the last one of an epoch holds N mod B examples) must split into ``replicas``
     equal slices of whole virtual batches; plain BN, whose statistics span the whole batch, is one device only."""
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
-        raise ValueError(f"replicas={replicas!r}: expected a positive integer")
+        raise UsageError(f"replicas={replicas!r}: expected a positive integer")
     if replicas == 1:
         return
     if normalization == "batch":
-        raise ValueError(
+        raise UsageError(
             f"normalization='batch' with replicas={replicas}: plain batch normalization takes its "
             "statistics over the whole batch, which replicas do not share; use 'ghost' or 'none'"
         )
@@ -62,7 +64,7 @@ def check_split(
         ):
             if size and size % (replicas * unit):
                 per = f"{size / replicas:g} examples per replica"
-                raise ValueError(
+                raise UsageError(
                     f"{what} does not split over replicas={replicas} into whole virtual batches of "
                     f"{unit} ({per}): use batch sizes (and a training-set size) that are multiples of "
                     f"replicas x virtual batch size = {replicas * unit}"
@@ -73,7 +75,7 @@ def tf_config() -> dict[str, Any]:
     """The cluster of a multi-worker run, from $TF_CONFIG; a clear error where it is missing or malformed."""
     text = os.environ.get("TF_CONFIG")
     if not text:
-        raise ValueError(
+        raise UsageError(
             "strategy 'multi-worker' needs TF_CONFIG in the environment (a JSON cluster and task, as "
             "'reproduction launch', Kubernetes or Ray Train set it)"
         )
@@ -88,7 +90,7 @@ def tf_config() -> dict[str, Any]:
         ):
             raise ValueError
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(
+        raise UsageError(
             f"TF_CONFIG={text!r}: expected {{'cluster': {{'worker': ['host:port', ...]}}, "
             "'task': {'type': 'worker', 'index': i}} (a 'chief' list is optional)"
         ) from exc
@@ -105,14 +107,14 @@ def logical_cpus(n: int) -> None:
     import tensorflow as tf
 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"replicas={n!r}: expected a positive integer")
+        raise UsageError(f"replicas={n!r}: expected a positive integer")
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
     except RuntimeError as exc:
         if len(tf.config.list_logical_devices("CPU")) == n:
             return
-        raise ValueError(
+        raise UsageError(
             f"replicas={n}: logical CPU devices must be configured before TensorFlow initializes "
             "(set them first in a fresh process)"
         ) from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reproduction.config import RunConfig  # noqa: E402
-from reproduction.optimizers import OPTIMIZERS, get_optimizer  # noqa: E402
 from reproduction.results import RunResult  # noqa: E402
 from reproduction.schedules import MAIN_SCHEDULES  # noqa: E402
 
@@ -34,9 +33,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _curves(runs: Runs, optimizer: str, schedule: str, seeds, field: str, x_field: str = "epoch"):
+def _curves(plan, runs: Runs, optimizer: str, schedule: str, seeds, field: str, x_field: str = "epoch"):
     """(x, mean, low, high) over seeds of a per-epoch field; x_field 'epoch' (1-based) or 'updates'."""
-    results = [runs[RunConfig(optimizer, schedule, k)] for k in seeds]
+    results = [runs[plan.config(optimizer, schedule, k)] for k in seeds]
     ys = np.array([[getattr(e, field) for e in r.epochs] for r in results], dtype=float)
     if x_field == "updates":
         x = np.cumsum([e.steps for e in results[0].epochs])
@@ -45,11 +44,13 @@ def _curves(runs: Runs, optimizer: str, schedule: str, seeds, field: str, x_fiel
     return x, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
 
 
-def schedules_figure(out: Path, n_examples: int = 60_000) -> Path:
-    """Paper Fig. 1: learning rate, batch size and noise scale per epoch (SGD's base rate)."""
-    from reproduction.claims.updates import report_schedules
+def schedules_figure(plan, out: Path) -> Path:
+    """Paper Fig. 1: learning rate, batch size and noise scale per epoch (the first optimizer's base rate)."""
+    from reproduction.claims.updates import workload_schedules
 
-    sched = report_schedules(get_optimizer("sgd").base_lr)
+    w = plan.workload
+    sched = workload_schedules(w, w.learning_rate(w.optimizers[0]))
+    n_examples = w.n_train
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for name, s in sched.items():
         epochs = np.arange(1, s.epochs + 1)
@@ -70,6 +71,7 @@ def schedules_figure(out: Path, n_examples: int = 60_000) -> Path:
 
 
 def _per_optimizer(
+    plan,
     runs: Runs,
     seeds,
     out: Path,
@@ -80,14 +82,15 @@ def _per_optimizer(
     log_y=False,
     percent=False,
 ) -> Path:
-    fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(4 * len(OPTIMIZERS), 3.6), sharey=True)
-    for ax, optimizer in zip(np.atleast_1d(axes), OPTIMIZERS, strict=True):
+    optimizers = plan.workload.optimizers
+    fig, axes = plt.subplots(1, len(optimizers), figsize=(4 * len(optimizers), 3.6), sharey=True)
+    for ax, optimizer in zip(np.atleast_1d(axes), optimizers, strict=True):
         for schedule in MAIN_SCHEDULES:
-            x, mean, low, high = _curves(runs, optimizer, schedule, seeds, field, x_field)
+            x, mean, low, high = _curves(plan, runs, optimizer, schedule, seeds, field, x_field)
             scale = 100.0 if percent else 1.0
             ax.plot(x, scale * mean, color=COLORS[schedule], label=schedule, **STYLES[schedule])
             ax.fill_between(x, scale * low, scale * high, color=COLORS[schedule], alpha=0.12)
-        ax.set_title(f"{optimizer} (base lr {get_optimizer(optimizer).base_lr:g})")
+        ax.set_title(f"{optimizer} (base lr {plan.workload.learning_rate(optimizer):g})")
         ax.set_xlabel("parameter updates" if x_field == "updates" else "epoch")
         if log_y:
             ax.set_yscale("log")
@@ -100,11 +103,12 @@ def _per_optimizer(
     return _save(fig, out / name)
 
 
-def accuracy_vs_epoch(runs, seeds, out):
+def accuracy_vs_epoch(plan, runs, out):
     """Paper Fig. 2a, the report's plots: test accuracy per epoch, three schedules overlaid."""
     return _per_optimizer(
+        plan,
         runs,
-        seeds,
+        plan.seeds,
         out,
         "fig2a_test_accuracy_vs_epoch.png",
         "test_accuracy",
@@ -113,11 +117,12 @@ def accuracy_vs_epoch(runs, seeds, out):
     )
 
 
-def accuracy_vs_updates(runs, seeds, out):
+def accuracy_vs_updates(plan, runs, out):
     """Paper Fig. 2b: test accuracy against parameter updates."""
     return _per_optimizer(
+        plan,
         runs,
-        seeds,
+        plan.seeds,
         out,
         "fig2b_test_accuracy_vs_updates.png",
         "test_accuracy",
@@ -127,26 +132,27 @@ def accuracy_vs_updates(runs, seeds, out):
     )
 
 
-def train_loss_vs_epoch(runs, seeds, out):
+def train_loss_vs_epoch(plan, runs, out):
     """Paper Fig. 3: training loss per epoch."""
     return _per_optimizer(
-        runs, seeds, out, "fig3_train_loss_vs_epoch.png", "train_loss", "training loss", log_y=True
+        plan, runs, plan.seeds, out, "fig3_train_loss_vs_epoch.png", "train_loss", "training loss", log_y=True
     )
 
 
-def train_time(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
-    """The report's time plots: training seconds per schedule and optimizer (median bar, seeds as dots)."""
+def train_time(plan, runs: Runs, out: Path) -> Path:
+    """The report's time plots: training seconds per schedule and optimizer (median bar, timed seeds as dots)."""
+    optimizers = plan.workload.optimizers
     fig, ax = plt.subplots(figsize=(8, 3.8))
     width = 0.26
     for j, schedule in enumerate(MAIN_SCHEDULES):
-        for i, optimizer in enumerate(OPTIMIZERS):
-            t = [runs[RunConfig(optimizer, schedule, k)].train_seconds for k in seeds]
+        for i, optimizer in enumerate(optimizers):
+            t = [runs[plan.config(optimizer, schedule, k)].train_seconds for k in plan.timed_seeds]
             x = i + (j - 1) * width
             ax.bar(x, np.median(t), width, color=COLORS[schedule], label=schedule if i == 0 else None)
             ax.scatter([x] * len(t), t, color="black", s=8, zorder=3)
-    ax.set_xticks(range(len(OPTIMIZERS)), list(OPTIMIZERS))
-    ax.set_ylabel("training seconds (6 epochs)")
-    ax.set_title("training wall clock per schedule (evaluation excluded)", pad=24)
+    ax.set_xticks(range(len(optimizers)), list(optimizers))
+    ax.set_ylabel(f"training seconds ({plan.workload.steps * plan.workload.epochs_per_step} epochs)")
+    ax.set_title("training wall clock per schedule (timed runs, alone; evaluation excluded)", pad=24)
     ax.legend(
         ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False
     )  # above: never hides a dot
@@ -154,34 +160,35 @@ def train_time(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
     return _save(fig, out / "fig5_train_time.png")
 
 
-def epoch_seconds_vs_batch(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
-    """Seconds per training epoch against batch size, from every epoch of the main grid."""
+def epoch_seconds_vs_batch(plan, runs: Runs, out: Path) -> Path:
+    """Seconds per training epoch against batch size, from every epoch after the first of the timed runs."""
     by_batch: dict[int, list[float]] = {}
-    for optimizer in OPTIMIZERS:
+    for optimizer in plan.workload.optimizers:
         for schedule in MAIN_SCHEDULES:
-            for k in seeds:
-                for e in runs[RunConfig(optimizer, schedule, k)].epochs:
+            for k in plan.timed_seeds:
+                for e in runs[plan.config(optimizer, schedule, k)].epochs[1:]:
                     by_batch.setdefault(e.batch_size, []).append(e.train_seconds)
     batches = sorted(by_batch)
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.boxplot([by_batch[b] for b in batches], positions=range(len(batches)), widths=0.5)
     ax.set_xticks(range(len(batches)), [str(b) for b in batches])
     ax.set_xlabel("batch size B")
-    ax.set_ylabel("seconds per 60k-image epoch")
+    ax.set_ylabel(f"seconds per {plan.workload.n_train}-image epoch")
     ax.set_title("training seconds per epoch vs batch size")
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, out / "fig6_epoch_seconds_vs_batch.png")
 
 
-def gradient_noise_scale(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
+def gradient_noise_scale(plan, runs: Runs, out: Path) -> Path:
     """B_simple at the initial weights (epoch 0) and after each epoch, pooled over seeds (mean tr(Sigma) /
     mean |G|^2), per schedule, with the schedule's batch size as thin steps; log scale."""
     from reproduction.noise_scale import PROBE_EXAMPLES, pooled
 
-    fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(4 * len(OPTIMIZERS), 3.8), sharey=True)
-    for ax, optimizer in zip(np.atleast_1d(axes), OPTIMIZERS, strict=True):
+    optimizers, seeds = plan.workload.optimizers, plan.seeds
+    fig, axes = plt.subplots(1, len(optimizers), figsize=(4 * len(optimizers), 3.8), sharey=True)
+    for ax, optimizer in zip(np.atleast_1d(axes), optimizers, strict=True):
         for schedule in MAIN_SCHEDULES:
-            results = [runs[RunConfig(optimizer, schedule, k)] for k in seeds]
+            results = [runs[plan.config(optimizer, schedule, k)] for k in seeds]
             points = [pooled([r.initial_noise for r in results])]
             points += [pooled([r.epochs[i].noise for r in results]) for i in range(len(results[0].epochs))]
             y = [p.b_simple if math.isfinite(p.b_simple) else np.nan for p in points]  # unresolved: a gap
@@ -215,14 +222,17 @@ def gradient_noise_scale(runs: Runs, seeds: Sequence[int], out: Path) -> Path:
     return _save(fig, out / "fig7_gradient_noise_scale.png")
 
 
-def all_figures(runs: Runs, seeds: Sequence[int], out: Path, n_examples: int = 60_000) -> list[Path]:
+FROM_RUNS = (
+    accuracy_vs_epoch,
+    accuracy_vs_updates,
+    train_loss_vs_epoch,
+    train_time,
+    epoch_seconds_vs_batch,
+    gradient_noise_scale,
+)
+
+
+def all_figures(plan, runs: Runs, out: Path) -> list[Path]:
+    """Every figure of the report, from the plan's runs."""
     out.mkdir(parents=True, exist_ok=True)
-    return [
-        schedules_figure(out, n_examples),
-        accuracy_vs_epoch(runs, seeds, out),
-        accuracy_vs_updates(runs, seeds, out),
-        train_loss_vs_epoch(runs, seeds, out),
-        train_time(runs, seeds, out),
-        epoch_seconds_vs_batch(runs, seeds, out),
-        gradient_noise_scale(runs, seeds, out),
-    ]
+    return [schedules_figure(plan, out)] + [figure(plan, runs, out) for figure in FROM_RUNS]

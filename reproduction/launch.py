@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from reproduction.errors import UsageError
 from reproduction.results import RunResult
 
 LOOPBACK = "127.0.0.1"
@@ -100,7 +101,7 @@ def run_workers(
     """Start ``workers`` processes of ``reproduction <run_argv> --strategy multi-worker``, wait for all, and
     return their results (worker 0 first). Raises LaunchFailed, after stopping the others, if one fails."""
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers={workers!r}: expected a positive integer")
+        raise UsageError(f"workers={workers!r}: expected a positive integer")
     workdir.mkdir(parents=True, exist_ok=True)
     ports = free_ports(workers)
     threads = str(max(1, (os.cpu_count() or 1) // workers))

@@ -1,10 +1,8 @@
-"""Optimizer registry: sgd, momentum, nesterov, adam, each with one base learning rate for every schedule.
+"""Optimizer registry: sgd, momentum, nesterov, adam.
 
-The paper's protocol: one base learning rate per optimizer, shared by decay, hybrid and increase (the group
-report tuned a rate per schedule, which confounds schedule and rate). The base rates below were chosen on
-the *decay* schedule only, by ``reproduction tune``: stage 1, a grid over seeds 0-1; stage 2, the best
-rates over seeds 0-4; the highest mean final test accuracy wins, a diverged run counting at chance (9.8%).
-Stage 2 exists because SGD at 0.2, best on two seeds, diverged on seed 2. The tables are in docs/tuning.md.
+The base learning rate is not here: each workload holds one per optimizer, shared by decay, hybrid and
+increase (the paper's protocol; the group report tuned a rate per schedule, which confounds schedule and
+rate), tuned on seeds no claim reads (reproduction/workloads/, docs/tuning.md).
 
 The learning rate is a Keras variable, assigned per epoch by the training loop: no rebuild, no retrace.
 """
@@ -14,35 +12,40 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from reproduction.errors import UsageError
+
 if TYPE_CHECKING:
     import keras
+
+KINDS = ("sgd", "adam")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
     name: str
     kind: str  # "sgd" or "adam"
-    base_lr: float  # tuned on the decay schedule; shared by every schedule
     momentum: float = 0.0  # SGD momentum m (enters the noise scale as 1/(1-m)); 0 for Adam
     nesterov: bool = False
 
-    def build(self, momentum: float | None = None) -> keras.optimizers.Optimizer:
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise UsageError(f"OptimizerSpec.kind={self.kind!r}: expected one of {list(KINDS)}")
+
+    def build(self, learning_rate: float = 0.01, momentum: float | None = None) -> keras.optimizers.Optimizer:
         """A fresh Keras optimizer; ``momentum`` overrides the spec's (the increased-momentum schedule)."""
         import keras  # here, not at import: reading configs and results needs no TensorFlow
 
         m = self.momentum if momentum is None else momentum
         if self.kind == "sgd":
-            return keras.optimizers.SGD(learning_rate=self.base_lr, momentum=m, nesterov=self.nesterov)
-        if self.kind == "adam":
-            return keras.optimizers.Adam(learning_rate=self.base_lr)  # Keras defaults otherwise
-        raise ValueError(f"OptimizerSpec.kind={self.kind!r}: expected 'sgd' or 'adam'")
+            return keras.optimizers.SGD(learning_rate=learning_rate, momentum=m, nesterov=self.nesterov)
+        return keras.optimizers.Adam(learning_rate=learning_rate)  # Keras defaults otherwise
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec("sgd", "sgd", base_lr=0.1),
-    "momentum": OptimizerSpec("momentum", "sgd", base_lr=0.03, momentum=0.9),
-    "nesterov": OptimizerSpec("nesterov", "sgd", base_lr=0.05, momentum=0.9, nesterov=True),
-    "adam": OptimizerSpec("adam", "adam", base_lr=0.01),
+    "sgd": OptimizerSpec("sgd", "sgd"),
+    "momentum": OptimizerSpec("momentum", "sgd", momentum=0.9),
+    "nesterov": OptimizerSpec("nesterov", "sgd", momentum=0.9, nesterov=True),
+    "adam": OptimizerSpec("adam", "adam"),
 }
 
 
@@ -50,4 +53,4 @@ def get_optimizer(name: str) -> OptimizerSpec:
     try:
         return OPTIMIZERS[name]
     except KeyError:
-        raise ValueError(f"optimizer={name!r}: unknown; known optimizers are {sorted(OPTIMIZERS)}") from None
+        raise UsageError(f"optimizer={name!r}: unknown; known optimizers are {sorted(OPTIMIZERS)}") from None

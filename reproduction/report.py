@@ -1,7 +1,9 @@
-"""REPORT.md and results.json from runs: the same claim objects and evaluations as the claims tests.
+"""REPORT.md, results.json and the README's headline block, from runs: the same claims, evaluations and
+outcome rules as the claims tests (``claims.evaluate``, ``claims.status``).
 
 ``build_report`` writes results.json (every run, the verdicts), the figures and REPORT.md;
-``rebuild_report`` reads results.json back and writes the same REPORT.md and figures without training.
+``rebuild_report`` reads results.json back (every field checked, errors naming the file and the field) and
+writes the same REPORT.md and figures without training; ``headline`` is the README's generated block.
 """
 
 from __future__ import annotations
@@ -14,49 +16,52 @@ from pathlib import Path
 import numpy as np
 
 from reproduction import calibration, claims, figures, noise_scale, stats
-from reproduction.annealing import HIGH_NOISE, high_noise_margin
 from reproduction.atomic import atomic_write_bytes, atomic_write_json
-from reproduction.claims import gradient_noise
+from reproduction.claims import Plan, Status, gradient_noise
 from reproduction.config import RunConfig
-from reproduction.optimizers import OPTIMIZERS
+from reproduction.errors import UsageError
 from reproduction.results import RunResult
-from reproduction.schedules import MAIN_SCHEDULES
-from reproduction.stats import HOLDS, REFUTED, Verdict
+from reproduction.schedules import MAIN_SCHEDULES, Schedule
+from reproduction.stats import HOLDS, Verdict
 
 Runs = Mapping[RunConfig, RunResult]
-MARK = {HOLDS: "holds", REFUTED: "**refuted**", "undecided": "*undecided*"}
+MARK = {"holds": "holds", "refuted": "**refuted**", "undecided": "*undecided*"}
 
 
+# ------------------------------------------------------------------------------------------------ verdicts
 def evaluate_all(
-    runs: Runs,
-    seeds: Sequence[int],
-    known: Mapping[tuple[str, str], Verdict] | None = None,
-    full: bool = True,
+    plan: Plan, runs: Runs, known: Mapping[tuple[str, str], Verdict] | None = None
 ) -> list[Verdict]:
-    """Every claim's verdicts (``full=False``: not the full-profile-only claims). ``known``: verdicts already
-    computed for claims that read no run (checks of the layer and the schedules), reused by ``report --from``
-    so that rebuilding needs no TensorFlow."""
+    """Every verdict of the plan's claims. ``known``: verdicts already computed for claims that read no run
+    (checks of the layer and the schedules), reused by ``report --from`` so rebuilding needs no TensorFlow."""
     out = []
-    for claim_id, claim in claims.CLAIMS.items():
-        if not claims.in_profile(claim_id, full):
+    for claim in claims.claims_in(plan):
+        params = claim.params_for(plan.workload)
+        if not params:
             continue
-        stored = [(known or {}).get((claim_id, p)) for p in claim.params]
+        stored = [(known or {}).get((claim.id, p)) for p in params]
         if not claim.reads_runs and all(stored):
             out += stored
         else:
-            out += list(claims.evaluate(claim_id, runs, seeds).values())
+            out += list(claims.evaluate(claim.id, plan, runs).values())
     return out
 
 
-def tally(verdicts: Sequence[Verdict]) -> str:
-    """'54 hold, 4 refuted (4 documented), 5 undecided (3 documented)': documented = a known non-reproduction
-    inside its measured range, marked xfail(strict) in the claims tests."""
+def tally(verdicts: Sequence[Verdict], plan: Plan) -> str:
+    """'54 hold, 4 refuted (4 documented), 5 undecided (3 declared, 2 documented)'."""
     parts = []
-    for verdict, word in ((HOLDS, "hold"), (REFUTED, "refuted"), ("undecided", "undecided")):
-        these = [v for v in verdicts if v.verdict == verdict]
-        documented = sum(claims.known_failure_status(v) == "documented" for v in these)
-        parts.append(f"{len(these)} {word}" + (f" ({documented} documented)" if documented else ""))
-    return ", ".join(parts)
+    for outcome, word in ((stats.HOLDS, "hold"), (stats.REFUTED, "refuted"), (stats.UNDECIDED, "undecided")):
+        these = [v for v in verdicts if v.verdict == outcome]
+        kinds = [claims.status(v, plan)[0] for v in these]
+        notes = [
+            f"{kinds.count(s)} {s.value}" for s in (Status.DECLARED, Status.DOCUMENTED) if kinds.count(s)
+        ]
+        failing = sum(k == Status.FAIL for k in kinds) if outcome != stats.REFUTED else 0
+        if failing:
+            notes.append(f"{failing} NOT declared")
+        parts.append(f"{len(these)} {word}" + (f" ({', '.join(notes)})" if notes else ""))
+    red = sum(claims.status(v, plan)[0] in (Status.FAIL, Status.REPRODUCES) for v in verdicts)
+    return ", ".join(parts) + f"; {red} red"
 
 
 def _fmt(v: Verdict) -> str:
@@ -65,55 +70,21 @@ def _fmt(v: Verdict) -> str:
     return f"{v.effect:.4g}{v.unit} [{v.low:.4g}, {v.high:.4g}]"
 
 
-def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
+def verdict_table(verdicts: Sequence[Verdict], plan: Plan) -> list[str]:
     lines = [
         "| claim | source | params | measured effect [90% interval] | bound | verdict | notes |",
         "|---|---|---|---|---|---|---|",
     ]
     for v in verdicts:
-        claim = claims.CLAIMS[v.claim]
-        verdict = MARK[v.verdict]
-        status = claims.known_failure_status(v)
-        if status == "documented":
-            verdict += " (documented non-reproduction)"
-        elif status == "outside":
-            verdict += " (OUTSIDE its documented range: something else is wrong)"
+        kind, why = claims.status(v, plan)
+        verdict = MARK[v.verdict] + ("" if kind == Status.PASS else f" ({why})")
         if v.n_to_decide:
-            verdict += f" (~{v.n_to_decide} seeds would decide)"
-        notes = v.detail.replace("|", "/")
+            verdict += f" (~{v.n_to_decide} {v.n_unit} would decide)"
+        source = claims.get_claim(v.claim).source
         lines.append(
-            f"| {v.claim} | {claim.source} | {v.params} | {_fmt(v)} | {v.bound} | {verdict} | {notes} |"
+            f"| {v.claim} | {source} | {v.params} | {_fmt(v)} | {v.bound} | {verdict} | "
+            f"{v.detail.replace('|', '/')} |"
         )
-    return lines
-
-
-def controls_table(verdicts: Sequence[Verdict]) -> list[str]:
-    """Beside each equivalence verdict: the smallest difference its test could have refuted at these seeds,
-    and the effect of its pre-registered negative controls, which the same test must refute."""
-    by_key = {(v.claim, v.params): v for v in verdicts}
-    lines = [
-        "| optimizer | equivalence claim | hybrid - decay | increase - decay | could refute | negative "
-        "controls - decay (must be refuted) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for o in OPTIMIZERS:
-        for quantity, claim_id in claims.GUARDED_BY.items():
-            eq = [by_key.get((claim_id, f"{o}-{s}")) for s in ("hybrid", "increase")]
-            controls = [
-                (c, by_key.get(("negative-control", f"{o}-{c.name}")))
-                for c in claims.CONTROLS
-                if c.quantity == quantity
-            ]
-            if any(v is None for v in eq) or any(v is None for _, v in controls):
-                continue
-            digits = 2 if quantity == "test_accuracy" else 4
-            edges = [v.refutable_beyond for v in eq if v.refutable_beyond is not None]
-            edge = f"beyond ±{max(edges):.{digits}f}{eq[0].unit}" if edges else "nothing (too few seeds)"
-            shown = "; ".join(f"{c.name}: {_fixed(v, digits)} {_control_mark(v)}" for c, v in controls)
-            lines.append(
-                f"| {o} | {claim_id} | {_fixed(eq[0], digits)} {MARK[eq[0].verdict]} | "
-                f"{_fixed(eq[1], digits)} {MARK[eq[1].verdict]} | {edge} | {shown} |"
-            )
     return lines
 
 
@@ -121,35 +92,69 @@ def _fixed(v: Verdict, digits: int) -> str:
     return f"{v.effect:+.{digits}f}{v.unit} [{v.low:+.{digits}f}, {v.high:+.{digits}f}]"
 
 
-def _control_mark(v: Verdict) -> str:
-    status = claims.known_failure_status(v)
+def controls_table(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
+    """Beside each equivalence verdict, its pre-registered negative controls, judged by the same test at
+    the same refutation level: refuted controls are the demonstration that the claim could have failed."""
+    by_key = {(v.claim, v.params): v for v in verdicts}
+    lines = [
+        "| optimizer | equivalence claim | hybrid - decay | increase - decay | negative controls - decay "
+        "(must be refuted at the claim's level) |",
+        "|---|---|---|---|---|",
+    ]
+    for o in plan.workload.optimizers:
+        for quantity, claim_id in claims.GUARDED_BY.items():
+            eq = [by_key.get((claim_id, f"{o}-{s}")) for s in ("hybrid", "increase")]
+            controls = [
+                (c, by_key.get(("negative-control", f"{o}-{c.name}")))
+                for c in plan.workload.controls
+                if c.quantity == quantity
+            ]
+            if any(v is None for v in eq) or any(v is None for _, v in controls):
+                continue
+            digits = 2 if quantity == "test_accuracy" else 4
+            shown = "; ".join(f"{c.name}: {_fixed(v, digits)} {_control_mark(v, plan)}" for c, v in controls)
+            lines.append(
+                f"| {o} | {claim_id} | {_fixed(eq[0], digits)} {MARK[eq[0].verdict]} | "
+                f"{_fixed(eq[1], digits)} {MARK[eq[1].verdict]} | {shown or 'none'} |"
+            )
+    return lines
+
+
+def _control_mark(v: Verdict, plan: Plan) -> str:
     if v.verdict == HOLDS:
         return "(refuted: discriminates)"
-    return "(**not refuted**, documented)" if status == "documented" else "(**not refuted**)"
+    documented = claims.status(v, plan)[0] == Status.DOCUMENTED
+    return "(**not refuted**: no demonstrated power, documented)" if documented else "(**not refuted**)"
 
 
-def annealing_table(runs: Runs, seeds: Sequence[int], verdicts: Sequence[Verdict]) -> list[str]:
+def annealing_table(plan: Plan, runs: Runs, verdicts: Sequence[Verdict]) -> list[str]:
     """Does lowering the noise scale matter at all here? constant (none) against decay, paired by seed: the
     train loss from the constant control's own verdict, the test accuracy beside it."""
-    constant = next(c for c in claims.CONTROLS if c.name == "constant")
+    w = plan.workload
     by_key = {(v.claim, v.params): v for v in verdicts}
-    rows = [
-        (
-            o,
-            [(constant.config(o, k), RunConfig(o, "decay", k)) for k in seeds],
-            by_key.get(("negative-control", f"{o}-constant")),
-            claims.control_margin(o, "train_loss")[0],
+    rows = []
+    if any(c.name == "constant" for c in w.controls):
+        constant = w.control("constant")
+        for o in w.optimizers:
+            pairs = [(constant.config(w, o, k), plan.config(o, "decay", k)) for k in plan.seeds]
+            rows.append(
+                (
+                    o,
+                    pairs,
+                    by_key.get(("negative-control", f"{o}-constant")),
+                    claims.control_margin(plan, o, "train_loss")[0],
+                )
+            )
+    if w.high_noise is not None:
+        h = w.high_noise
+        rows.append(
+            (
+                f"{h.optimizer} at B {h.base_batch} (claim high-noise)",
+                [(h.config(w, "constant", k), h.config(w, "decay", k)) for k in plan.seeds],
+                by_key.get(("high-noise", "constant-control")),
+                w.high_noise_margin(),
+            )
         )
-        for o in OPTIMIZERS
-    ]
-    rows.append(
-        (
-            f"{HIGH_NOISE.optimizer} at B {HIGH_NOISE.base_batch} (claim high-noise)",
-            [(HIGH_NOISE.config("constant", k), HIGH_NOISE.config("decay", k)) for k in seeds],
-            by_key.get(("high-noise", "constant-control")),
-            high_noise_margin(),
-        )
-    )
     lines = [
         "| optimizer | train loss constant - decay [90%] | margin | test accuracy constant - decay [90%] | "
         "annealing matters here |",
@@ -158,7 +163,7 @@ def annealing_table(runs: Runs, seeds: Sequence[int], verdicts: Sequence[Verdict
     for label, pairs, verdict, margin in rows:
         if verdict is None:
             continue
-        acc = stats.paired_interval(claims.base.paired_differences(runs, pairs, "test_accuracy"))
+        acc = stats.paired_interval(claims.base.paired(runs, pairs, "test_accuracy").differences)
         answer = "yes" if verdict.verdict == HOLDS else "no: not told apart from decay"
         lines.append(
             f"| {label} | {_fixed(verdict, 4)} | {margin:.4f} | {acc[0]:+.2f} pt [{acc[1]:+.2f}, "
@@ -167,10 +172,13 @@ def annealing_table(runs: Runs, seeds: Sequence[int], verdicts: Sequence[Verdict
     return lines
 
 
-def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
+def noise_scale_tables(plan: Plan, runs: Runs) -> list[str]:
     """B_simple beside McCandlish et al.'s MNIST figures (a remark: other models), and each schedule's batch
     size against B_simple per phase. Pooled over seeds and epochs: mean tr(Sigma) / mean |G|^2."""
-    grid = {(o, s): [runs[RunConfig(o, s, k)] for k in seeds] for o in OPTIMIZERS for s in MAIN_SCHEDULES}
+    w = plan.workload
+    grid = {
+        (o, s): [runs[plan.config(o, s, k)] for k in plan.seeds] for o in w.optimizers for s in MAIN_SCHEDULES
+    }
     if any(math.isnan(r.final.gradient_trace) for rs in grid.values() for r in rs):
         return ["(Runs without the gradient noise scale: retrain them with this code version.)"]
     start = noise_scale.pooled([r.initial_noise for rs in grid.values() for r in rs]).b_simple
@@ -180,33 +188,30 @@ def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
         f"| B_simple at the initial weights (every main-grid run) | {start:.0f} | about "
         f"{gradient_noise.PAPER_MNIST_START} |",
     ]
-    for o in OPTIMIZERS:
-        average = noise_scale.pooled(
-            [e.noise for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs]
-        ).b_simple
+    for o in w.optimizers:
+        runs_o = [r for s in MAIN_SCHEDULES for r in grid[(o, s)]]
+        average = noise_scale.pooled([e.noise for r in runs_o for e in r.epochs]).b_simple
         lines.append(
             f"| B_simple averaged over training, {o} (main grid, every epoch end) | {average:.0f} | about "
             f"{gradient_noise.PAPER_MNIST_AVERAGE} |"
         )
-    phases, probe = RunConfig().steps, noise_scale.PROBE_EXAMPLES
+    probe = noise_scale.PROBE_EXAMPLES
     lines += [
         "",
         "Batch size B against B_simple per phase (pooled over the phase's epoch ends and the seeds): "
-        "B / B_simple well below 1 means larger batches would still have paid (each update nearly "
-        "as useful per example); above 1, an update's extra examples mostly average away noise that "
-        f"no longer dominates. A B_simple beyond the {probe}-example probe is not resolved by it (the "
-        f"signal |G|^2 is then below the probe's own noise, tr(Sigma) / {probe}) and is shown as > {probe}.",
+        "B / B_simple well below 1 means larger batches would still have paid; above 1, an update's extra "
+        f"examples mostly average away noise that no longer dominates. A B_simple beyond the {probe}-example "
+        f"probe is not resolved by it and is shown as > {probe}.",
         "",
         "| optimizer | schedule | "
-        + " | ".join(f"phase {p + 1}: B, B_simple, B / B_simple" for p in range(phases))
+        + " | ".join(f"phase {p + 1}: B, B_simple, B / B_simple" for p in range(w.steps))
         + " |",
-        "|---|---|" + "---|" * phases,
+        "|---|---|" + "---|" * w.steps,
     ]
     for (o, s), rs in grid.items():
         cells = []
-        per_step = rs[0].config.epochs_per_step
-        for p in range(phases):
-            records = [e for r in rs for e in r.epochs if e.epoch // per_step == p]
+        for p in range(w.steps):
+            records = [e for r in rs for e in r.epochs if e.epoch // w.epochs_per_step == p]
             b, b_simple = records[0].batch_size, noise_scale.pooled([e.noise for e in records]).b_simple
             cells.append(
                 f"{b}, {b_simple:.0f}, {b / b_simple:.2f}"
@@ -217,198 +222,348 @@ def noise_scale_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
     return lines
 
 
-def optimizer_tables(runs: Runs, seeds: Sequence[int]) -> list[str]:
+def optimizer_tables(plan: Plan, runs: Runs) -> list[str]:
     lines = []
-    for o in OPTIMIZERS:
+    for o in plan.workload.optimizers:
         lines += [
             f"#### {o}",
             "",
             "| schedule | final test accuracy (mean ± sd) | parameter updates | "
-            "train seconds (median) | final train loss (mean) |",
+            "train seconds (median, timed seeds) | final train loss (mean) |",
             "|---|---|---|---|---|",
         ]
         for s in MAIN_SCHEDULES:
-            rs = [runs[RunConfig(o, s, k)] for k in seeds]
+            rs = [runs[plan.config(o, s, k)] for k in plan.seeds]
+            timed = [runs[plan.config(o, s, k)].train_seconds for k in plan.timed_seeds]
             acc = np.array([100 * r.final.test_accuracy for r in rs])
             sd = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
             lines.append(
-                f"| {s} | {acc.mean():.2f}%{sd} | {rs[0].parameter_updates} | "
-                f"{np.median([r.train_seconds for r in rs]):.2f} | "
+                f"| {s} | {acc.mean():.2f}%{sd} | {rs[0].parameter_updates} | {np.median(timed):.2f} | "
                 f"{np.mean([r.final.train_loss for r in rs]):.4f} |"
             )
         lines.append("")
     return lines
 
 
-def _calibration_seeds() -> str:
-    seeds = sorted({k for m in calibration.read_margins().values() for k in m.seeds})
+# -------------------------------------------------------------------------------------------------- prose
+def describe_schedule(schedule: Schedule, base_lr: float, base_batch: int) -> str:
+    """'B 100; eps, eps/5, eps/25' style, from the phases themselves."""
+
+    def lr(value):
+        ratio = base_lr / value
+        return "eps" if abs(ratio - 1) < 1e-9 else f"eps/{ratio:g}"
+
+    lrs = [lr(p.learning_rate) for p in schedule.phases]
+    batches = [str(p.batch_size) for p in schedule.phases]
+    lr_text = lrs[0] if len(set(lrs)) == 1 else ", ".join(lrs)
+    batch_text = f"B {batches[0]}" if len(set(batches)) == 1 else "B " + ", ".join(batches)
+    return f"{schedule.name} ({batch_text}; {lr_text})"
+
+
+def _calibration_seeds(plan: Plan) -> str:
+    seeds = sorted({k for m in calibration.read_margins(plan.workload).values() for k in m.seeds})
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else str(seeds)
 
 
-def _left_to_full(profile: str) -> list[str]:
-    left = [cid for cid in claims.CLAIMS if not claims.in_profile(cid, claims.get_profile(profile).full)]
-    if not left:
+def setup_lines(plan: Plan, runs: Runs) -> list[str]:
+    from reproduction.claims.updates import workload_schedules
+
+    w = plan.workload
+    meta = next(iter(runs.values())).metadata
+    lr = w.learning_rate(w.optimizers[0])
+    schedules = ", ".join(describe_schedule(s, lr, w.base_batch) for s in workload_schedules(w, lr).values())
+    in_workers = sum(r.metadata.get("trained_in") == "worker" for r in runs.values())
+    rates = ", ".join(f"{o} {w.learning_rate(o):g}" for o in w.optimizers)
+    return [
+        f"- Data: {w.notes}; {meta.get('n_train')} training and {meta.get('n_test')} test images in these runs.",
+        f"- Model: {w.model.describe()}.",
+        f"- Schedules: {w.steps * w.epochs_per_step} epochs, a step every {w.epochs_per_step} epochs, factor "
+        f"{w.factor}, base batch {w.base_batch}: {schedules}.",
+        "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), tuned on the "
+        f"decay schedule on seeds no claim reads (`reproduction tune`, docs/tuning.md): {rates}.",
+        f"- Seeds: {list(plan.seeds)} judged; the main grid of seeds {list(plan.timed_seeds)} trained timed, "
+        f"alone, in counterbalanced order. Train-loss margins: pre-registered in "
+        f"reproduction/workloads/{Path(w.preregistration).name}, 2 sd of decay's final train loss over seeds "
+        f"{_calibration_seeds(plan)} (`reproduction calibrate`).",
+        f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy {meta.get('numpy')}, "
+        f"Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
+        f"{(meta.get('git_commit') or 'unknown')[:10]}{' with uncommitted changes' if meta.get('git_dirty') else ''}"
+        " (of the first run).",
+        f"- Machine: {meta.get('cpu')}, {meta.get('cpu_count')} cores; TensorFlow threads intra "
+        f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')}; {in_workers} untimed runs trained "
+        "in worker processes in parallel; op determinism on.",
+    ]
+
+
+def _left_to_full(plan: Plan) -> list[str]:
+    full = Plan(plan.workload, plan.workload.profile("full"))
+    left = [c.id for c in claims.claims_in(full) if not c.applies(plan) and c.params_for(plan.workload)]
+    if not left or plan.profile.full:
         return []
     return [
-        f"Evaluated in the full profile only (their runs would take the {profile} profile past its time "
-        f"budget): {', '.join(f'`{c}`' for c in left)}; see docs/report-full.",
+        f"Evaluated in the full profile only (their runs would take the {plan.profile.name} profile past its "
+        f"time budget), so untested here: {', '.join(f'`{c}`' for c in left)}.",
         "",
     ]
 
 
-def render(
-    runs: Runs, seeds: Sequence[int], profile: str, verdicts: Sequence[Verdict], figure_names: Sequence[str]
-) -> str:
-    first = next(iter(runs.values()))
-    meta = first.metadata
-    in_workers = sum(r.metadata.get("trained_in") == "worker" for r in runs.values())
+def _expectations(plan: Plan) -> list[str]:
+    lines = []
+    for claim in claims.claims_in(plan):
+        for p, k in claim.known_failures.get(plan.workload.name, {}).items():
+            lines.append(
+                f"- `{claim.id}[{p}]` (documented non-reproduction, {'/'.join(k.verdicts)} in "
+                f"[{k.effect_range[0]:g}, {k.effect_range[1]:g}]): {k.reason}"
+            )
+        for p, d in claim.may_be_undecided.get((plan.workload.name, plan.profile.name), {}).items():
+            lines.append(
+                f"- `{claim.id}[{p}]` (may be undecided in this profile, expected in "
+                f"[{d.effect_range[0]:g}, {d.effect_range[1]:g}], about {d.seeds_to_decide} seeds would "
+                f"decide): {d.reason}"
+            )
+    return (
+        [
+            "### Declared in advance: documented non-reproductions and possibly undecided verdicts",
+            "",
+            *lines,
+            "",
+        ]
+        if lines
+        else []
+    )
+
+
+CAPTIONS = {
+    "fig1_schedules.png": "Learning rate, batch size and noise scale per epoch (paper Fig. 1).",
+    "fig2a_test_accuracy_vs_epoch.png": "Test accuracy per epoch (paper Fig. 2a; the report's plots).",
+    "fig2b_test_accuracy_vs_updates.png": "Test accuracy against parameter updates (paper Fig. 2b).",
+    "fig3_train_loss_vs_epoch.png": "Training loss per epoch (paper Fig. 3).",
+    "fig5_train_time.png": "Training wall clock per schedule (the report's time plots; timed runs).",
+    "fig6_epoch_seconds_vs_batch.png": "Seconds per epoch against batch size (timed runs, warm-up epoch left out).",
+    "fig7_gradient_noise_scale.png": "Gradient noise scale B_simple per epoch (0: initial weights), pooled over "
+    "seeds, with each schedule's batch size (thin steps).",
+}
+
+
+def render(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], figure_names: Sequence[str]) -> str:
+    w, profile = plan.workload, plan.profile
+    controls = "; ".join(f"**{c.name}**: {c.description}" for c in w.controls)
     lines = [
-        "# Reproduction report: Don't Decay the Learning Rate, Increase the Batch Size (on MNIST)",
+        f"# Reproduction report: Don't Decay the Learning Rate, Increase the Batch Size (on {w.title})",
         "",
-        f"Profile **{profile}**: {len(seeds)} seed(s) per configuration, {len(runs)} runs. "
-        f"Verdicts: {tally(verdicts)}.",
+        f"Workload **{w.name}**, profile **{profile.name}**: {len(plan.seeds)} seed(s) per configuration, "
+        f"{len(runs)} runs. Verdicts: {tally(verdicts, plan)}.",
         "Generated by `reproduction reproduce` (or rebuilt by `reproduction report --from DIR`) from "
         "`results.json`; nothing here is edited by hand.",
         "",
         "## Setup",
         "",
-        f"- Data: real MNIST, {meta.get('n_train')} training and {meta.get('n_test')} test images, pixels "
-        "x/255 - 0.5, verified by payload SHA-256.",
-        "- Model: Input 28x28x1 -> ghost batch norm (virtual batch 10) -> Conv2D(8, 3x3) -> MaxPool 2 -> "
-        "Dense(10, softmax); the normalization is folded into the convolution (exact).",
-        "- Schedules: 6 epochs, a step every 2 epochs, factor 5, base batch 100: decay (B 100; eps, eps/5, "
-        "eps/25), hybrid (B 100 -> 500 at eps, then eps/5), increase (eps; B 100, 500, 2500).",
-        "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), chosen "
-        "on the decay schedule by `reproduction tune` (docs/tuning.md): "
-        + ", ".join(
-            f"{o} {spec.base_lr:g}"
-            + (
-                f" (momentum {spec.momentum:g}" + (", Nesterov" if spec.nesterov else "") + ")"
-                if spec.momentum
-                else ""
-            )
-            for o, spec in OPTIMIZERS.items()
-        )
-        + ".",
-        f"- Seeds: {list(seeds)}. Train-loss margins: pre-registered in reproduction/calibration.json, "
-        f"2 sd of decay's final train loss over seeds {_calibration_seeds()} (`reproduction calibrate`).",
-        f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy {meta.get('numpy')},"
-        f" Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
-        f"{(meta.get('git_commit') or 'unknown')[:10]}"
-        f"{' with uncommitted changes' if meta.get('git_dirty') else ''} (of the first run).",
-        f"- Machine: {meta.get('cpu')}, {meta.get('cpu_count')} cores; TensorFlow threads intra "
-        f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')} (0 = all cores) for the timed "
-        f"runs (the main grid, trained one at a time, alone); {in_workers} untimed runs trained in "
-        "single-threaded worker processes in parallel; op determinism on.",
+        *setup_lines(plan, runs),
         "",
         "## Claims",
         "",
-        "Each row is one claim and parameter set, evaluated by the same code as `pytest claims/`. "
-        "Intervals are two-sided 90% t intervals (the TOST convention); 'undecided' means the effect is "
-        "inside the noise for this many seeds.",
+        "Each row is one claim and parameter set, evaluated by the same code as `pytest claims/`. Intervals are "
+        "two-sided 90% t intervals (the TOST convention). A verdict is red unless it holds, is a documented "
+        "non-reproduction inside its range, or is undecided as declared in advance for this profile.",
         "",
-        *verdict_table(verdicts),
+        *verdict_table(verdicts, plan),
         "",
-        *_left_to_full(profile),
-    ]
-    lines += [
+        *_left_to_full(plan),
+        *_expectations(plan),
         "## Could the equivalence verdicts have failed?",
         "",
-        "Each equivalence claim has pre-registered negative controls (reproduction/claims/plan.py, `CONTROLS`): "
-        "configurations the theory says must not match decay, compared with decay by the same TOST and margin. "
-        + "; ".join(f"**{c.name}**: {c.description}" for c in claims.CONTROLS)
-        + ". 'Could refute' is the smallest |difference| the equivalence test would have refuted at these "
-        "seeds and this spread (margin + t sd / sqrt(n), at the claim's refutation level). A control that "
-        "is not refuted means the margin does not discriminate there.",
+        f"Each equivalence claim has pre-registered negative controls (reproduction/workloads/{w.name}.py): "
+        f"configurations the theory says must not match decay. {controls}. Each is compared with decay by the "
+        "same TOST, margin and refutation level as the claim it guards; a refuted control shows that the claim's "
+        "test could have failed for that difference. A control that is not refuted leaves the claim without "
+        "demonstrated power against it (the claim's verdict says so).",
         "",
-        *controls_table(verdicts),
+        *controls_table(plan, verdicts),
         "",
         "### Does lowering the noise scale matter on this workload?",
         "",
-        "The paper's argument needs a setting where lowering g matters at all. No annealing (constant) "
-        "against decay, paired by seed; 'yes' when the constant control is refuted in train loss.",
+        "No annealing (constant) against decay, paired by seed; 'yes' when the constant control is refuted in "
+        "train loss.",
         "",
-        *annealing_table(runs, seeds, verdicts),
+        *annealing_table(plan, runs, verdicts),
         "",
         "## The gradient noise scale (McCandlish et al. 2018)",
         "",
         "The paper lowers the SGD noise scale g = eps N / (B (1-m)); the gradient noise scale B_simple = "
-        "tr(Sigma) / |G|^2 is the batch size beyond which a larger batch stops paying. Every run measures it "
-        f"at its initial weights and after each epoch, on a fixed {noise_scale.PROBE_EXAMPLES}-example probe "
-        "of the training set with one virtual batch of 10 as the unit (ghost BN couples the examples inside "
-        "it), outside the training time (reproduction/noise_scale.py). Claim `noise-scale-rises` is in the "
-        "table above; the figures below show B_simple per epoch with each schedule's batch size.",
+        "tr(Sigma) / |G|^2 is the batch size beyond which a larger batch stops paying "
+        "(reproduction/noise_scale.py). Claim `noise-scale-rises` is in the table above.",
         "",
-        *noise_scale_tables(runs, seeds),
+        *noise_scale_tables(plan, runs),
+        "",
+        "## Results per optimizer",
+        "",
+        *optimizer_tables(plan, runs),
+        "## Figures",
         "",
     ]
-    failures = [
-        (cid, p, k.reason)
-        for cid, c in claims.CLAIMS.items()
-        for p, k in c.known_failures.items()
-        if claims.in_profile(cid, claims.get_profile(profile).full)
-    ]
-    if failures:
-        lines += ["### Documented non-reproductions", ""]
-        lines += [f"- `{cid}[{p}]`: {r}" for cid, p, r in failures] + [""]
-    lines += ["## Results per optimizer", "", *optimizer_tables(runs, seeds), "## Figures", ""]
-    captions = {
-        "fig1_schedules.png": "Learning rate, batch size and noise scale per epoch (paper Fig. 1).",
-        "fig2a_test_accuracy_vs_epoch.png": "Test accuracy per epoch (paper Fig. 2a; the report's plots).",
-        "fig2b_test_accuracy_vs_updates.png": "Test accuracy against parameter updates (paper Fig. 2b).",
-        "fig3_train_loss_vs_epoch.png": "Training loss per epoch (paper Fig. 3).",
-        "fig5_train_time.png": "Training wall clock per schedule (the report's time plots).",
-        "fig6_epoch_seconds_vs_batch.png": "Seconds per epoch against batch size.",
-        "fig7_gradient_noise_scale.png": "Gradient noise scale B_simple per epoch (0: initial weights), pooled "
-        "over seeds, with each schedule's batch size (thin steps).",
-    }
     for name in figure_names:
-        lines += [f"**{captions.get(name, name)}**", "", f"![{name}]({name})", ""]
+        lines += [f"**{CAPTIONS.get(name, name)}**", "", f"![{name}]({name})", ""]
     return "\n".join(lines)
 
 
-def results_payload(runs: Runs, seeds, profile: str, verdicts) -> dict:
+# ------------------------------------------------------------------------------------------ the README block
+def headline(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: str) -> list[str]:
+    """The README's generated block for one workload: the verdict tally, final accuracy and updates per
+    optimizer and schedule, the wall-clock ratios, and what did not reproduce."""
+    w = plan.workload
+    by_key = {(v.claim, v.params): v for v in verdicts}
+    lines = [
+        f"**{w.title}** ([report]({report_dir}/REPORT.md), profile {plan.profile.name}, {len(plan.seeds)} "
+        f"seeds, {len(runs)} runs): {tally(verdicts, plan)}.",
+        "",
+        "| optimizer (base rate) | decay | hybrid | increase | updates (decay / hybrid / increase) |",
+        "|---|---|---|---|---|",
+    ]
+    for o in w.optimizers:
+        accs = [
+            np.mean([100 * runs[plan.config(o, s, k)].final.test_accuracy for k in plan.seeds])
+            for s in MAIN_SCHEDULES
+        ]
+        updates = " / ".join(str(runs[plan.config(o, s, 0)].parameter_updates) for s in MAIN_SCHEDULES)
+        lines.append(
+            f"| {o} ({w.learning_rate(o):g}) | " + " | ".join(f"{a:.2f}%" for a in accs) + f" | {updates} |"
+        )
+    ratios = [by_key.get(("increase-faster-than-decay", p)) for p in ("decay>hybrid", "hybrid>increase")]
+    if all(ratios):
+        lines += [
+            "",
+            "Training wall clock, timed runs: "
+            + "; ".join(
+                f"{v.params.replace('>', ' / ')} {v.effect:.2f}x [{v.low:.2f}, {v.high:.2f}] ({v.verdict})"
+                for v in ratios
+            )
+            + ".",
+        ]
+    refuted = [v for v in verdicts if v.verdict != HOLDS]
+    if refuted:
+        lines += [
+            "",
+            "Not holding, each declared in advance or red: "
+            + "; ".join(
+                f"`{v.claim}[{v.params}]` {v.verdict} {_fmt(v)} ({claims.status(v, plan)[0].value})"
+                for v in refuted
+            )
+            + ".",
+        ]
+    return lines
+
+
+def readme_block(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: str) -> str:
+    marker = f"headline:{plan.workload.name}"
+    body = "\n".join(headline(plan, runs, verdicts, report_dir))
+    return (
+        f"<!-- {marker}: generated by `reproduction report --from {report_dir} --readme README.md`; "
+        f"do not edit -->\n{body}\n<!-- /{marker} -->"
+    )
+
+
+def write_readme_block(readme: Path, workload: str, block: str) -> None:
+    """Replace the block between the workload's markers in ``readme`` (which must have them)."""
+    text = readme.read_text()
+    marker = f"headline:{workload}"
+    start, end = text.find(f"<!-- {marker}:"), text.find(f"<!-- /{marker} -->")
+    if start < 0 or end < 0:
+        raise UsageError(
+            f"--readme {readme}: no '<!-- {marker}: ... -->' ... '<!-- /{marker} -->' block to replace"
+        )
+    end += len(f"<!-- /{marker} -->")
+    atomic_write_bytes(readme, (text[:start] + block + text[end:]).encode())
+
+
+# ----------------------------------------------------------------------------------------- files in and out
+def results_payload(plan: Plan, runs: Runs, verdicts: Sequence[Verdict]) -> dict:
     return {
-        "profile": profile,
-        "seeds": list(seeds),
+        "workload": plan.workload.name,
+        "profile": plan.profile.name,
+        "seeds": list(plan.seeds),
+        "timed_seeds": list(plan.timed_seeds),
         "runs": [r.to_dict() for r in runs.values()],
         "verdicts": [v.to_dict() for v in verdicts],
     }
 
 
-def build_report(
-    runs: Runs,
-    seeds: Sequence[int],
-    profile: str,
-    out: Path,
-    known: Mapping[tuple[str, str], Verdict] | None = None,
-) -> tuple[Path, list[Verdict]]:
+def build_report(plan: Plan, runs: Runs, out: Path, known=None) -> tuple[Path, list[Verdict]]:
     out.mkdir(parents=True, exist_ok=True)
-    verdicts = evaluate_all(runs, seeds, known, claims.get_profile(profile).full)
-    atomic_write_json(out / "results.json", results_payload(runs, seeds, profile, verdicts))
-    paths = figures.all_figures(runs, seeds, out)
-    text = render(runs, seeds, profile, verdicts, [p.name for p in paths])
-    atomic_write_bytes(out / "REPORT.md", text.encode())
+    verdicts = evaluate_all(plan, runs, known)
+    atomic_write_json(out / "results.json", results_payload(plan, runs, verdicts))
+    paths = figures.all_figures(plan, runs, out)
+    atomic_write_bytes(out / "REPORT.md", render(plan, runs, verdicts, [p.name for p in paths]).encode())
     return out / "REPORT.md", verdicts
 
 
-def load_results(directory: Path) -> tuple[dict[RunConfig, RunResult], list[int], str, list[Verdict]]:
+def load_results(directory: Path) -> tuple[Plan, dict[RunConfig, RunResult], list[Verdict]]:
+    """The plan, runs and verdicts of a results.json; ValueError naming the file and the field otherwise."""
+    from reproduction.workloads import get_workload
+
     path = directory / "results.json"
     if not path.is_file():
-        raise ValueError(
+        raise UsageError(
             f"--from {directory}: no results.json there; run 'reproduction reproduce --out {directory}' first"
         )
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a JSON object with runs, verdicts, profile and seeds")
     runs = {}
-    for item in data["runs"]:
-        result = RunResult.from_dict(item)
+    for i, item in enumerate(_field(data, "runs", list, path)):
+        result = _parse(RunResult.from_dict, item, f"{path}: runs[{i}]")
         runs[result.config] = result
-    return runs, list(data["seeds"]), data["profile"], [Verdict(**v) for v in data["verdicts"]]
+    verdicts = [
+        _parse(Verdict.from_dict, v, f"{path}: verdicts[{i}]")
+        for i, v in enumerate(_field(data, "verdicts", list, path))
+    ]
+    seeds = _field(data, "seeds", list, path)
+    workload = _parse(get_workload, data.get("workload", "mnist"), f"{path}: workload")
+    profile = _parse(
+        lambda name: workload.profile(name, len(seeds)),
+        _field(data, "profile", str, path),
+        f"{path}: profile",
+    )
+    if list(profile.seed_list()) != seeds:
+        raise UsageError(f"{path}: seeds {seeds} are not 0..{len(seeds) - 1}")
+    profile = _timed(profile, data, path)
+    return Plan(workload, profile), runs, verdicts
 
 
-def rebuild_report(directory: Path, out: Path | None = None) -> Path:
+def _timed(profile, data, path):
+    import dataclasses
+
+    timed = data.get("timed_seeds", list(profile.timed_seed_list()))
+    if not isinstance(timed, list) or timed != list(range(len(timed))) or not timed:
+        raise UsageError(f"{path}: timed_seeds must be a list 0..n-1, got {timed!r}")
+    return dataclasses.replace(profile, timed_seeds=len(timed))
+
+
+def _field(data: dict, name: str, kind: type, path):
+    value = data.get(name)
+    if not isinstance(value, kind):
+        raise UsageError(f"{path}: field {name!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _parse(parse, value, where: str):
+    try:
+        return parse(value)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+
+def rebuild_report(directory: Path, out: Path | None = None, readme: Path | None = None) -> Path:
     """The report again from results.json: claims that read runs are evaluated anew; the checks of the code
-    alone keep their stored verdicts (re-run them with ``reproduction reproduce`` or ``pytest claims``)."""
-    runs, seeds, profile, verdicts = load_results(directory)
+    alone keep their stored verdicts (re-run them with ``reproduction reproduce`` or ``pytest claims``).
+    ``readme``: also rewrite its headline block for this workload."""
+    plan, runs, verdicts = load_results(directory)
     known = {(v.claim, v.params): v for v in verdicts}
-    return build_report(runs, seeds, profile, out or directory, known)[0]
+    path, verdicts = build_report(plan, runs, out or directory, known)
+    if readme is not None:
+        write_readme_block(
+            readme, plan.workload.name, readme_block(plan, runs, verdicts, str(out or directory))
+        )
+    return path

@@ -1,17 +1,20 @@
-"""The main job: every run the claims need (reproduction/runner.py: resumable), then the report."""
+"""The main job: every run the plan's claims need (reproduction/runner.py: resumable), then the report."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from reproduction import claims
-from reproduction.cluster import DEFAULT_WORKERS, MnistSource, check_scheduler, check_workers
+from reproduction.atomic import ensure_directory
+from reproduction.cluster import DEFAULT_WORKERS, check_scheduler, check_workers
+from reproduction.data import DatasetSource
 from reproduction.report import build_report, tally
-from reproduction.runner import check_tensorboard, run_all, say
+from reproduction.runner import run_all, say
 from reproduction.store import RunStore
 
 
 def reproduce(
+    workload: str = "mnist",
     profile: str = "quick",
     out: Path = Path("report"),
     seeds: int | None = None,
@@ -24,23 +27,25 @@ def reproduce(
     workers: int = DEFAULT_WORKERS,
     scheduler: str | None = None,
 ) -> int:
-    """Run the grid and write the report. ``data`` (preprocessed arrays) overrides MNIST for smoke tests;
-    ``scheduler``: a Dask scheduler address for the grid (reproduction/cluster.py)."""
-    prof = claims.get_profile(profile, seeds)
+    """Run the plan's grid and write the report. ``data`` (preprocessed arrays) overrides the workload's
+    dataset for smoke tests; ``scheduler``: a Dask scheduler address for the grid (reproduction/cluster.py)."""
+    plan = claims.get_plan(workload, profile, seeds)
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
     if tensorboard:
+        from reproduction.tensorboard_log import check_tensorboard
+
         check_tensorboard()  # fail before training, not after the first run
-    if data is None:
-        data = MnistSource(data_dir)
-        data.load()  # fetched and verified here, once, before any worker looks for its cache
-    seed_list = prof.seed_list()
     store = RunStore(runs_dir)
-    configs = claims.required_configs(seed_list, prof.full)
-    timed = claims.timed_configs(seed_list)
+    ensure_directory(store.root, "--runs-dir")  # both before any data or training
+    ensure_directory(out, "--out")
+    if data is None:
+        data = DatasetSource(plan.workload.dataset, data_dir)
+        data.load()  # fetched and verified here, once, before any worker looks for its cache
+    configs, timed = claims.required_configs(plan), claims.timed_configs(plan)
     say(
-        f"profile {prof.name}: {len(seed_list)} seeds, {len(configs)} runs ({len(timed)} timed, trained alone), "
-        f"store {store.root}"
+        f"workload {plan.workload.name}, profile {plan.profile.name}: {len(plan.seeds)} seeds, {len(configs)} "
+        f"runs ({len(timed)} timed, trained alone), store {store.root}"
     )
     runs = run_all(
         configs,
@@ -48,11 +53,11 @@ def reproduce(
         store,
         fresh=fresh,
         quiet=quiet,
-        tensorboard=out / "tensorboard" if tensorboard else None,
+        tensorboard=Path(out) / "tensorboard" if tensorboard else None,
         timed=timed,
         workers=workers,
         scheduler=scheduler,
     ).runs
-    report, verdicts = build_report(runs, seed_list, prof.name, out)
-    print(f"report: {report}  ({tally(verdicts)})")
+    report, verdicts = build_report(plan, runs, Path(out))
+    print(f"report: {report}  ({tally(verdicts, plan)})")
     return 0

@@ -1,12 +1,13 @@
 """The runner: which runs are missing, where each trains, and the store that keeps them.
 
-Timing policy. A run whose training seconds a claim reads (``timed``: the main grid, claims.plan.timed_configs)
-trains here in the main process, one at a time, alone on the machine, with every core, in the order given
-(the three schedules of one optimizer and seed back to back, so machine drift hits them alike). Every
-other run trains on Dask workers (reproduction/cluster.py): by default a LocalCluster of ``workers``
-single-threaded processes on 127.0.0.1, after the timed runs; ``workers=0`` trains them here too. With a
-``scheduler`` address everything goes to that cluster, the timed runs as blocks (one optimizer and seed,
-back to back) on workers that hold a whole machine. Each run's metadata records where it trained.
+Timing policy. A run whose training seconds a claim reads (``timed``: claims.timed_configs) trains here in
+the main process, one at a time, alone on the machine, in the order given (blocks of one optimizer and
+seed, schedules in counterbalanced order); it records the CPU time other processes used meanwhile
+(reproduction/hostload.py), so the timing claims check that it was alone. Every other run trains on Dask
+workers (reproduction/cluster.py): by default a LocalCluster of ``workers`` processes on 127.0.0.1, after
+the timed runs; ``workers=0`` trains them here too. With a ``scheduler`` address everything goes to that
+cluster, the timed runs as blocks on workers that hold a whole machine. Each run's metadata records where it
+trained. A stored run that a claim needs timed but that was not trained timed is trained again, timed.
 
 Nothing is lost: each run is written to the store atomically as soon as it ends, a run already stored is
 never trained again (unless ``fresh``), and an interrupted job resumes where it stopped.
@@ -17,11 +18,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reproduction.cluster import as_source, check_scheduler, check_workers, train_on_cluster
 from reproduction.config import RunConfig
+from reproduction.errors import UsageError
 from reproduction.results import EpochRecord, RunResult
 from reproduction.store import RunStore
 
@@ -36,41 +38,6 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def check_tensorboard() -> None:
-    try:
-        import tensorboard  # noqa: F401  (tf.summary writes through it)
-    except ImportError as exc:
-        raise ValueError(
-            "--tensorboard needs the tensorboard package: pip install 'batch-size-repro[tensorboard]'"
-        ) from exc
-
-
-def write_tensorboard(result: RunResult, directory: Path) -> None:
-    check_tensorboard()
-    import tensorflow as tf
-
-    writer = tf.summary.create_file_writer(str(directory / result.config.key()))
-    with writer.as_default():
-        updates = 0
-        tf.summary.scalar("b_simple", result.initial_b_simple, step=0)  # at the initial weights
-        for e in result.epochs:
-            updates += e.steps
-            for name in (
-                "test_accuracy",
-                "test_loss",
-                "train_loss",
-                "learning_rate",
-                "batch_size",
-                "train_seconds",
-                "b_simple",
-                "gradient_sq",
-                "gradient_trace",
-            ):
-                tf.summary.scalar(name, getattr(e, name), step=e.epoch + 1)
-            tf.summary.scalar("test_accuracy_vs_updates", e.test_accuracy, step=updates)
-    writer.close()
-
-
 def timed_blocks(timed: Sequence[RunConfig]) -> list[tuple[RunConfig, ...]]:
     """Consecutive timed runs of one (optimizer, seed): the blocks a wall-clock claim pairs."""
     blocks: list[list[RunConfig]] = []
@@ -82,10 +49,81 @@ def timed_blocks(timed: Sequence[RunConfig]) -> list[tuple[RunConfig, ...]]:
     return [tuple(b) for b in blocks]
 
 
+def was_timed(result: RunResult) -> bool:
+    """Trained timed: alone, with a host-load record (a run from a worker has none)."""
+    return bool(result.metadata.get("host_load"))
+
+
+@dataclasses.dataclass
+class _Job:
+    """One call of ``run_all``: what is asked, what is found, what trains where."""
+
+    configs: list[RunConfig]
+    store: RunStore
+    timed: set[RunConfig]
+    say: Callable[[str], None]
+    quiet: bool
+    tensorboard: Path | None
+    runs: dict = dataclasses.field(default_factory=dict)
+    trained: list = dataclasses.field(default_factory=list)
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def label(self, config: RunConfig) -> str:
+        return f"[run {self.configs.index(config) + 1}/{len(self.configs)}] {config.key()}"
+
+    def missing(self, fresh: bool) -> list[RunConfig]:
+        pending = []
+        for config in self.configs:
+            found = None if fresh else self.store.get(config)
+            if found is not None and (config not in self.timed or was_timed(found)):
+                self.runs[config] = found
+            else:
+                pending.append(config)
+        return pending
+
+    def finished(self, result: RunResult, where: str = "") -> None:
+        self.store.put(result)  # atomic: a killed job loses at most the runs in flight
+        self.runs[result.config] = result
+        self.trained.append(result.config)
+        if self.tensorboard is not None:
+            from reproduction.tensorboard_log import write_tensorboard
+
+            write_tensorboard(result, self.tensorboard)
+        self.say(
+            f"{self.label(result.config)}: test accuracy {100 * result.final.test_accuracy:.2f}%, train "
+            f"{result.train_seconds:.1f} s{where} (elapsed {time.perf_counter() - self.start:.0f} s)"
+        )
+
+    def train_here(self, configs: Sequence[RunConfig], source, strategy) -> None:
+        if not configs:
+            return
+        from reproduction.training import Trainer  # TensorFlow starts only when something trains
+
+        trainer = Trainer(source.load(), strategy=strategy)
+        for config in configs:
+            self.say(
+                f"{self.label(config)}: training ({config.build_schedule().epochs} epochs)"
+                + (", timed" if config in self.timed else "")
+            )
+            on_epoch = None if self.quiet else _progress_bar(config.build_schedule().epochs)
+            if config in self.timed:
+                self.finished(trainer.train_timed(config, on_epoch=on_epoch))
+            else:
+                self.finished(trainer.train(config, on_epoch=on_epoch))
+
+
+def _progress_bar(epochs: int) -> Callable[[EpochRecord], None]:
+    import keras
+
+    bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["loss", "acc"])
+    return lambda e: bar.update(e.epoch + 1, values=[("loss", e.train_loss), ("acc", e.test_accuracy)])
+
+
 def run_all(
     configs: list[RunConfig],
     data,
     store: RunStore,
+    *,
     fresh: bool = False,
     quiet: bool = False,
     tensorboard: Path | None = None,
@@ -97,83 +135,42 @@ def run_all(
 ) -> Outcome:
     """Train (or take from the store) every config; progress through ``say`` (stderr).
 
-    ``data``: preprocessed arrays, or a cluster.MnistSource that each process loads itself.
-    ``timed``: the configs whose training seconds a claim reads (None: all). Without ``scheduler`` they
-    train first, here, one at a time with every core, and the others on a LocalCluster of ``workers``
-    single-threaded processes (``workers=0``: here too). With ``scheduler`` all go to that cluster, the timed
-    ones as blocks. Each run is stored as soon as it ends; runs that fail on the cluster are raised together
-    (cluster.RunFailed) after every other run was stored. ``strategy``: a tf.distribute strategy for the
-    runs trained here (reproduction/distribute.py); only with ``workers=0`` and no scheduler."""
+    ``data``: preprocessed arrays, or a data source that each process loads itself (data.DatasetSource).
+    ``timed``: the configs whose training seconds a claim reads (None: all), in their order. Without
+    ``scheduler`` they train first, here, alone, and the others on a LocalCluster of ``workers`` processes
+    (``workers=0``: here too). With ``scheduler`` all go to that cluster, the timed ones as blocks. Each run
+    is stored as soon as it ends; runs that fail on the cluster are raised together (cluster.RunFailed) after
+    every other run was stored. ``strategy``: a tf.distribute strategy for the runs trained here
+    (reproduction/distribute.py); only with ``workers=0`` and no scheduler."""
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
     if strategy is not None and (workers or scheduler):
-        raise ValueError(
+        raise UsageError(
             f"strategy: a tf.distribute strategy trains in this process only; got workers={workers}, "
             f"scheduler={scheduler!r} (use workers=0 and no scheduler)"
         )
-    timed_set = set(configs if timed is None else timed)
-    runs, start, trained = {}, time.perf_counter(), []
-    trainer = None
-    index = {c: i for i, c in enumerate(configs, 1)}
-
-    def label(c: RunConfig) -> str:
-        return f"[run {index[c]}/{len(configs)}] {c.key()}"
-
-    def finished(result: RunResult, where: str = "") -> None:
-        store.put(result)  # atomic: a killed job loses at most the runs in flight
-        runs[result.config] = result
-        trained.append(result.config)
-        if tensorboard is not None:
-            write_tensorboard(result, tensorboard)
-        say(
-            f"{label(result.config)}: test accuracy {100 * result.final.test_accuracy:.2f}%, train "
-            f"{result.train_seconds:.1f} s{where} (elapsed {time.perf_counter() - start:.0f} s)"
-        )
-
-    pending = []
-    for config in configs:
-        found = None if fresh else store.get(config)
-        if found is not None:
-            runs[config] = found
-        else:
-            pending.append(config)
+    job = _Job(list(configs), store, set(configs if timed is None else timed), say, quiet, tensorboard)
+    pending = job.missing(fresh)
     source = as_source(data) if pending else None  # nothing to train: the data are never needed
+    timed_order = [c for c in (configs if timed is None else timed) if c in set(pending)]
+    untimed = [c for c in pending if c not in job.timed]
     if scheduler is not None:
-        here = []
-        blocks = timed_blocks([c for c in pending if c in timed_set])
-        pooled = [c for c in pending if c not in timed_set]
+        blocks, here, pooled = timed_blocks(timed_order), [], untimed
     else:
-        here = [c for c in pending if c in timed_set or workers == 0]
-        blocks, pooled = [], [c for c in pending if c not in here]
-    for config in here:
-        import keras  # the progress bar; TensorFlow starts only when something trains
-
-        epochs = config.build_schedule().epochs
-        say(f"{label(config)}: training ({epochs} epochs)")
-        bar = (
-            None
-            if quiet
-            else keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["loss", "acc"])
-        )
-
-        def on_epoch(e: EpochRecord, bar=bar):
-            if bar is not None:
-                bar.update(e.epoch + 1, values=[("loss", e.train_loss), ("acc", e.test_accuracy)])
-
-        if trainer is None:
-            from reproduction.training import Trainer  # TensorFlow starts only when something trains
-
-            trainer = Trainer(source.load(), strategy=strategy)
-        finished(trainer.train(config, on_epoch=on_epoch))
+        blocks = []
+        here = timed_order + (untimed if workers == 0 else [])
+        pooled = [] if workers == 0 else untimed
+    job.train_here(here, source, strategy)
     if pooled or blocks:
-        say(
-            f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks on the Dask cluster at "
-            f"{scheduler}"
+        where = (
+            f"on the Dask cluster at {scheduler}"
             if scheduler
-            else f"training {len(pooled)} untimed runs in {min(workers, len(pooled))} "
-            "single-threaded worker processes (a Dask LocalCluster on 127.0.0.1)"
+            else f"in {min(workers, len(pooled))} worker processes (a Dask LocalCluster on 127.0.0.1)"
         )
+        say(f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks {where}")
         for result in train_on_cluster(pooled, source, workers, scheduler, blocks):
-            finished(result, f" on {result.metadata.get('worker')}")
-    say(f"{len(configs)} runs: {len(trained)} trained now, {len(configs) - len(trained)} from {store.root}")
-    return Outcome({c: runs[c] for c in configs}, tuple(trained))
+            job.finished(result, f" on {result.metadata.get('worker')}")
+    say(
+        f"{len(configs)} runs: {len(job.trained)} trained now, {len(configs) - len(job.trained)} from {store.root}"
+    )
+    return Outcome({c: job.runs[c] for c in configs}, tuple(job.trained))

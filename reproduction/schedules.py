@@ -16,6 +16,8 @@ import dataclasses
 import math
 from collections.abc import Callable
 
+from reproduction.errors import UsageError
+
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
@@ -25,15 +27,15 @@ class Phase:
 
     def __post_init__(self):
         if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
-            raise ValueError(f"Phase.epochs={self.epochs!r}: expected a positive integer")
+            raise UsageError(f"Phase.epochs={self.epochs!r}: expected a positive integer")
         if (
             not isinstance(self.learning_rate, int | float)
             or not math.isfinite(self.learning_rate)
             or self.learning_rate <= 0
         ):
-            raise ValueError(f"Phase.learning_rate={self.learning_rate!r}: expected a finite number > 0")
+            raise UsageError(f"Phase.learning_rate={self.learning_rate!r}: expected a finite number > 0")
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise ValueError(f"Phase.batch_size={self.batch_size!r}: expected a positive integer")
+            raise UsageError(f"Phase.batch_size={self.batch_size!r}: expected a positive integer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +46,11 @@ class Schedule:
 
     def __post_init__(self):
         if not self.name:
-            raise ValueError("Schedule.name: expected a non-empty string")
+            raise UsageError("Schedule.name: expected a non-empty string")
         if not self.phases or not all(isinstance(p, Phase) for p in self.phases):
-            raise ValueError(f"Schedule.phases={self.phases!r}: expected a non-empty tuple of Phase")
+            raise UsageError(f"Schedule.phases={self.phases!r}: expected a non-empty tuple of Phase")
         if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"Schedule.momentum={self.momentum!r}: expected None or 0 <= momentum < 1")
+            raise UsageError(f"Schedule.momentum={self.momentum!r}: expected None or 0 <= momentum < 1")
 
     # -- per epoch
     @property
@@ -57,7 +59,7 @@ class Schedule:
 
     def phase(self, epoch: int) -> Phase:
         if not isinstance(epoch, int) or not 0 <= epoch < self.epochs:
-            raise ValueError(f"epoch={epoch!r}: expected an integer in [0, {self.epochs})")
+            raise UsageError(f"epoch={epoch!r}: expected an integer in [0, {self.epochs})")
         for p in self.phases:
             if epoch < p.epochs:
                 return p
@@ -78,7 +80,7 @@ class Schedule:
     def check_fits(self, n_examples: int) -> None:
         largest = max(p.batch_size for p in self.phases)
         if largest > n_examples:
-            raise ValueError(
+            raise UsageError(
                 f"schedule {self.name!r}: batch size {largest} exceeds the {n_examples} examples"
             )
 
@@ -95,7 +97,7 @@ class Schedule:
         if self.momentum is not None:
             momentum = self.momentum
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum={momentum!r}: expected 0 <= momentum < 1")
+            raise UsageError(f"momentum={momentum!r}: expected 0 <= momentum < 1")
         out = []
         for p in self.per_epoch():
             ratio = n_examples / p.batch_size - (1.0 if exact else 0.0)
@@ -106,7 +108,7 @@ class Schedule:
 # ----------------------------------------------------------------------------------------------- factories
 def _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step):
     if not isinstance(base_lr, int | float) or not math.isfinite(base_lr) or base_lr <= 0:
-        raise ValueError(f"base_lr={base_lr!r}: expected a finite number > 0")
+        raise UsageError(f"base_lr={base_lr!r}: expected a finite number > 0")
     for name, value in (
         ("base_batch", base_batch),
         ("factor", factor),
@@ -114,7 +116,7 @@ def _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step):
         ("epochs_per_step", epochs_per_step),
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}={value!r}: expected a positive integer")
+            raise UsageError(f"{name}={value!r}: expected a positive integer")
 
 
 def decay_lr(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2) -> Schedule:
@@ -155,7 +157,7 @@ def increased_initial_lr(
     """Paper 5.2: increase-batch with eps and B both scaled by ``initial_factor`` from the start (same g)."""
     _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
     if not isinstance(initial_factor, int) or isinstance(initial_factor, bool) or initial_factor < 1:
-        raise ValueError(f"initial_factor={initial_factor!r}: expected a positive integer")
+        raise UsageError(f"initial_factor={initial_factor!r}: expected a positive integer")
     base = increase_batch(
         base_lr * initial_factor, base_batch * initial_factor, factor, steps, epochs_per_step
     )
@@ -170,11 +172,11 @@ def increased_momentum(
     The multiplier must be a whole number, else construction fails."""
     _check_factory_args(base_lr, base_batch, factor, steps, epochs_per_step)
     if not (0.0 <= momentum < 1.0 and 0.0 <= new_momentum < 1.0):
-        raise ValueError(f"momentum={momentum!r}, new_momentum={new_momentum!r}: expected both in [0, 1)")
+        raise UsageError(f"momentum={momentum!r}, new_momentum={new_momentum!r}: expected both in [0, 1)")
     ratio = (1.0 - momentum) / (1.0 - new_momentum)
     scale = round(ratio)
     if scale < 1 or abs(scale - ratio) > 1e-9 * ratio:
-        raise ValueError(
+        raise UsageError(
             f"new_momentum={new_momentum!r}: (1 - {momentum}) / (1 - {new_momentum}) = {ratio:.6g} "
             "is not a whole batch-size multiple"
         )
@@ -198,7 +200,7 @@ def get_schedule(name: str) -> ScheduleFactory:
     try:
         return SCHEDULES[name]
     except KeyError:
-        raise ValueError(f"schedule={name!r}: unknown; known schedules are {sorted(SCHEDULES)}") from None
+        raise UsageError(f"schedule={name!r}: unknown; known schedules are {sorted(SCHEDULES)}") from None
 
 
 def cap_batch(schedule: Schedule, max_batch: int) -> Schedule:

@@ -14,26 +14,38 @@ in, a ``Decision`` out; the claims add the labels (``Verdict.of``: claim id, par
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as st
 
-HOLDS, REFUTED, UNDECIDED = "holds", "refuted", "undecided"
+
+class Outcome(enum.StrEnum):
+    """The three verdicts. A str enum: it compares equal to, and serializes as, its value."""
+
+    HOLDS = "holds"
+    REFUTED = "refuted"
+    UNDECIDED = "undecided"
+
+
+HOLDS, REFUTED, UNDECIDED = Outcome.HOLDS, Outcome.REFUTED, Outcome.UNDECIDED
 MAX_N_SEARCH = 1000
 
 
-def _check_verdict(verdict: str) -> None:
-    if verdict not in (HOLDS, REFUTED, UNDECIDED):
-        raise ValueError(f"verdict={verdict!r}: expected one of {[HOLDS, REFUTED, UNDECIDED]}")
+def _check_verdict(verdict) -> Outcome:
+    try:
+        return Outcome(verdict)
+    except ValueError:
+        raise ValueError(f"verdict={verdict!r}: expected one of {[o.value for o in Outcome]}") from None
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
     """What a test decided, unlabelled."""
 
-    verdict: str  # holds | refuted | undecided
+    verdict: Outcome
     effect: float  # the measured effect
     low: float  # interval (two-sided 90% for equivalence and orderings, exact for deterministic checks)
     high: float
@@ -44,7 +56,7 @@ class Decision:
     note: str = ""  # why nothing could be decided, where that is the case
 
     def __post_init__(self):
-        _check_verdict(self.verdict)
+        object.__setattr__(self, "verdict", _check_verdict(self.verdict))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +65,7 @@ class Verdict:
 
     claim: str  # claim id
     params: str  # e.g. "sgd-increase"
-    verdict: str  # holds | refuted | undecided
+    verdict: Outcome
     effect: float  # the measured effect, in ``unit``
     low: float
     high: float
@@ -64,44 +76,37 @@ class Verdict:
     n_to_decide: int | None = None
     detail: str = ""
     refutable_beyond: float | None = None
+    n_unit: str = "seeds"  # what n and n_to_decide count
+    setup_failure: bool = False  # the evidence could not be judged (e.g. every run of a pair diverged): red
 
     def __post_init__(self):
-        _check_verdict(self.verdict)
+        object.__setattr__(self, "verdict", _check_verdict(self.verdict))
 
     @classmethod
-    def of(
-        cls, decision: Decision, claim: str, params: str, bound: str, unit: str = "", detail: str = ""
-    ) -> Verdict:
-        detail = "; ".join(x for x in (detail, decision.note) if x)
-        return cls(
-            claim,
-            params,
-            decision.verdict,
-            decision.effect,
-            decision.low,
-            decision.high,
-            bound,
-            unit,
-            decision.n,
-            decision.p_value,
-            decision.n_to_decide,
-            detail,
-            decision.refutable_beyond,
-        )
+    def of(cls, decision: Decision, claim: str, params: str, bound: str, unit: str = "", **labels) -> Verdict:
+        """``labels``: detail, n_unit, setup_failure; the decision's note is appended to the detail."""
+        detail = "; ".join(x for x in (labels.pop("detail", ""), decision.note) if x)
+        fields = {f.name: getattr(decision, f.name) for f in dataclasses.fields(Decision) if f.name != "note"}
+        return cls(claim=claim, params=params, bound=bound, unit=unit, detail=detail, **fields, **labels)
 
     def summary(self) -> str:
         p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
-        decide = f"; about {self.n_to_decide} repetitions would decide it" if self.n_to_decide else ""
+        decide = f"; about {self.n_to_decide} {self.n_unit} would decide it" if self.n_to_decide else ""
         extra = f"; {self.detail}" if self.detail else ""
         if self.refutable_beyond is not None:
             extra = f"; could refute |effect| >= {self.refutable_beyond:.4g}{self.unit}{extra}"
+        failure = " (SETUP FAILURE)" if self.setup_failure else ""
         return (
-            f"{self.claim}[{self.params}] {self.verdict}: effect {self.effect:.4g}{self.unit} "
-            f"[{self.low:.4g}, {self.high:.4g}] (n={self.n}{p}), bound {self.bound}{decide}{extra}"
+            f"{self.claim}[{self.params}] {self.verdict}{failure}: effect {self.effect:.4g}{self.unit} "
+            f"[{self.low:.4g}, {self.high:.4g}] (n={self.n} {self.n_unit}{p}), bound {self.bound}{decide}{extra}"
         )
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "verdict": self.verdict.value}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Verdict:
+        return cls(**data)
 
 
 def _too_few(d: np.ndarray) -> Decision:
@@ -247,3 +252,20 @@ def at_least(
 def deterministic(ok: bool, effect: float) -> Decision:
     """A check with no noise (exact counts, numerical identities): holds or refuted."""
     return Decision(HOLDS if ok else REFUTED, effect, effect, effect, 1)
+
+
+def seeds_for_power(
+    beyond: float, sd: float, alpha: float, power: float = 0.8, max_n: int = 100
+) -> int | None:
+    """Smallest number of paired repetitions at which a one-sided t test at level ``alpha`` detects a mean
+    ``beyond`` past its bound (a shift of the paired differences, sd ``sd``) with probability ``power``
+    (noncentral t). None when ``beyond <= 0`` (no number of repetitions refutes it) or beyond ``max_n``."""
+    if not (math.isfinite(beyond) and math.isfinite(sd)) or beyond <= 0:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, max_n + 1):
+        critical = st.t.ppf(1 - alpha, n - 1)
+        if 1 - st.nct.cdf(critical, n - 1, beyond * math.sqrt(n) / sd) >= power:
+            return n
+    return None

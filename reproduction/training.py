@@ -27,25 +27,23 @@ the noise measurement and the evaluation on the test set are timed apart (``nois
 
 from __future__ import annotations
 
-import datetime
 import math
-import os
-import platform
-import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from reproduction.config import CODE_VERSION, RunConfig
+from reproduction.config import RunConfig
 from reproduction.distribute import check_split, describe
+from reproduction.errors import UsageError
+from reproduction.hostload import measured
 from reproduction.model import build_cnn, forward, logits, micro_batch_size
 from reproduction.noise_scale import PROBE_EXAMPLES, NoiseProbe, probe_indices, unit_size
 from reproduction.optimizers import get_optimizer
+from reproduction.provenance import metadata
 from reproduction.results import EpochRecord, RunResult  # noqa: F401  (re-exported: the engine's output)
 
 EVAL_BATCH = 10_000
@@ -54,62 +52,6 @@ EVAL_BATCH = 10_000
 def configure_determinism() -> None:
     """Same seed, same machine: bit-identical results."""
     tf.config.experimental.enable_op_determinism()
-
-
-def metadata() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                cwd=Path(__file__).parent,
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-            or None
-        )
-        dirty = (
-            bool(
-                subprocess.run(
-                    ["git", "status", "--porcelain", "--untracked-files=no"],
-                    cwd=Path(__file__).parent,
-                    capture_output=True,
-                    text=True,
-                    timeout=5,
-                ).stdout.strip()
-            )
-            if commit
-            else None
-        )
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    return {
-        "code_version": CODE_VERSION,
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()
-        or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)),  # 0: TensorFlow's default, every core
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "op_determinism": True,
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-        "trained_in": "main",  # or "worker" (reproduction/cluster.py)
-        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
 
 
 class Engine:
@@ -130,7 +72,7 @@ class Engine:
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         if self.replicas > 1 and micro_batch is None:
-            raise ValueError(
+            raise UsageError(
                 f"replicas={self.replicas}: this model's normalization spans the whole batch "
                 "(micro_batch=None), so it cannot be split over replicas"
             )
@@ -284,7 +226,7 @@ class Trainer:
         """``noise_probe``: examples on which B_simple is measured after each epoch; 0: not measured.
         ``strategy``: where each run trains (reproduction/distribute.py); None: the default, one device."""
         if not isinstance(noise_probe, int) or noise_probe < 0:
-            raise ValueError(f"noise_probe={noise_probe!r}: expected a non-negative integer (0: off)")
+            raise UsageError(f"noise_probe={noise_probe!r}: expected a non-negative integer (0: off)")
         configure_determinism()
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.x_train, self.y_train, self.x_test, self.y_test = data
@@ -332,19 +274,26 @@ class Trainer:
                 v.assign(tf.zeros_like(v))
         return engine
 
+    def train_timed(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
+        """``train``, with the CPU time other processes used meanwhile in its metadata (``host_load``): the
+        record a wall-clock claim needs to read the run's seconds (reproduction/hostload.py)."""
+        result, load = measured(lambda: self.train(config, on_epoch))
+        result.metadata["host_load"] = load
+        return result
+
     def train(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
         x, y, xt, yt = self._tensors
         n_train = len(self.x_train)
         if config.train_examples is not None:
             if config.train_examples > n_train:
-                raise ValueError(f"train_examples={config.train_examples}: only {n_train} examples available")
+                raise UsageError(f"train_examples={config.train_examples}: only {n_train} examples available")
             n_train = config.train_examples
             x, y = x[:n_train], y[:n_train]
         schedule = config.build_schedule()
         schedule.check_fits(n_train)
         replicas, strategy = self.strategy.num_replicas_in_sync, describe(self.strategy)["strategy"]
         if (config.strategy, config.replicas) != (strategy, replicas):
-            raise ValueError(
+            raise UsageError(
                 f"strategy={config.strategy!r}, replicas={config.replicas}: the trainer's strategy is "
                 f"{strategy!r} with {replicas} replicas"
             )

@@ -134,3 +134,56 @@ def mirrored_against_one_device(
         ]
     )
     return out
+
+
+# ------------------------------------------------------------------------------ synthetic runs for the claims
+def make_run(config, accuracy: float, loss: float, seconds=None, alone: bool = True, metadata=None):
+    """A RunResult whose epochs follow ``config``'s schedule, ending at ``accuracy`` (fraction) and ``loss``
+    (NaN: diverged). ``seconds``: batch size -> training seconds per epoch (default 1.0); ``alone``: record a
+    host load with no other process (a timed run), else none."""
+    from reproduction.results import EpochRecord, RunResult
+
+    phases = config.build_schedule().per_epoch()
+    epochs = tuple(
+        EpochRecord(
+            e,
+            p.learning_rate,
+            p.batch_size,
+            -(-60_000 // p.batch_size),
+            (seconds or {}).get(p.batch_size, 1.0),
+            0.1,
+            loss,
+            loss,
+            accuracy,
+        )
+        for e, p in enumerate(phases)
+    )
+    meta = dict(metadata or {})
+    if alone:
+        meta["host_load"] = {"other_cores": 0.0, "own_cores": 1.0, "steal_cores": 0.0}
+    return RunResult(config, epochs, meta)
+
+
+def plan_with_seeds(workload: str = "mnist", seeds: int = 3, profile: str = "quick"):
+    from reproduction.claims import Plan
+    from reproduction.workloads import get_workload
+
+    w = get_workload(workload)
+    return Plan(w, w.profile(profile, seeds))
+
+
+def synthetic_runs(plan, configs, accuracy=0.975, loss=0.05, jitter=0.0005):
+    """Every config at ``accuracy`` / ``loss`` plus a small seed- and schedule-dependent jitter (so paired
+    differences have spread)."""
+    out = {}
+    for c in configs:
+        j = jitter * (((c.seed * 7 + len(c.schedule) + (c.base_lr or 0) * 13) % 5) - 2)
+        out[c] = make_run(c, accuracy + j / 10, loss + j)
+    return out
+
+
+def fake_margins(plan, margin: float = 0.005):
+    """Pre-registered margins for every optimizer of the plan's workload (for tests that need no file)."""
+    from reproduction.calibration import Margin
+
+    return {o: Margin(o, margin, margin / 2, (1000, 1001)) for o in plan.workload.optimizers}

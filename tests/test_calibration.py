@@ -1,5 +1,6 @@
-"""The pre-registered train-loss margins: the committed file matches today's optimizer settings, every
-margin follows from its recorded losses, and a stale or tampered file is refused with a clear error."""
+"""The pre-registration files: each built-in workload's file matches today's settings and code version, every
+margin follows from its recorded losses, the controls' power follows from their differences, and a stale or
+tampered file is refused with a clear error."""
 
 from __future__ import annotations
 
@@ -11,61 +12,131 @@ import numpy as np
 import pytest
 
 from reproduction import calibration
-from reproduction.config import RunConfig
-from reproduction.optimizers import OPTIMIZERS
+from reproduction.config import CODE_VERSION
+from reproduction.workloads import CALIBRATION_SEEDS, get_workload, known_workloads
+
+MNIST = get_workload("mnist")
 
 
 @pytest.fixture()
 def committed():
-    return json.loads(calibration.CALIBRATION_PATH.read_text())
+    """The committed file as of this code version (its version checked by the first test alone)."""
+    return dict(json.loads(MNIST.preregistration.read_text()), code_version=CODE_VERSION)
 
 
-def test_committed_calibration_matches_the_registry():
-    """Retuning a base rate (or the model) without `reproduction calibrate` turns this red."""
-    margins = calibration.read_margins()
-    assert set(margins) == set(OPTIMIZERS)
+@pytest.mark.parametrize("name", known_workloads())
+def test_committed_preregistration_matches_the_workload_and_the_code(name):
+    """Retuning a base rate, changing the model, or bumping the code version without `reproduction calibrate`
+    turns this red."""
+    workload = get_workload(name)
+    margins = calibration.read_margins(workload)
+    assert set(margins) == set(workload.optimizers)
     for m in margins.values():
-        assert len(m.seeds) >= 10 and min(m.seeds) >= calibration.CALIBRATION_SEED_OFFSET
+        assert len(m.seeds) >= 10 and min(m.seeds) >= CALIBRATION_SEEDS
         assert 0 < m.margin == pytest.approx(2 * m.sd)
+    content = calibration.read_preregistration(workload)
+    assert set(content["controls"]) == {
+        f"{o}-{c.name}" for o in workload.optimizers for c in workload.controls
+    }
 
 
 def test_a_retuned_rate_is_refused(committed):
     stale = copy.deepcopy(committed)
     stale["optimizers"]["sgd"]["setting"]["base_lr"] = 0.2
-    with pytest.raises(
-        ValueError, match=r"the 'sgd' margin was measured with .*run `reproduction calibrate`"
-    ):
-        calibration.load_margins(stale)
+    with pytest.raises(ValueError, match=r"the 'sgd' margin was measured with .*run `reproduction calibrate"):
+        calibration.load_margins(stale, MNIST)
+
+
+def test_another_code_version_is_refused(committed):
+    old = dict(committed, code_version="1")
+    with pytest.raises(ValueError, match=f"code version '1', the code is at '{CODE_VERSION}'"):
+        calibration.load_margins(old, MNIST)
 
 
 def test_a_margin_that_does_not_follow_from_its_losses_is_refused(committed):
     tampered = copy.deepcopy(committed)
     tampered["optimizers"]["adam"]["margin"] *= 3
-    with pytest.raises(ValueError, match="'adam' sd/margin do not follow from its losses"):
-        calibration.load_margins(tampered)
+    with pytest.raises(ValueError, match="optimizers.adam: sd/margin do not follow from its losses"):
+        calibration.load_margins(tampered, MNIST)
 
 
-def test_a_missing_optimizer_and_a_missing_file_are_clear_errors(committed, tmp_path):
-    partial = copy.deepcopy(committed)
-    del partial["optimizers"]["nesterov"]
-    with pytest.raises(ValueError, match="no margin for optimizer 'nesterov'"):
-        calibration.load_margins(partial)
-    with pytest.raises(ValueError, match="missing; run `reproduction calibrate`"):
-        calibration.read_margins(tmp_path / "nope.json")
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["optimizers"].pop("nesterov"), "no margin for optimizer 'nesterov'"),
+        (lambda c: c.update(optimizers=5), "field 'optimizers' must be an object"),
+        (
+            lambda c: c["optimizers"]["sgd"].pop("final_train_loss"),
+            "optimizers.sgd: missing or malformed field",
+        ),
+        (lambda c: c["optimizers"]["sgd"].update(sd="x"), "optimizers.sgd: missing or malformed field"),
+    ],
+    ids=["missing-optimizer", "wrong-type", "missing-field", "bad-number"],
+)
+def test_a_malformed_file_is_a_clear_error(committed, mutate, message):
+    broken = copy.deepcopy(committed)
+    mutate(broken)
+    with pytest.raises(ValueError, match=message):
+        calibration.load_margins(broken, MNIST)
+
+
+def test_a_missing_or_unreadable_file_is_a_clear_error(tmp_path):
+    import dataclasses
+
+    missing = dataclasses.replace(MNIST, preregistration=tmp_path / "nope.json")
+    with pytest.raises(
+        ValueError, match="nope.json is missing; run `reproduction calibrate --workload mnist`"
+    ):
+        calibration.read_margins(missing)
+    (tmp_path / "bad.json").write_bytes(b"\xff{")
+    with pytest.raises(ValueError, match="bad.json is not valid JSON"):
+        calibration.read_margins(dataclasses.replace(MNIST, preregistration=tmp_path / "bad.json"))
+
+
+def _synthetic(n: int):
+    configs = calibration.calibration_configs(MNIST, n)
+    values = {}
+    for i, c in enumerate(configs):
+        loss = 0.05 + 0.001 * (i % 7)
+        accuracy = 0.975
+        if c.schedule == "constant" and c.base_batch == MNIST.base_batch:
+            loss += 0.02  # the constant control: well above decay
+        if c.base_lr is not None or c.base_batch != MNIST.base_batch:
+            accuracy -= 0.05  # eps5 and b2500: 5 points below
+        values[c] = SimpleNamespace(
+            final=SimpleNamespace(train_loss=loss, test_accuracy=accuracy + 0.0001 * (i % 3))
+        )
+    return values
 
 
 def test_build_calibration_is_two_sample_sds_and_round_trips():
-    n = 3
-    losses = {c: 0.05 + 0.001 * i for i, c in enumerate(calibration.calibration_configs(n))}
-    runs = {c: SimpleNamespace(final=SimpleNamespace(train_loss=v)) for c, v in losses.items()}
-    content = json.loads(json.dumps(calibration.build_calibration(runs, n)))
-    margins = calibration.load_margins(content)
-    for o in OPTIMIZERS:
-        mine = [losses[RunConfig(o, "decay", seed=1000 + k)] for k in range(n)]
+    n = 6
+    runs = _synthetic(n)
+    content = json.loads(json.dumps(calibration.build_calibration(MNIST, runs, n)))
+    margins = calibration.load_margins(content, MNIST)
+    for o in MNIST.optimizers:
+        mine = [runs[MNIST.config(o, "decay", CALIBRATION_SEEDS + k)].final.train_loss for k in range(n)]
         assert margins[o].sd == pytest.approx(np.std(mine, ddof=1))
         assert margins[o].margin == pytest.approx(2 * np.std(mine, ddof=1))
+    entry = content["controls"]["sgd-b2500"]
+    assert entry["discriminates"] and entry["seeds_needed"] >= 2 and entry["level"] == pytest.approx(0.05 / 8)
+    assert content["seeds_needed"] == max(
+        e["seeds_needed"] for e in content["controls"].values() if e["discriminates"]
+    )
+
+
+def test_a_control_inside_its_margin_is_preregistered_as_not_discriminating():
+    n = 6
+    runs = _synthetic(n)
+    for c in calibration.calibration_configs(MNIST, n):
+        if c.optimizer == "adam" and c.base_lr is not None:  # adam's eps5: 0.3 pt, inside the 1-pt margin
+            runs[c].final.test_accuracy = (
+                runs[MNIST.config("adam", "decay", c.seed)].final.test_accuracy - 0.003
+            )
+    entry = calibration.build_calibration(MNIST, runs, n)["controls"]["adam-eps5"]
+    assert not entry["discriminates"] and entry["seeds_needed"] is None
 
 
 def test_one_calibration_seed_is_refused():
     with pytest.raises(ValueError, match=r"seeds=1: expected an integer >= 2"):
-        calibration.calibration_configs(1)
+        calibration.calibration_configs(MNIST, 1)

@@ -34,7 +34,7 @@ def test_reproduce_refuses_zero_seeds(capsys):
 
 def test_run_from_the_store_prints_the_epoch_table(tmp_path, capsys, monkeypatch):
     """A stored run is served without training, and the table has a row per epoch."""
-    from reproduction import cli
+    from reproduction import data
     from reproduction.config import RunConfig
     from reproduction.store import RunStore
     from reproduction.training import EpochRecord, RunResult
@@ -46,7 +46,11 @@ def test_run_from_the_store_prints_the_epoch_table(tmp_path, capsys, monkeypatch
         for e, p in enumerate(schedule.per_epoch())
     )
     RunStore(tmp_path).put(RunResult(config, records, {}))
-    monkeypatch.setattr(cli, "_load_data", lambda args: None)  # never needed: nothing trains
+
+    def never(self):
+        raise AssertionError("nothing trains, so no data is loaded")
+
+    monkeypatch.setattr(data.DatasetSource, "load", never)
     assert (
         main(
             [

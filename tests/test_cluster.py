@@ -179,7 +179,7 @@ def test_timed_blocks_are_consecutive_runs_of_one_optimizer_and_seed():
 def test_a_failing_run_is_reported_with_its_error_and_the_others_are_stored(tmp_path):
     good = RunConfig("sgd", "increase", seed=0, **SMALL)
     bad = RunConfig("sgd", "increase", seed=1, train_examples=10_000, **SMALL)  # more than the 600 examples
-    with pytest.raises(RunFailed, match=rf"{bad.key()}: ValueError: train_examples=10000: only 600"):
+    with pytest.raises(RunFailed, match=rf"{bad.key()}: UsageError: train_examples=10000: only 600"):
         run_all([good, bad], DATA, RunStore(tmp_path), quiet=True, say=lambda text: None, timed=[], workers=2)
     assert RunStore(tmp_path).get(good) is not None and RunStore(tmp_path).get(bad) is None
 
@@ -227,6 +227,6 @@ def test_cli_rejects_a_negative_worker_count_and_a_bad_scheduler(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["reproduce", "--workers", "-1"])
     assert exc.value.code == 2
-    assert "--workers '-1': expected an integer >= 0" in capsys.readouterr().err
+    assert "--workers: '-1': expected an integer >= 0" in capsys.readouterr().err
     assert main(["reproduce", "--scheduler", "nowhere", "--runs-dir", "/nonexistent"]) == 2
     assert "scheduler='nowhere': expected a Dask scheduler address" in capsys.readouterr().err

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from support import synthetic_digits
 
 from reproduction import claims, stats
-from reproduction.claims.gradient_noise import CONSTANT
 from reproduction.config import ModelOptions, RunConfig
 from reproduction.model import build_cnn
 from reproduction.noise_scale import (
@@ -28,7 +27,6 @@ from reproduction.noise_scale import (
     unit_gradients,
     unit_size,
 )
-from reproduction.optimizers import OPTIMIZERS
 from reproduction.results import EpochRecord, RunResult
 from reproduction.training import Trainer
 
@@ -220,15 +218,15 @@ def test_the_probe_on_real_weights_matches_the_estimator():
 
 
 # ---------------------------------------------------------------------------------------------- the claim
-SEEDS = (0, 1, 2)
+PLAN = claims.Plan(claims.get_plan("mnist", "quick").workload, claims.get_plan("mnist", "quick", 3).profile)
 
 
 def _runs(start, after_epoch_1, last, jitter_last=0.1):
     """Constant runs whose B_simple goes start -> after_epoch_1 -> ... -> last (with seed jitter)."""
     runs = {}
-    for o in OPTIMIZERS:
-        for k in SEEDS:
-            config = CONSTANT.config(o, k)
+    for o in PLAN.workload.optimizers:
+        for k in PLAN.seeds:
+            config = PLAN.config(o, "constant", k)
             values = [after_epoch_1 * (1 + 0.05 * k), after_epoch_1, last * (1 + jitter_last * k)]
             epochs = tuple(
                 EpochRecord(
@@ -241,18 +239,18 @@ def _runs(start, after_epoch_1, last, jitter_last=0.1):
 
 
 def test_the_claim_holds_when_b_simple_rises():
-    verdicts = claims.evaluate("noise-scale-rises", _runs(50, 200, 900), SEEDS)
+    verdicts = claims.evaluate("noise-scale-rises", PLAN, _runs(50, 200, 900))
     assert all(v.verdict == stats.HOLDS for v in verdicts.values())
     assert verdicts["sgd-from-start"].effect == pytest.approx(18 * 1.1 / 1.05, rel=0.05)
 
 
 def test_the_claim_is_red_when_the_measurement_reads_stale_weights():
     """Every epoch measured on the initial weights: ratio 1, never a rise."""
-    verdicts = claims.evaluate("noise-scale-rises", _runs(50, 50, 50, jitter_last=0.05), SEEDS)
+    verdicts = claims.evaluate("noise-scale-rises", PLAN, _runs(50, 50, 50, jitter_last=0.05))
     assert all(v.verdict != stats.HOLDS for v in verdicts.values())
 
 
 def test_the_claim_is_undecided_when_the_probe_cannot_resolve_the_signal():
     runs = _runs(50, 200, math.inf)  # |G|^2 <= 0 at the last epoch
-    verdicts = claims.evaluate("noise-scale-rises", runs, SEEDS)
+    verdicts = claims.evaluate("noise-scale-rises", PLAN, runs)
     assert all(v.verdict == stats.UNDECIDED for v in verdicts.values())

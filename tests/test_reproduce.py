@@ -12,15 +12,16 @@ import re
 
 import matplotlib.image
 import pytest
-from support import synthetic_digits
+from support import plan_with_seeds, synthetic_digits
 
 from reproduction import claims
 from reproduction.cli import main
 from reproduction.reproduce import reproduce
 from reproduction.store import RunStore
 
-N_RUNS_ONE_SEED = len(claims.required_configs((0,), full=False))  # the quick profile's runs
-N_TIMED_ONE_SEED = len(claims.timed_configs((0,)))
+PLAN = plan_with_seeds("mnist", 1)  # the quick profile's runs, one seed
+N_RUNS_ONE_SEED = len(claims.required_configs(PLAN))
+N_TIMED_ONE_SEED = len(claims.timed_configs(PLAN))
 INTERRUPT_AFTER = N_TIMED_ONE_SEED + 2  # inside the worker phase: the timed runs and two untimed ones stored
 
 
@@ -46,12 +47,16 @@ def smoke(tmp_path_factory):
         interrupt_after = INTERRUPT_AFTER
         stored.append(0)
         with pytest.raises(KeyboardInterrupt):
-            reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2)
+            reproduce(
+                "mnist", "quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2
+            )
         interrupt_after = None
         for _ in range(2):
             stored.append(0)
             assert (
-                reproduce("quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2)
+                reproduce(
+                    "mnist", "quick", out, seeds=1, runs_dir=str(runs_dir), data=data, quiet=True, workers=2
+                )
                 == 0
             )
     finally:
@@ -81,9 +86,11 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
     out, *_ = smoke
     report = (out / "REPORT.md").read_text()
     results = json.loads((out / "results.json").read_text())
-    assert len(results["runs"]) == N_RUNS_ONE_SEED and results["seeds"] == [0]
-    quick = {cid: c for cid, c in claims.CLAIMS.items() if claims.in_profile(cid, full=False)}
-    n_rows = sum(len(c.params) for c in quick.values())
+    assert (
+        len(results["runs"]) == N_RUNS_ONE_SEED and results["seeds"] == [0] and results["workload"] == "mnist"
+    )
+    quick = {c.id: c for c in claims.claims_in(PLAN) if c.params_for(PLAN.workload)}
+    n_rows = sum(len(c.params_for(PLAN.workload)) for c in quick.values())
     rows = [
         line
         for line in report.splitlines()
@@ -91,10 +98,10 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
     ]
     assert len(rows) == n_rows == len(results["verdicts"])
     for claim_id, claim in quick.items():
-        for params in claim.params:
+        for params in claim.params_for(PLAN.workload):
             assert any(f"| {claim_id} |" in r and f"| {params} |" in r for r in rows), (claim_id, params)
     left = sorted(set(claims.CLAIMS) - set(quick))
-    assert left == ["baseline-adam", "effective-lr", "report-as-run"]
+    assert left == ["baseline-adam", "effective-lr", "report-as-run", "report-within-1pt"]
     assert all(f"`{c}`" in report for c in left) and "full profile only" in report
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 7
@@ -144,7 +151,7 @@ def test_report_from_an_empty_directory_is_a_clear_error(tmp_path, capsys):
 
 def test_tensorboard_scalars_are_written(tmp_path):
     from reproduction.config import RunConfig
-    from reproduction.runner import write_tensorboard
+    from reproduction.tensorboard_log import write_tensorboard
     from reproduction.training import EpochRecord, RunResult
 
     result = RunResult(

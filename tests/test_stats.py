@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from scipy import stats as st_scipy
 
 from reproduction import stats
-from reproduction.optimizers import OPTIMIZERS
 
 
 def test_tost_holds_when_the_interval_is_inside_the_margin():
@@ -35,7 +34,7 @@ def test_tost_refuted_when_significantly_beyond_the_margin():
 def test_tost_undecided_says_how_many_would_decide():
     v = stats.tost_paired([0.9, -0.7, 0.4], margin=1.0)
     assert v.verdict == stats.UNDECIDED and v.n_to_decide and v.n_to_decide > 3
-    assert "repetitions would decide" in stats.Verdict.of(v, "c", "p", "b").summary()
+    assert "seeds would decide" in stats.Verdict.of(v, "c", "p", "b").summary()
 
 
 def test_strict_refutation_level_turns_a_weak_opposite_into_undecided():
@@ -101,76 +100,70 @@ def test_tost_verdict_agrees_with_its_interval(d, margin):
         assert v.low >= margin or v.high <= -margin
 
 
-def test_diverged_runs_make_the_accuracy_claim_undecided():
-    """Two runs that both diverged sit at chance and 'agree': that must not count as equivalence."""
-    import dataclasses
+def _timed_runs(seconds_per_epoch, alone=True):
+    """Runs of the main grid whose epochs take ``seconds_per_epoch[batch]`` (plus seed-dependent jitter)."""
+    from support import make_run, plan_with_seeds
 
     from reproduction import claims
-    from reproduction.config import RunConfig
-    from reproduction.training import EpochRecord, RunResult
 
-    def run(config, acc, loss):
-        return RunResult(config, (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, loss, loss, acc),), {})
-
+    plan = plan_with_seeds("mnist", 3)
     runs = {}
-    for o in OPTIMIZERS:
-        for s in ("decay", "hybrid", "increase"):
-            for k in (0, 1, 2):
-                runs[RunConfig(o, s, k)] = run(RunConfig(o, s, k), 0.975 + 0.001 * k, 0.05)
-    bad = RunConfig("sgd", "decay", 1)
-    runs[bad] = dataclasses.replace(run(bad, 0.098, float("nan")))
-    runs[RunConfig("sgd", "increase", 1)] = run(RunConfig("sgd", "increase", 1), 0.098, float("nan"))
-    verdicts = claims.evaluate("accuracy-within-1pt", runs, (0, 1, 2))
-    assert verdicts["sgd-increase"].verdict == stats.UNDECIDED
-    assert "diverged" in verdicts["sgd-increase"].detail
-    assert verdicts["adam-increase"].verdict == stats.HOLDS
-
-
-def _timed_runs(seconds_per_epoch):
-    """Runs of the main grid whose epochs take ``seconds_per_epoch[batch]`` (plus seed-dependent jitter)."""
-    from reproduction.config import RunConfig
-    from reproduction.training import EpochRecord, RunResult
-
-    runs = {}
-    for o in OPTIMIZERS:
-        for s in ("decay", "hybrid", "increase"):
-            for k in (0, 1, 2):
-                c = RunConfig(o, s, k)
-                runs[c] = RunResult(
-                    c,
-                    tuple(
-                        EpochRecord(
-                            e,
-                            p.learning_rate,
-                            p.batch_size,
-                            60_000 // p.batch_size,
-                            seconds_per_epoch[p.batch_size] * (1 + 0.01 * k),
-                            0.1,
-                            0.1,
-                            0.1,
-                            0.97,
-                        )
-                        for e, p in enumerate(c.build_schedule().per_epoch())
-                    ),
-                    {},
-                )
-    return runs
+    for c in claims.main_grid(plan):
+        jittered = {b: t * (1 + 0.01 * c.seed) for b, t in seconds_per_epoch.items()}
+        runs[c] = make_run(c, 0.97, 0.1, seconds=jittered, alone=alone)
+    return plan, runs
 
 
 def test_wall_clock_claims_go_red_when_large_batches_are_slower():
     """The timing claims can fail: an engine whose large-batch epochs were slow is refuted, not undecided."""
     from reproduction import claims
 
-    slow_large = _timed_runs({100: 1.0, 500: 1.5, 2500: 2.5})
-    order = claims.evaluate("increase-faster-than-decay", slow_large, (0, 1, 2))
+    plan, slow_large = _timed_runs({100: 1.0, 500: 1.5, 2500: 2.5})
+    order = claims.evaluate("increase-faster-than-decay", plan, slow_large)
     assert order["decay>increase"].verdict == stats.REFUTED
-    epochs = claims.evaluate("epoch-time-falls-with-batch", slow_large, (0, 1, 2))
+    epochs = claims.evaluate("epoch-time-falls-with-batch", plan, slow_large)
     assert epochs["B100>B500"].verdict == stats.REFUTED and epochs["B500>B2500"].verdict == stats.REFUTED
-    fast_large = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
+    plan, fast_large = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
     assert all(
         v.verdict == stats.HOLDS
-        for v in claims.evaluate("increase-faster-than-decay", fast_large, (0, 1, 2)).values()
+        for v in claims.evaluate("increase-faster-than-decay", plan, fast_large).values()
     )
+    assert all(
+        v.n_unit == "blocks" and v.n == 12 and "3 timed seeds" in v.detail
+        for v in claims.evaluate("increase-faster-than-decay", plan, fast_large).values()
+    )
+
+
+def test_timed_runs_that_did_not_train_alone_are_a_setup_failure():
+    """'Trained alone' is checked: a run without a host-load record, or one that shared the machine, makes
+    every wall-clock verdict a red setup failure, whatever its ratio."""
+    from reproduction import claims
+
+    plan, runs = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8}, alone=False)
+    for claim_id in ("increase-faster-than-decay", "epoch-time-falls-with-batch"):
+        for v in claims.evaluate(claim_id, plan, runs).values():
+            assert v.setup_failure and "no host-load record" in v.detail
+            assert claims.status(v, plan)[0] == claims.Status.FAIL
+    plan, runs = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
+    shared = claims.main_grid(plan)[4]
+    runs[shared].metadata["host_load"]["other_cores"] = 0.9
+    v = claims.evaluate("increase-faster-than-decay", plan, runs)["decay>hybrid"]
+    assert v.setup_failure and "0.90 cores" in v.detail
+
+
+def test_the_warm_up_epoch_is_left_out_of_the_per_epoch_comparison():
+    """A first epoch 30% slower than the next at the same batch does not enter B100 > B500."""
+    import dataclasses
+
+    from reproduction import claims
+    from reproduction.claims.timing import epoch_seconds_by_batch
+
+    plan, runs = _timed_runs({100: 1.0, 500: 1.0, 2500: 1.0})
+    for c, r in runs.items():
+        first = dataclasses.replace(r.epochs[0], train_seconds=1.3)
+        runs[c] = dataclasses.replace(r, epochs=(first, *r.epochs[1:]))
+    assert epoch_seconds_by_batch(runs[claims.main_grid(plan)[2]])[100] == pytest.approx(1.0)
+    assert claims.evaluate("epoch-time-falls-with-batch", plan, runs)["B100>B500"].verdict != stats.HOLDS
 
 
 def test_wall_clock_effect_lies_inside_its_interval():
@@ -178,7 +171,7 @@ def test_wall_clock_effect_lies_inside_its_interval():
     the docs reports once showed 1.236x [1.237, 1.304]); the median is kept in the detail."""
     from reproduction import claims
 
-    runs = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
+    plan, runs = _timed_runs({100: 1.5, 500: 1.0, 2500: 0.8})
     rng = np.random.default_rng(0)
     for r in runs.values():  # skewed noise, so that median and geometric mean differ
         object.__setattr__(
@@ -190,33 +183,9 @@ def test_wall_clock_effect_lies_inside_its_interval():
             ),
         )
     for claim_id in ("increase-faster-than-decay", "epoch-time-falls-with-batch"):
-        for v in claims.evaluate(claim_id, runs, (0, 1, 2)).values():
+        for v in claims.evaluate(claim_id, plan, runs).values():
             assert v.low <= v.effect <= v.high, (claim_id, v.params, v.effect, v.low, v.high)
             assert "median ratio" in v.detail
-
-
-def test_a_documented_non_reproduction_still_goes_red_outside_its_range():
-    """The xfail covers the documented failure only: Zhou's baseline just short of 97.44% is 'documented';
-    a no-BN path broken down to 90% is 'outside' (the claims judge fails it); reaching 97.44% is 'holds'
-    (the strict xfail fails it)."""
-    from reproduction import claims
-    from reproduction.claims.base import at_least, tost
-
-    def baseline(accs):
-        return at_least(
-            "baseline-adam",
-            "zhou-adam-b32",
-            accs,
-            claims.ZHOU_ACCURACY,
-            alpha_refute=claims.refute_alpha("baseline-adam"),
-        )
-
-    assert claims.known_failure_status(baseline([97.30, 97.35, 97.40])) == "documented"
-    broken = baseline([90.0, 90.5, 91.0])
-    assert broken.verdict == stats.REFUTED and claims.known_failure_status(broken) == "outside"
-    assert claims.known_failure_status(baseline([98.0, 98.1, 98.2])) == "holds"
-    not_known = tost("accuracy-within-1pt", "sgd-hybrid", [0.0, 0.1, -0.1], margin=1.0)
-    assert claims.known_failure_status(not_known) is None
 
 
 # ----------------------------------------------------------------------------------------------- cross-checks

@@ -256,16 +256,17 @@ def test_micro_batches_give_the_same_update(normalization):
 
 
 def test_retuned_base_rate_changes_the_key_and_stale_runs_are_not_reused(tmp_path, increase_run, monkeypatch):
-    """A run stored under the optimizer's old default rate must not be served after the rate changes."""
+    """A run stored under the workload's old base rate must not be served after the rate is retuned."""
     import dataclasses
 
-    from reproduction import optimizers
+    from reproduction import workloads
 
     store = RunStore(tmp_path)
     store.put(increase_run)
     old_key = increase_run.config.key()
-    spec = optimizers.OPTIMIZERS["sgd"]
-    monkeypatch.setitem(optimizers.OPTIMIZERS, "sgd", dataclasses.replace(spec, base_lr=spec.base_lr / 2))
+    mnist = workloads.get_workload("mnist")
+    retuned = dataclasses.replace(mnist, base_lr={**mnist.base_lr, "sgd": mnist.base_lr["sgd"] / 2})
+    monkeypatch.setitem(workloads.WORKLOADS, "mnist", retuned)
     assert increase_run.config.key() != old_key
     assert store.get(increase_run.config) is None
     # and even a file under the new key whose epochs disagree with the schedule is refused

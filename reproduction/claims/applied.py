@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from reproduction.claims.base import N_TRAIN, Claim, Runs, exact, register
-from reproduction.optimizers import OPTIMIZERS
+from reproduction.claims.base import Plan, Runs, exact, register
+from reproduction.claims.plan import main_grid
 from reproduction.results import RunResult
 from reproduction.stats import Verdict
+from reproduction.workloads import get_workload
 
 LR_RTOL = 1e-6  # the learning rate is a float32 variable: 2^-24 relative rounding
 
@@ -16,7 +17,7 @@ LR_RTOL = 1e-6  # the learning rate is a float32 variable: 2^-24 relative roundi
 def schedule_mismatches(result: RunResult) -> list[tuple[str, str]]:
     """(quantity, what) wherever the optimizer or the loop did not do what the config's schedule says:
     learning_rate, momentum, batch_size (examples per update and in all) or updates."""
-    n = int(result.metadata.get("n_train", N_TRAIN))
+    n = int(result.metadata.get("n_train") or get_workload(result.config.workload).n_train)
     phases = result.config.build_schedule().per_epoch()
     momentum = result.config.momentum
     out = []
@@ -81,22 +82,22 @@ def schedule_applied_verdict(params: str, results: Sequence[RunResult]) -> Verdi
 
 
 @register(
-    Claim(
-        "schedule-applied",
-        "this suite's records (what the optimizer and the loop did)",
-        "every run trains with the learning rate, momentum, batch size and number of updates its schedule "
-        "prescribes, as read back from the optimizer's variables and counted in the traced loop",
-        "per epoch: applied lr (min and max over updates), momentum, examples per update and in all, "
-        "optimizer iterations",
-        "== the schedule (lr to float32 rounding)",
-        "exact",
-        "every run the claims read, controls included",
-        "an engine that sets the learning rate once, ignores a momentum override, feeds another batch size, "
-        "or drops the last partial batch",
-        params=tuple(OPTIMIZERS),
-    )
+    id="schedule-applied",
+    source="this suite's records (what the optimizer and the loop did)",
+    statement="every run trains with the learning rate, momentum, batch size and number of updates its schedule "
+    "prescribes, as read back from the optimizer's variables and counted in the traced loop",
+    quantity="per epoch: applied lr (min and max over updates), momentum, examples per update and in all, "
+    "optimizer iterations",
+    bound="== the schedule (lr to float32 rounding)",
+    test="exact, over every run the plan's claims read, controls included",
+    would_fail_if="an engine that sets the learning rate once, ignores a momentum override, feeds another batch "
+    "size, or drops the last partial batch",
+    params=lambda w: w.optimizers,
+    needs=main_grid,
 )
-def eval_schedule_applied(runs: Runs, seeds) -> list[Verdict]:
-    """Every run the claims read (all of ``runs``: the profile's required_configs), controls included, by
-    optimizer."""
-    return [schedule_applied_verdict(o, [r for c, r in runs.items() if c.optimizer == o]) for o in OPTIMIZERS]
+def eval_schedule_applied(plan: Plan, runs: Runs) -> list[Verdict]:
+    """Every run handed in (the plan's runs, controls included), by optimizer."""
+    return [
+        schedule_applied_verdict(o, [r for c, r in runs.items() if c.optimizer == o])
+        for o in plan.workload.optimizers
+    ]

@@ -1,38 +1,101 @@
-"""Claims: the object, the registry and the helpers every claim family shares."""
+"""Claims: the object, the registry, the plan a claim is judged in, and the rules every verdict follows.
+
+A claim owns its check: what it says and where it comes from, the runs it needs per workload and profile
+(``needs``, and ``timed`` for those whose seconds it reads), its evaluator, and its expectations declared in
+advance per workload: documented non-reproductions (``known_failures``) and the parameter sets that may be
+undecided in a profile (``may_be_undecided``), each with a range bounded on both sides.
+
+How a verdict becomes a test outcome (``status``): holds -> pass; refuted -> fail; undecided -> fail unless
+declared for this workload and profile and inside its declared range (then xfail); a documented
+non-reproduction -> xfail(strict) only with a documented verdict inside its range; a setup failure (every run
+of a pair diverged, evidence that cannot be judged) -> fail, always. Tests and report use the same rules.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from reproduction import stats
 from reproduction.config import RunConfig
+from reproduction.errors import UsageError
 from reproduction.results import RunResult
-from reproduction.stats import Verdict
+from reproduction.stats import HOLDS, REFUTED, UNDECIDED, Outcome, Verdict
+from reproduction.workloads import Profile, Workload
 
-N_TRAIN = 60_000
+ALPHA = 0.05
+Runs = Mapping[RunConfig, RunResult]
+
+
+def _check_range(owner: str, effect_range) -> None:
+    low, high = effect_range
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise UsageError(f"{owner}.effect_range={effect_range!r}: expected finite bounds, low < high")
 
 
 @dataclasses.dataclass(frozen=True)
 class KnownFailure:
-    """A documented non-reproduction: the measured reason, and the range its effect was measured in. The
-    xfail covers this failure only: an effect outside the range means something else broke (a dead model
-    path, a diverged optimizer), and the test goes red like any other."""
+    """A documented non-reproduction: the measured reason, the range its effect was measured in, and the
+    verdicts it documents. Anything else (another verdict, an effect outside the range) means something
+    else broke, and the test goes red like any other."""
 
     reason: str
-    effect_range: tuple[float, float] = (-math.inf, math.inf)
+    effect_range: tuple[float, float]
+    verdicts: tuple[Outcome, ...] = (REFUTED, UNDECIDED)
 
-
-class DocumentedNonReproduction(AssertionError):
-    """The one failure a known-failure xfail accepts (pytest's ``raises=``)."""
-
-
-Runs = Mapping[RunConfig, RunResult]
-Evaluator = Callable[[Runs, Sequence[int]], list[Verdict]]
+    def __post_init__(self):
+        _check_range("KnownFailure", self.effect_range)
+        if not self.verdicts or HOLDS in self.verdicts:
+            raise UsageError(f"KnownFailure.verdicts={self.verdicts!r}: refuted and/or undecided")
 
 
 @dataclasses.dataclass(frozen=True)
+class MayBeUndecided:
+    """A parameter set declared, in advance, as possibly undecided in a profile: the effect expected inside
+    ``effect_range`` (bounded on both sides) and about how many seeds would decide it."""
+
+    reason: str
+    effect_range: tuple[float, float]
+    seeds_to_decide: int
+
+    def __post_init__(self):
+        _check_range("MayBeUndecided", self.effect_range)
+        if not isinstance(self.seeds_to_decide, int) or self.seeds_to_decide < 2:
+            raise UsageError(
+                f"MayBeUndecided.seeds_to_decide={self.seeds_to_decide!r}: expected an integer >= 2"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Where claims are judged: a workload and a profile."""
+
+    workload: Workload
+    profile: Profile
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.profile.seed_list()
+
+    @property
+    def timed_seeds(self) -> tuple[int, ...]:
+        return self.profile.timed_seed_list()
+
+    def config(self, optimizer: str, schedule: str, seed: int, **overrides) -> RunConfig:
+        return self.workload.config(optimizer, schedule, seed, **overrides)
+
+
+Evaluator = Callable[[Plan, Runs], list[Verdict]]
+Needs = Callable[[Plan], Iterable[RunConfig]]
+
+
+def no_runs(plan: Plan) -> list[RunConfig]:
+    return []
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Claim:
     id: str
     source: str  # paper section or report sentence
@@ -40,136 +103,49 @@ class Claim:
     quantity: str  # what is measured
     bound: str  # what it must satisfy
     test: str  # the statistical test
-    runs: str  # the runs it needs
     would_fail_if: str  # a change that turns it red
-    params: tuple[str, ...] = ()  # parameter sets it is evaluated for (ids as in pytest)
-    known_failures: Mapping[str, KnownFailure] = dataclasses.field(default_factory=dict)  # by params
-    reads_runs: bool = (
-        True  # False: a check of the code alone (the layer, the schedules), the same for any runs
-    )
-    full_profile_only: bool = False  # True: its runs train in the full profile only (plan.Profile.full)
-    evaluator: Evaluator | None = dataclasses.field(
-        default=None, compare=False, repr=False
-    )  # set by register
+    params: tuple[str, ...] | Callable[[Workload], tuple[str, ...]]  # parameter sets (ids as in pytest)
+    needs: Needs = no_runs  # the runs it reads, per plan
+    timed: Needs = no_runs  # of those, the ones whose training seconds it reads (trained alone, in order)
+    workloads: tuple[str, ...] | None = None  # None: every workload
+    full_profile_only: bool = False  # its runs train in the full profile only
+    known_failures: Mapping[str, Mapping[str, KnownFailure]] = dataclasses.field(default_factory=dict)
+    may_be_undecided: Mapping[tuple[str, str], Mapping[str, MayBeUndecided]] = dataclasses.field(
+        default_factory=dict
+    )  # (workload, profile) -> params -> declaration
+    evaluator: Evaluator | None = dataclasses.field(default=None, compare=False, repr=False)
 
+    @property
+    def reads_runs(self) -> bool:
+        return self.needs is not no_runs
 
-ALPHA = 0.05
+    def params_for(self, workload: Workload) -> tuple[str, ...]:
+        return self.params(workload) if callable(self.params) else self.params
 
+    def applies(self, plan: Plan) -> bool:
+        """Judged in this plan: a workload it is made for, and a profile that includes it."""
+        in_workload = self.workloads is None or plan.workload.name in self.workloads
+        return in_workload and (plan.profile.full or not self.full_profile_only)
 
-def get_run(runs: Runs, config: RunConfig) -> RunResult:
-    try:
-        return runs[config]
-    except KeyError:
-        raise KeyError(f"missing run {config.key()}: train it first (required_configs)") from None
+    def known_failure(self, workload: str, params: str) -> KnownFailure | None:
+        return self.known_failures.get(workload, {}).get(params)
 
-
-def final_accuracy(runs, config) -> float:
-    return 100.0 * get_run(runs, config).final.test_accuracy
-
-
-def diverged(result: RunResult) -> bool:
-    """A run whose training loss went non-finite (its accuracy is then chance, 9.8%)."""
-    return any(not math.isfinite(e.train_loss) for e in result.epochs)
-
-
-def with_divergence(verdict: Verdict, runs: Runs, configs) -> Verdict:
-    """Name diverged runs in the verdict: two diverged runs at chance 'agree', which proves nothing."""
-    bad = [c.key() for c in configs if diverged(get_run(runs, c))]
-    if not bad:
-        return verdict
-    note = f"{len(bad)} diverged run(s): {', '.join(bad)}"
-    return dataclasses.replace(verdict, detail=f"{verdict.detail}; {note}" if verdict.detail else note)
-
-
-def final_value(result: RunResult, quantity: str) -> float:
-    return 100.0 * result.final.test_accuracy if quantity == "test_accuracy" else result.final.train_loss
-
-
-def paired_differences(runs: Runs, pairs, quantity: str) -> list[float]:
-    """a - b of the final ``quantity`` per pair; NaN where either run diverged (two runs at chance 'agree')."""
-    return [
-        math.nan
-        if diverged(get_run(runs, a)) or diverged(get_run(runs, b))
-        else final_value(get_run(runs, a), quantity) - final_value(get_run(runs, b), quantity)
-        for a, b in pairs
-    ]
-
-
-# ------------------------------------------------------------------------------- tests, labelled by the claim
-def tost(
-    claim: str,
-    params: str,
-    differences,
-    margin: float,
-    unit: str = "",
-    bound: str = "",
-    alpha_refute: float | None = None,
-) -> Verdict:
-    return Verdict.of(
-        stats.tost_paired(differences, margin, alpha_refute=alpha_refute),
-        claim,
-        params,
-        bound or f"|difference| < {margin:g}{unit} (TOST, alpha {ALPHA:g})",
-        unit,
-    )
-
-
-def one_sided(
-    claim: str,
-    params: str,
-    differences,
-    unit: str = "",
-    bound: str = "difference > 0",
-    alpha_refute: float | None = None,
-    interval_transform=None,
-) -> Verdict:
-    return Verdict.of(
-        stats.one_sided_paired(differences, alpha_refute=alpha_refute, interval_transform=interval_transform),
-        claim,
-        params,
-        bound,
-        unit,
-    )
-
-
-def at_least(
-    claim: str,
-    params: str,
-    values,
-    threshold: float,
-    unit: str = "",
-    bound: str = "",
-    alpha_refute: float | None = None,
-) -> Verdict:
-    return Verdict.of(
-        stats.at_least(values, threshold, alpha_refute=alpha_refute),
-        claim,
-        params,
-        bound or f"mean >= {threshold:g}{unit}",
-        unit,
-    )
-
-
-def exact(
-    claim: str, params: str, ok: bool, effect: float, bound: str, unit: str = "", detail: str = ""
-) -> Verdict:
-    return Verdict.of(stats.deterministic(ok, effect), claim, params, bound, unit, detail)
+    def declared_undecided(self, plan: Plan, params: str) -> MayBeUndecided | None:
+        return self.may_be_undecided.get((plan.workload.name, plan.profile.name), {}).get(params)
 
 
 # ----------------------------------------------------------------------------------------------- the registry
 CLAIMS: dict[str, Claim] = {}  # by id, in the order the families register them
 
 
-def register(claim: Claim) -> Callable[[Evaluator], Evaluator]:
-    """Decorator: ``claim`` is judged by the function below it (its evaluator), in the module that defines it."""
+def register(**fields) -> Callable[[Evaluator], Evaluator]:
+    """Decorator: the claim made of ``fields`` is judged by the function below it, in its module."""
 
     def decorate(evaluator: Evaluator) -> Evaluator:
+        claim = Claim(**fields, evaluator=evaluator)
         if claim.id in CLAIMS:
-            raise ValueError(f"claim {claim.id!r} registered twice")
-        unknown = set(claim.known_failures) - set(claim.params)
-        if unknown:
-            raise ValueError(f"claim {claim.id!r}: known_failures for unknown params {sorted(unknown)}")
-        CLAIMS[claim.id] = dataclasses.replace(claim, evaluator=evaluator)
+            raise UsageError(f"claim {claim.id!r} registered twice")
+        CLAIMS[claim.id] = claim
         return evaluator
 
     return decorate
@@ -179,67 +155,200 @@ def get_claim(claim_id: str) -> Claim:
     try:
         return CLAIMS[claim_id]
     except KeyError:
-        raise ValueError(f"claim={claim_id!r}: unknown; known claims are {sorted(CLAIMS)}") from None
+        raise UsageError(f"claim={claim_id!r}: unknown; known claims are {sorted(CLAIMS)}") from None
 
 
-def in_profile(claim_id: str, full: bool) -> bool:
-    """Is the claim evaluated in a profile (``full``: plan.Profile.full)?"""
-    return full or not get_claim(claim_id).full_profile_only
+def claims_in(plan: Plan) -> list[Claim]:
+    return [c for c in CLAIMS.values() if c.applies(plan)]
 
 
-def refute_alpha(claim_id: str) -> float:
+def refute_alpha(claim_id: str, workload: Workload) -> float:
     """Refutation level: ALPHA over the claim's family of parameter sets (Bonferroni)."""
-    return ALPHA / max(1, len(get_claim(claim_id).params))
+    return ALPHA / max(1, len(get_claim(claim_id).params_for(workload)))
 
 
-def evaluate(claim_id: str, runs: Runs, seeds: Sequence[int]) -> dict[str, Verdict]:
+def evaluate(claim_id: str, plan: Plan, runs: Runs) -> dict[str, Verdict]:
     """Verdicts of one claim, by params id, in the declared order; the evaluator must return exactly the
-    declared parameter sets, once each (the exact checks ignore ``runs``)."""
+    declared parameter sets, once each."""
     claim = get_claim(claim_id)
-    verdicts = claim.evaluator(runs, seeds)
+    params = claim.params_for(plan.workload)
+    verdicts = claim.evaluator(plan, runs)
     got = [v.params for v in verdicts]
     if (
-        sorted(got) != sorted(claim.params)
+        sorted(got) != sorted(params)
         or len(set(got)) != len(got)
         or any(v.claim != claim.id for v in verdicts)
     ):
         raise AssertionError(
-            f"claim {claim.id!r}: the evaluator returned params {got}, declared {list(claim.params)}"
+            f"claim {claim.id!r}: the evaluator returned params {got}, declared {list(params)}"
         )
     by_params = {v.params: v for v in verdicts}
-    return {p: by_params[p] for p in claim.params}
+    return {p: by_params[p] for p in params}
 
 
-def known_failure_status(verdict: Verdict) -> str | None:
-    """None: not a known failure. 'holds': it reproduces now (strict xfail turns that red). 'documented':
-    refuted or undecided inside the documented effect range. 'outside': refuted or undecided elsewhere."""
-    known = get_claim(verdict.claim).known_failures.get(verdict.params)
-    if known is None:
-        return None
-    if verdict.verdict == stats.HOLDS:
-        return "holds"
-    low, high = known.effect_range
-    return "documented" if low <= verdict.effect <= high else "outside"
+# --------------------------------------------------------------------------------- from verdict to outcome
+class Status(enum.StrEnum):
+    PASS = "pass"  # holds
+    DOCUMENTED = "documented"  # a known non-reproduction, as documented: strict xfail
+    DECLARED = "declared undecided"  # undecided as declared in advance for this profile: xfail
+    FAIL = "fail"  # refuted, undeclared undecided, a setup failure, or outside a documented range
+    REPRODUCES = "reproduces"  # a documented non-reproduction that holds now: its strict xfail goes red
 
 
-def pytest_params(claim_id: str) -> list:
-    """The claim's parameter sets as pytest params: known non-reproductions carry xfail(strict=True) with
-    their measured numbers, so they go red again the day they start to hold, and ``raises=`` limits the
-    xfail to the documented failure (``judge`` raises DocumentedNonReproduction only inside its range)."""
-    import pytest
-
-    claim = get_claim(claim_id)
-    return [
-        pytest.param(
-            p,
-            id=p,
-            marks=[
-                pytest.mark.xfail(
-                    strict=True, raises=DocumentedNonReproduction, reason=claim.known_failures[p].reason
-                )
-            ]
-            if p in claim.known_failures
-            else [],
+def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
+    """The test outcome of a verdict in a plan, and why."""
+    claim = get_claim(verdict.claim)
+    if verdict.setup_failure:
+        return Status.FAIL, "setup failure: the evidence could not be judged"
+    known = claim.known_failure(plan.workload.name, verdict.params)
+    if known is not None:
+        if verdict.verdict == HOLDS:
+            return Status.REPRODUCES, "documented as a non-reproduction, but it holds now"
+        low, high = known.effect_range
+        if verdict.verdict in known.verdicts and low <= verdict.effect <= high:
+            return Status.DOCUMENTED, f"documented non-reproduction: {verdict.verdict} in [{low:g}, {high:g}]"
+        return Status.FAIL, (
+            f"OUTSIDE the documented non-reproduction ({'/'.join(known.verdicts)} in [{low:g}, {high:g}])"
         )
-        for p in claim.params
-    ]
+    if verdict.verdict == HOLDS:
+        return Status.PASS, ""
+    if verdict.verdict == UNDECIDED:
+        declared = claim.declared_undecided(plan, verdict.params)
+        if declared is None:
+            return Status.FAIL, f"undecided, and not declared as possibly undecided in {plan.profile.name}"
+        low, high = declared.effect_range
+        if low <= verdict.effect <= high:
+            return Status.DECLARED, (
+                f"undecided as declared for the {plan.profile.name} profile (expected in [{low:g}, {high:g}]; "
+                f"about {declared.seeds_to_decide} seeds would decide)"
+            )
+        return Status.FAIL, f"undecided OUTSIDE its declared range [{low:g}, {high:g}]"
+    return Status.FAIL, "refuted"
+
+
+# ------------------------------------------------------------------------- evidence, with divergence judged
+def get_run(runs: Runs, config: RunConfig) -> RunResult:
+    try:
+        return runs[config]
+    except KeyError:
+        raise KeyError(f"missing run {config.key()}: train it first (the plan's configs)") from None
+
+
+def diverged(result: RunResult) -> bool:
+    """A run whose training loss went non-finite (its accuracy is then chance)."""
+    return any(not math.isfinite(e.train_loss) for e in result.epochs)
+
+
+def final_value(result: RunResult, quantity: str) -> float:
+    return 100.0 * result.final.test_accuracy if quantity == "test_accuracy" else result.final.train_loss
+
+
+def final_accuracy(runs: Runs, config: RunConfig) -> float:
+    return final_value(get_run(runs, config), "test_accuracy")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pairs:
+    """Paired runs (a, b) by seed and their final differences a - b; where runs diverged, said so."""
+
+    differences: tuple[float, ...]  # NaN where a run of the pair diverged
+    one_diverged: tuple[str, ...]  # keys of diverged runs whose partner trained
+    both_diverged: tuple[int, ...]  # seeds where both diverged
+
+    @property
+    def note(self) -> str:
+        parts = []
+        if self.one_diverged:
+            parts.append(f"diverged while its pair trained: {', '.join(self.one_diverged)}")
+        if self.both_diverged:
+            parts.append(f"both runs diverged on seeds {list(self.both_diverged)}")
+        return "; ".join(parts)
+
+
+def paired(runs: Runs, pairs: Sequence[tuple[RunConfig, RunConfig]], quantity: str) -> Pairs:
+    differences, one, both = [], [], []
+    for a, b in pairs:
+        ra, rb = get_run(runs, a), get_run(runs, b)
+        da, db = diverged(ra), diverged(rb)
+        if da and db:
+            both.append(a.seed)
+        elif da or db:
+            one.append((a if da else b).key())
+        differences.append(math.nan if da or db else final_value(ra, quantity) - final_value(rb, quantity))
+    return Pairs(tuple(differences), tuple(one), tuple(both))
+
+
+def judged_pairs(
+    decide: Callable[[Sequence[float]], stats.Decision],
+    evidence: Pairs,
+    claim: str,
+    params: str,
+    bound: str,
+    unit: str,
+) -> Verdict:
+    """A verdict on paired differences where a diverged run is evidence: a pair with one diverged run refutes
+    equivalence (naming the run); every run of a pair diverged is a setup failure (red, never undecided)."""
+    finite = [d for d in evidence.differences if math.isfinite(d)]
+    if evidence.both_diverged or evidence.one_diverged:
+        effect = float(sum(finite) / len(finite)) if finite else math.nan
+        decision = stats.Decision(REFUTED, effect, -math.inf, math.inf, len(evidence.differences))
+        return Verdict.of(
+            decision,
+            claim,
+            params,
+            bound,
+            unit,
+            detail=evidence.note,
+            setup_failure=bool(evidence.both_diverged),
+        )
+    return Verdict.of(decide(evidence.differences), claim, params, bound, unit)
+
+
+# ------------------------------------------------------------------------------- tests, labelled by the claim
+def tost(
+    claim: str,
+    params: str,
+    evidence: Pairs,
+    margin: float,
+    alpha_refute: float,
+    unit: str = "",
+    bound: str = "",
+) -> Verdict:
+    bound = bound or f"|difference| < {margin:g}{unit} (TOST, alpha {ALPHA:g})"
+    return judged_pairs(
+        lambda d: stats.tost_paired(d, margin, alpha_refute=alpha_refute),
+        evidence,
+        claim,
+        params,
+        bound,
+        unit,
+    )
+
+
+def one_sided(
+    claim: str,
+    params: str,
+    differences,
+    alpha_refute: float,
+    unit: str = "",
+    bound: str = "",
+    interval_transform=None,
+    n_unit: str = "seeds",
+) -> Verdict:
+    decision = stats.one_sided_paired(
+        differences, alpha_refute=alpha_refute, interval_transform=interval_transform
+    )
+    return Verdict.of(decision, claim, params, bound or "difference > 0", unit, n_unit=n_unit)
+
+
+def at_least(
+    claim: str, params: str, values, threshold: float, alpha_refute: float, unit: str = "", bound: str = ""
+) -> Verdict:
+    decision = stats.at_least(values, threshold, alpha_refute=alpha_refute)
+    return Verdict.of(decision, claim, params, bound or f"mean >= {threshold:g}{unit}", unit)
+
+
+def exact(
+    claim: str, params: str, ok: bool, effect: float, bound: str, unit: str = "", detail: str = ""
+) -> Verdict:
+    return Verdict.of(stats.deterministic(ok, effect), claim, params, bound, unit, detail=detail)

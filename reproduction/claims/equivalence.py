@@ -1,130 +1,138 @@
 """Equivalence of the schedules (paper 5.1, Fig. 3): hybrid and increase against decay, in test accuracy
 and train loss; and equal noise scale through eps and B (the report's critique).
+
+Each equivalence verdict says which of its negative controls its own test, at its own level, told apart
+from decay (reproduction/claims/guards.py): a claim whose controls are not told apart has no demonstrated
+power against that difference, and its verdict says so.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
 from reproduction import calibration
-from reproduction.claims.base import (
-    Claim,
-    Runs,
-    final_accuracy,
-    paired_differences,
-    refute_alpha,
-    register,
-    tost,
-    with_divergence,
-)
-from reproduction.config import RunConfig
-from reproduction.optimizers import OPTIMIZERS, get_optimizer
+from reproduction.claims.base import Plan, Runs, paired, refute_alpha, register, tost
+from reproduction.claims.guards import control_runs, power_note
+from reproduction.claims.plan import main_grid
 from reproduction.stats import Verdict
 
-_OPT_SCHED = tuple(f"{o}-{s}" for o in OPTIMIZERS for s in ("hybrid", "increase"))
+COMPARED = ("hybrid", "increase")
 
 
-@register(
-    Claim(
-        "accuracy-within-1pt",
-        "paper Sec. 5.1 (Fig. 2); report",
-        "final test accuracy of hybrid and increase is within 1 point of decay, for every optimizer",
-        "paired difference of final test accuracy (schedule - decay) over seeds, in points",
-        "90% interval inside +-1 pt",
-        "TOST (two one-sided paired t tests), alpha 0.05",
-        "main grid: every optimizer x schedule x seed",
-        "increase/hybrid with a different base learning rate, a broken batch-size change, or a model that "
-        "stops learning at large batch",
-        params=_OPT_SCHED,
-    )
-)
-def eval_accuracy_within_1pt(runs: Runs, seeds) -> list[Verdict]:
+def _schedule_params(workload) -> tuple[str, ...]:
+    return tuple(f"{o}-{s}" for o in workload.optimizers for s in COMPARED)
+
+
+def _equivalence(
+    plan: Plan, runs: Runs, claim: str, quantity: str, margin_of, unit: str, bound_of
+) -> list[Verdict]:
     out = []
-    for o in OPTIMIZERS:
-        for s in ("hybrid", "increase"):
-            pairs = [(RunConfig(o, s, k), RunConfig(o, "decay", k)) for k in seeds]
-            # two diverged runs both at chance would 'agree': such a seed counts as NaN, so undecided
-            d = paired_differences(runs, pairs, "test_accuracy")
+    for o in plan.workload.optimizers:
+        margin = margin_of(o)
+        power = power_note(plan, runs, o, quantity)
+        for s in COMPARED:
+            pairs = [(plan.config(o, s, k), plan.config(o, "decay", k)) for k in plan.seeds]
             v = tost(
-                "accuracy-within-1pt",
+                claim,
                 f"{o}-{s}",
-                d,
-                margin=1.0,
-                unit=" pt",
-                alpha_refute=refute_alpha("accuracy-within-1pt"),
-                bound="|acc(schedule) - acc(decay)| < 1 pt (TOST, alpha 0.05)",
+                paired(runs, pairs, quantity),
+                margin,
+                alpha_refute=refute_alpha(claim, plan.workload),
+                unit=unit,
+                bound=bound_of(o, s, margin),
             )
-            out.append(with_divergence(v, runs, [c for pair in pairs for c in pair]))
+            out.append(dataclasses.replace(v, detail="; ".join(x for x in (v.detail, power) if x)))
     return out
 
 
 @register(
-    Claim(
-        "train-loss-equivalent",
-        "paper Fig. 3",
-        "final training loss of hybrid and increase is equivalent to decay's",
-        "paired difference of final training loss (mean over the last epoch), over seeds",
-        "90% interval inside +-margin, margin = 2 sd of decay's final train loss across separate "
-        "calibration seeds (1000 and up), pre-registered with every loss in reproduction/calibration.json "
-        "(`reproduction calibrate`; a schedule may differ from decay by as much as two decay seeds typically do)",
-        "TOST, alpha 0.05",
-        "main grid (margins from the committed calibration)",
-        "a schedule that trains less (e.g. fewer epochs or a smaller effective learning rate)",
-        params=_OPT_SCHED,
-    )
+    id="accuracy-within-1pt",
+    source="paper Sec. 5.1 (Fig. 2); report",
+    statement="final test accuracy of hybrid and increase is within 1 point of decay, for every optimizer",
+    quantity="paired difference of final test accuracy (schedule - decay) over seeds, in points",
+    bound="90% interval inside +-1 pt",
+    test="TOST (two one-sided paired t tests), alpha 0.05; refuted at 0.05 / the claim's parameter sets",
+    would_fail_if="increase/hybrid with a different base learning rate, a broken batch-size change, a model "
+    "that stops learning at large batch, or a schedule that diverges on any seed",
+    params=_schedule_params,
+    needs=lambda plan: [*main_grid(plan), *control_runs(plan, "test_accuracy")],
 )
-def eval_train_loss(runs: Runs, seeds) -> list[Verdict]:
-    out = []
-    margins = calibration.read_margins()  # pre-registered: reproduction/calibration.json
-    for o in OPTIMIZERS:
-        margin, sd, n_calib = margins[o].margin, margins[o].sd, len(margins[o].seeds)
-        for s in ("hybrid", "increase"):
-            pairs = [(RunConfig(o, s, k), RunConfig(o, "decay", k)) for k in seeds]
-            v = tost(
-                "train-loss-equivalent",
-                f"{o}-{s}",
-                paired_differences(runs, pairs, "train_loss"),
-                margin=margin,
-                alpha_refute=refute_alpha("train-loss-equivalent"),
-                bound=f"|loss(schedule) - loss(decay)| < {margin:.4f} = 2 x decay's seed sd "
-                f"{sd:.4f} on {n_calib} calibration seeds (TOST)",
-            )
-            out.append(with_divergence(v, runs, [c for pair in pairs for c in pair]))
-    return out
-
-
-@register(
-    Claim(
-        "noise-scale-control",
-        "the report's own critique (learning rate and batch confounded)",
-        "equal g with eps and B both x5 gives equal accuracy (decay at (eps, B 500) vs (eps/5, B 100))",
-        "paired accuracy difference",
-        "|diff| < 1 pt",
-        "TOST, alpha 0.05",
-        "SGD decay at (eps/5, B 100) and (eps, B 500)",
-        "g not being the variable that matters, e.g. a learning-rate effect beyond g",
-        params=("equal-g-eps-and-B-x5",),
-    )
-)
-def eval_noise_control(runs: Runs, seeds) -> list[Verdict]:
-    lr = get_optimizer("sgd").base_lr
-    small = [
-        final_accuracy(runs, RunConfig("sgd", "decay", k, base_lr=lr / 5, base_batch=100)) for k in seeds
-    ]
-    large = [final_accuracy(runs, RunConfig("sgd", "decay", k, base_lr=lr, base_batch=500)) for k in seeds]
-    a = tost(
-        "noise-scale-control",
-        "equal-g-eps-and-B-x5",
-        np.subtract(large, small),
-        margin=1.0,
-        alpha_refute=refute_alpha("noise-scale-control"),
-        unit=" pt",
-        bound="|acc(eps, 5B) - acc(eps/5, B)| < 1 pt (TOST, alpha 0.05)",
-    )
-    a = with_divergence(
-        a,
+def eval_accuracy_within_1pt(plan: Plan, runs: Runs) -> list[Verdict]:
+    return _equivalence(
+        plan,
         runs,
-        [RunConfig("sgd", "decay", k, base_lr=lr / 5, base_batch=100) for k in seeds]
-        + [RunConfig("sgd", "decay", k, base_lr=lr, base_batch=500) for k in seeds],
+        "accuracy-within-1pt",
+        "test_accuracy",
+        lambda o: 1.0,
+        " pt",
+        lambda o, s, margin: "|acc(schedule) - acc(decay)| < 1 pt (TOST, alpha 0.05)",
     )
-    return [a]
+
+
+@register(
+    id="train-loss-equivalent",
+    source="paper Fig. 3",
+    statement="final training loss of hybrid and increase is equivalent to decay's",
+    quantity="paired difference of final training loss (mean over the last epoch), over seeds",
+    bound="90% interval inside +-margin, margin = 2 sd of decay's final train loss across separate "
+    "calibration seeds (1000 and up), pre-registered with every loss in the workload's pre-registration "
+    "file (`reproduction calibrate`; a schedule may differ from decay by as much as two decay seeds do)",
+    test="TOST, alpha 0.05; refuted at 0.05 / the claim's parameter sets",
+    would_fail_if="a schedule that trains less (e.g. fewer epochs or a smaller effective learning rate), or "
+    "one that diverges on any seed",
+    params=_schedule_params,
+    needs=lambda plan: [*main_grid(plan), *control_runs(plan, "train_loss")],
+)
+def eval_train_loss(plan: Plan, runs: Runs) -> list[Verdict]:
+    margins = calibration.read_margins(plan.workload)  # pre-registered
+
+    def bound(o, s, margin):
+        m = margins[o]
+        return (
+            f"|loss(schedule) - loss(decay)| < {margin:.4f} = 2 x decay's seed sd {m.sd:.4f} on "
+            f"{len(m.seeds)} calibration seeds (TOST)"
+        )
+
+    return _equivalence(
+        plan, runs, "train-loss-equivalent", "train_loss", lambda o: margins[o].margin, "", bound
+    )
+
+
+def _noise_control_pairs(plan: Plan, seeds=None):
+    """SGD decay at eps/5 with the base batch against eps with 5x the base batch: equal noise scale."""
+    w = plan.workload
+    lr, batch = w.learning_rate("sgd"), w.base_batch
+    seeds = plan.seeds if seeds is None else seeds
+    return [
+        (
+            plan.config("sgd", "decay", k, base_lr=lr, base_batch=5 * batch),
+            plan.config("sgd", "decay", k, base_lr=lr / 5, base_batch=batch),
+        )
+        for k in seeds
+    ]
+
+
+@register(
+    id="noise-scale-control",
+    source="the report's own critique (learning rate and batch confounded)",
+    statement="equal g with eps and B both x5 gives equal accuracy (decay at (eps, 5B) vs (eps/5, B))",
+    quantity="paired accuracy difference",
+    bound="|diff| < 1 pt",
+    test="TOST, alpha 0.05",
+    would_fail_if="g not being the variable that matters, e.g. a learning-rate effect beyond g",
+    params=lambda w: ("equal-g-eps-and-B-x5",) if "sgd" in w.optimizers else (),
+    needs=lambda plan: [c for pair in _noise_control_pairs(plan) for c in pair],
+)
+def eval_noise_control(plan: Plan, runs: Runs) -> list[Verdict]:
+    evidence = paired(runs, _noise_control_pairs(plan), "test_accuracy")
+    return [
+        tost(
+            "noise-scale-control",
+            "equal-g-eps-and-B-x5",
+            evidence,
+            1.0,
+            alpha_refute=refute_alpha("noise-scale-control", plan.workload),
+            unit=" pt",
+            bound="|acc(eps, 5B) - acc(eps/5, B)| < 1 pt (TOST, alpha 0.05)",
+        )
+    ]

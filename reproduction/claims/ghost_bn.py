@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reproduction.claims.base import Claim, Runs, exact, register
+from reproduction.claims.base import Plan, Runs, exact, register
 from reproduction.stats import Verdict
 
 
@@ -40,20 +40,16 @@ GHOST_BN_TOLERANCE = {"mean": 1e-4, "variance": 1e-3, "oracle": 1e-5}
 
 
 @register(
-    Claim(
-        "ghost-bn-per-virtual-batch",
-        "design card; Hoffer et al. 2017; paper Sec. 5",
-        "ghost batch norm normalizes each virtual batch on its own statistics",
-        "per-virtual-batch mean and variance of the training output; distance to plain BN per slice",
-        "|mean| < 1e-4, |var - v/(v+eps)| < 1e-3 per virtual batch and channel; equal to the oracle to 1e-5",
-        "exact numerical check on three fixed inputs (hypothesis-generated ones in tests/)",
-        "none",
-        "the layer normalizing with whole-batch statistics, or a wrong moving-statistics rule",
-        params=("v10-b100", "v10-b2500", "v10-b105"),
-        reads_runs=False,
-    )
+    id="ghost-bn-per-virtual-batch",
+    source="design card; Hoffer et al. 2017; paper Sec. 5",
+    statement="ghost batch norm normalizes each virtual batch on its own statistics",
+    quantity="per-virtual-batch mean and variance of the training output; distance to plain BN per slice",
+    bound="|mean| < 1e-4, |var - v/(v+eps)| < 1e-3 per virtual batch and channel; equal to the oracle to 1e-5",
+    test="exact numerical check on three fixed inputs (hypothesis-generated ones in tests/)",
+    would_fail_if="the layer normalizing with whole-batch statistics, or a wrong moving-statistics rule",
+    params=("v10-b100", "v10-b2500", "v10-b105"),
 )
-def eval_ghost_bn(runs: Runs = None, seeds=()) -> list[Verdict]:
+def eval_ghost_bn(plan: Plan | None = None, runs: Runs | None = None) -> list[Verdict]:
     """Report's setting: a batch of 100 real-scale inputs whose virtual batches have different distributions."""
     rng = np.random.default_rng(0)
     out = []

@@ -1,0 +1,99 @@
+"""Judging a negative control (a workload's ``controls``): the TOST, the margin and the refutation level of
+the equivalence claim it guards; and what those verdicts say about the guarded claim's power.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from reproduction import calibration
+from reproduction.claims.base import HOLDS, REFUTED, Plan, Runs, paired, refute_alpha, tost
+from reproduction.stats import Verdict
+from reproduction.workloads import Control
+
+GUARDED_BY = {"train_loss": "train-loss-equivalent", "test_accuracy": "accuracy-within-1pt"}
+
+
+def control_margin(plan: Plan, optimizer: str, quantity: str) -> tuple[float, str]:
+    """The margin (and unit) of the equivalence claim a control guards: the same TOST must refute it."""
+    if quantity == "test_accuracy":
+        return 1.0, " pt"
+    return calibration.read_margins(plan.workload)[optimizer].margin, ""
+
+
+def control_runs(plan: Plan, quantity: str | None = None) -> list:
+    return [
+        c.config(plan.workload, o, k)
+        for k in plan.seeds
+        for o in plan.workload.optimizers
+        for c in plan.workload.controls
+        if quantity is None or c.quantity == quantity
+    ]
+
+
+def control_verdict(
+    claim: str,
+    params: str,
+    evidence,
+    margin: float,
+    unit: str,
+    direction: int,
+    description: str,
+    alpha: float,
+) -> Verdict:
+    """A negative control holds when the TOST refutes equivalence on the predicted side at ``alpha``, the
+    refutation level of the claim it guards (or a run of a pair diverged: not equivalent either way);
+    equivalent or undecided is refuted: the margin does not discriminate at these seeds."""
+    sign = ">" if direction > 0 else "<"
+    equivalence = tost(
+        claim,
+        params,
+        evidence,
+        margin,
+        alpha_refute=alpha,
+        unit=unit,
+        bound=f"control - decay {sign} {direction * margin:+.4g}{unit} (equivalence refuted, alpha {alpha:.3g})",
+    )
+    by_divergence = bool(evidence.one_diverged)
+    beyond = equivalence.verdict == REFUTED and (by_divergence or direction * equivalence.effect > 0)
+    why = (
+        ""
+        if beyond
+        else f"TOST {equivalence.verdict}: the margin does not tell this control from decay at "
+        f"{len(evidence.differences)} seeds and level {alpha:.3g}"
+    )
+    detail = "; ".join(x for x in (description, equivalence.detail, why) if x)
+    return dataclasses.replace(equivalence, verdict=HOLDS if beyond else REFUTED, detail=detail)
+
+
+def judge_control(plan: Plan, runs: Runs, optimizer: str, control: Control) -> Verdict:
+    pairs = [
+        (control.config(plan.workload, optimizer, k), plan.config(optimizer, "decay", k)) for k in plan.seeds
+    ]
+    margin, unit = control_margin(plan, optimizer, control.quantity)
+    return control_verdict(
+        "negative-control",
+        f"{optimizer}-{control.name}",
+        paired(runs, pairs, control.quantity),
+        margin,
+        unit,
+        control.direction,
+        control.description,
+        refute_alpha(GUARDED_BY[control.quantity], plan.workload),
+    )
+
+
+def power_note(plan: Plan, runs: Runs, optimizer: str, quantity: str) -> str:
+    """What the guarded claim's own test, at its own level, showed it can tell apart for this optimizer."""
+    told, not_told = [], []
+    for control in plan.workload.controls:
+        if control.quantity != quantity:
+            continue
+        v = judge_control(plan, runs, optimizer, control)
+        (told if v.verdict == HOLDS else not_told).append(f"{control.name} ({v.effect:+.3g}{v.unit})")
+    parts = []
+    if told:
+        parts.append(f"controls told apart at this level: {', '.join(told)}")
+    if not_told:
+        parts.append(f"NO demonstrated power against: {', '.join(not_told)}")
+    return "; ".join(parts)

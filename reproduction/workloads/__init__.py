@@ -1,0 +1,213 @@
+"""Workloads: a dataset and a model, with everything the claims need pre-registered for them.
+
+A workload owns its setting, as a benchmark workload owns its target: the dataset (by name in
+``reproduction.data``), the model options, one base learning rate per optimizer (shared by every schedule,
+tuned on seeds no claim reads), the schedule parameters, the negative controls, the setting where lowering
+the noise scale matters for plain SGD (``high_noise``), the profiles (seeds per verdict) and the file with
+its pre-registered margins. Adding a workload is one module in this package and one line in ``_BUILT_IN``.
+
+Seeds, by purpose, never shared: 0, 1, ... judged by the claims; ``CALIBRATION_SEEDS`` (margins and the
+controls' spread), ``SEARCH_SEEDS`` (where annealing matters), ``TUNING_SEEDS`` (base rates).
+No TensorFlow here: configs, the report and the store read workloads without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from reproduction.config import ModelOptions, RunConfig
+from reproduction.errors import UsageError
+from reproduction.optimizers import get_optimizer
+
+CALIBRATION_SEEDS = 1000  # 1000, 1001, ...: decay and the controls, for margins and power; never judged
+SEARCH_SEEDS = 2000  # 2000, ...: constant against decay, where does annealing matter; never judged
+TUNING_SEEDS = 3000  # 3000, ...: the base learning rates; never judged
+QUANTITIES = ("train_loss", "test_accuracy")
+
+
+def _positive_int(owner: str, name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{owner}.{name}={value!r}: expected a positive integer")
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How many seeds the claims judge, and how many of them train timed (alone, in order)."""
+
+    name: str
+    seeds: int  # seeds 0 .. seeds-1 per configuration
+    timed_seeds: int  # the main grid of the first timed_seeds seeds trains timed, for the wall-clock claims
+    full: bool = True  # False: claims marked full_profile_only are left to the full profile
+
+    def __post_init__(self):
+        _positive_int("Profile", "seeds", self.seeds)
+        _positive_int("Profile", "timed_seeds", self.timed_seeds)
+        if self.timed_seeds > self.seeds:
+            raise UsageError(f"Profile.timed_seeds={self.timed_seeds}: at most seeds={self.seeds}")
+
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.seeds))
+
+    def timed_seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.timed_seeds))
+
+
+@dataclasses.dataclass(frozen=True)
+class Control:
+    """A negative control, pre-registered: a configuration the theory says must *not* match decay, compared
+    with decay by the same TOST, margin and refutation level as the equivalence claim it guards. It must
+    come out beyond the margin on the predicted side (``direction``)."""
+
+    name: str
+    description: str
+    quantity: str  # "train_loss" (guards train-loss-equivalent) or "test_accuracy" (accuracy-within-1pt)
+    direction: int  # +1: control - decay must exceed +margin; -1: must fall below -margin
+    schedule: str
+    lr_divisor: int = 1  # the optimizer's base rate divided by this
+    batch_multiplier: int = 1  # the workload's base batch times this
+
+    def __post_init__(self):
+        if self.quantity not in QUANTITIES:
+            raise UsageError(f"Control.quantity={self.quantity!r}: expected one of {list(QUANTITIES)}")
+        if self.direction not in (-1, 1):
+            raise UsageError(f"Control.direction={self.direction!r}: expected +1 or -1")
+        _positive_int("Control", "lr_divisor", self.lr_divisor)
+        _positive_int("Control", "batch_multiplier", self.batch_multiplier)
+
+    def config(self, workload: Workload, optimizer: str, seed: int) -> RunConfig:
+        lr = None if self.lr_divisor == 1 else workload.learning_rate(optimizer) / self.lr_divisor
+        batch = None if self.batch_multiplier == 1 else workload.base_batch * self.batch_multiplier
+        return workload.config(optimizer, self.schedule, seed, base_lr=lr, base_batch=batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """An optimizer at a base rate and base batch; the schedules keep the workload's shape."""
+
+    optimizer: str
+    base_lr: float
+    base_batch: int
+
+    def __post_init__(self):
+        get_optimizer(self.optimizer)
+        if not (isinstance(self.base_lr, int | float) and math.isfinite(self.base_lr) and self.base_lr > 0):
+            raise UsageError(f"Setting.base_lr={self.base_lr!r}: expected a finite number > 0")
+        _positive_int("Setting", "base_batch", self.base_batch)
+
+    @property
+    def name(self) -> str:
+        return f"{self.optimizer}-lr{self.base_lr:g}-b{self.base_batch}"
+
+    def config(self, workload: Workload, schedule: str, seed: int) -> RunConfig:
+        return workload.config(
+            self.optimizer, schedule, seed, base_lr=self.base_lr, base_batch=self.base_batch
+        )
+
+    def initial_noise_scale(self, n_train: int) -> float:
+        return self.base_lr * n_train / (self.base_batch * (1 - get_optimizer(self.optimizer).momentum))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Workload:
+    name: str  # the key of WORKLOADS and of RunConfig.workload
+    title: str  # for the report: "MNIST"
+    dataset: str  # reproduction.data.DATASETS key
+    n_train: int
+    base_lr: Mapping[str, float]  # optimizer -> its tuned base rate, shared by every schedule
+    profiles: Mapping[str, Profile]
+    preregistration: Path  # margins and the controls' spread (reproduction/calibration.py)
+    model: ModelOptions = ModelOptions()
+    base_batch: int = 100
+    factor: int = 5
+    steps: int = 3
+    epochs_per_step: int = 2
+    controls: tuple[Control, ...] = ()
+    high_noise: Setting | None = None  # where lowering g matters for plain SGD; None: not needed here
+    high_noise_decay_losses: tuple[float, ...] = ()  # decay's final train losses there, on search seeds
+    notes: str = ""  # what the report says about this workload's data and model
+
+    def __post_init__(self):
+        for o in self.base_lr:
+            get_optimizer(o)
+        for name in ("n_train", "base_batch", "factor", "steps", "epochs_per_step"):
+            _positive_int("Workload", name, getattr(self, name))
+        if set(self.profiles) != {"quick", "full"}:
+            raise UsageError(f"Workload.profiles: expected 'quick' and 'full', got {sorted(self.profiles)}")
+        if self.high_noise is not None and len(self.high_noise_decay_losses) < 2:
+            raise UsageError(
+                "Workload.high_noise_decay_losses: at least two search-seed losses for its margin"
+            )
+
+    @property
+    def optimizers(self) -> tuple[str, ...]:
+        return tuple(self.base_lr)
+
+    def learning_rate(self, optimizer: str) -> float:
+        try:
+            return self.base_lr[optimizer]
+        except KeyError:
+            raise UsageError(
+                f"optimizer={optimizer!r}: workload {self.name!r} has base rates for {sorted(self.base_lr)}"
+            ) from None
+
+    def config(self, optimizer: str, schedule: str, seed: int, **overrides) -> RunConfig:
+        """A run of this workload: its model and schedule shape unless ``overrides`` say otherwise (a value of
+        None keeps the workload's)."""
+        fields = {
+            "base_batch": self.base_batch,
+            "factor": self.factor,
+            "steps": self.steps,
+            "epochs_per_step": self.epochs_per_step,
+            "model": self.model,
+        }
+        fields.update({k: v for k, v in overrides.items() if v is not None or k == "base_lr"})
+        return RunConfig(optimizer, schedule, seed, workload=self.name, **fields)
+
+    def profile(self, name: str, seeds: int | None = None) -> Profile:
+        if name not in self.profiles:
+            raise UsageError(f"profile={name!r}: unknown; known profiles are {sorted(self.profiles)}")
+        profile = self.profiles[name]
+        if seeds is not None:
+            if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+                raise UsageError(
+                    f"seeds={seeds!r}: expected a positive integer (with 1, every statistical claim is "
+                    "undecided: there is no spread to test against)"
+                )
+            profile = dataclasses.replace(profile, seeds=seeds, timed_seeds=min(seeds, profile.timed_seeds))
+        return profile
+
+    def control(self, name: str) -> Control:
+        for c in self.controls:
+            if c.name == name:
+                return c
+        raise UsageError(
+            f"control={name!r}: unknown for {self.name}; known controls {[c.name for c in self.controls]}"
+        )
+
+    def high_noise_margin(self) -> float:
+        """2 x the seed sd of decay's final train loss at ``high_noise`` (the main grid's calibration rule)."""
+        import numpy as np
+
+        return 2.0 * float(np.std(self.high_noise_decay_losses, ddof=1))
+
+
+_BUILT_IN = {"mnist": "reproduction.workloads.mnist"}
+WORKLOADS: dict[str, Workload] = {}
+
+
+def get_workload(name: str) -> Workload:
+    """A built-in workload by name."""
+    if name not in WORKLOADS and name in _BUILT_IN:
+        WORKLOADS[name] = importlib.import_module(_BUILT_IN[name]).WORKLOAD
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise UsageError(f"workload={name!r}: unknown; known workloads are {sorted(_BUILT_IN)}") from None
+
+
+def known_workloads() -> list[str]:
+    return sorted(_BUILT_IN)

@@ -1,0 +1,130 @@
+"""Workloads and the run plan: a workload owns its setting; the plan is the union of the claims' needs; the
+timed blocks are counterbalanced; mnist keeps the store keys its runs had before workloads existed."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+
+import pytest
+from support import make_run, plan_with_seeds
+
+from reproduction import annealing, claims
+from reproduction.claims import plan as plan_mod
+from reproduction.config import RunConfig
+from reproduction.schedules import MAIN_SCHEDULES
+from reproduction.workloads import Control, Profile, Setting, get_workload
+
+
+def test_mnist_runs_keep_their_store_keys():
+    """Keys of runs stored before workloads existed (code version 4's were these): a run's key must not move
+    when nothing about it changed, or every stored run would be retrained."""
+    w = get_workload("mnist")
+    config = w.config("sgd", "increase", 0)
+    assert config == RunConfig("sgd", "increase", 0) and "workload" not in config.to_dict()
+    assert config.key().startswith("sgd-increase-seed0-")
+    other = RunConfig("sgd", "increase", 0, workload="mnist", base_lr=w.learning_rate("sgd"))
+    assert other.key() != config.key()  # an explicit rate is another config, as before
+
+
+def test_a_workload_config_takes_its_rates_and_shape():
+    w = get_workload("mnist")
+    c = w.config("momentum", "decay", 4)
+    assert c.learning_rate == w.learning_rate("momentum") and c.base_batch == w.base_batch
+    assert c.build_schedule().parameter_updates(w.n_train) == 3600
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(ValueError, match="known workloads are .*mnist"):
+        get_workload("cifar-100")
+    with pytest.raises(ValueError, match="workload='nope'"):
+        RunConfig(workload="nope")
+    with pytest.raises(ValueError, match="profile='medium'"):
+        get_workload("mnist").profile("medium")
+    with pytest.raises(ValueError, match="control='eps3'"):
+        get_workload("mnist").control("eps3")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(quantity="loss"), "Control.quantity='loss'"),
+        (dict(direction=0), "Control.direction=0"),
+        (dict(lr_divisor=0), "Control.lr_divisor=0"),
+        (dict(batch_multiplier=-1), "Control.batch_multiplier=-1"),
+    ],
+)
+def test_a_control_is_validated_on_construction(kwargs, message):
+    fields = dict(name="x", description="d", quantity="train_loss", direction=1, schedule="constant") | kwargs
+    with pytest.raises(ValueError, match=message):
+        Control(**fields)
+
+
+def test_profiles_are_validated():
+    with pytest.raises(ValueError, match="timed_seeds=4: at most seeds=3"):
+        Profile("quick", seeds=3, timed_seeds=4)
+    assert get_workload("mnist").profile("full", seeds=2).timed_seeds == 2
+
+
+def test_the_plan_is_the_union_of_the_claims_needs_timed_first():
+    plan = plan_with_seeds("mnist", 3, "full")
+    configs, timed = claims.required_configs(plan), claims.timed_configs(plan)
+    assert configs[: len(timed)] == timed and len(set(configs)) == len(configs)
+    union = {c for claim in claims.claims_in(plan) for c in claim.needs(plan)}
+    assert set(configs) == union | set(timed)
+    quick = claims.required_configs(plan_with_seeds("mnist", 3, "quick"))
+    left = {c.id for c in claims.claims_in(plan)} - {
+        c.id for c in claims.claims_in(plan_with_seeds("mnist", 3))
+    }
+    assert left == {"effective-lr", "baseline-adam", "report-as-run", "report-within-1pt"}
+    only_full = {c for cid in left for c in claims.get_claim(cid).needs(plan)}
+    assert set(configs) - set(quick) == only_full - set(quick)
+
+
+def test_controls_are_in_the_plan_for_every_optimizer():
+    plan = plan_with_seeds("mnist", 3)
+    configs = set(claims.required_configs(plan))
+    w = plan.workload
+    assert all(c.config(w, o, k) in configs for o in w.optimizers for c in w.controls for k in plan.seeds)
+    b2500 = w.control("b2500").config(w, "sgd", 0).build_schedule()
+    assert b2500.parameter_updates(60_000) == 144 and b2500.epochs == 6
+    assert w.control("eps5").config(w, "momentum", 0).learning_rate == pytest.approx(
+        w.learning_rate("momentum") / 5
+    )
+
+
+def test_timed_blocks_are_a_balanced_williams_design():
+    """Over every six blocks each schedule takes each position twice and follows each other schedule twice."""
+    plan = plan_with_seeds("mnist", 3)
+    blocks = plan_mod.timed_blocks(plan)
+    assert len(blocks) == 12 and all(len({(c.optimizer, c.seed) for c in b}) == 1 for b in blocks)
+    for group in (blocks[:6], blocks[6:]):
+        positions = collections.Counter((c.schedule, i) for b in group for i, c in enumerate(b))
+        assert set(positions.values()) == {2}
+        follows = collections.Counter((b[i].schedule, b[i + 1].schedule) for b in group for i in range(2))
+        assert set(follows) == set(itertools.permutations(MAIN_SCHEDULES, 2)) and set(follows.values()) == {2}
+
+
+def test_the_high_noise_setting_and_its_margin():
+    w = get_workload("mnist")
+    assert w.high_noise == Setting("sgd", 0.1, 50)
+    assert w.high_noise_margin() == pytest.approx(0.00552, abs=1e-5)
+    assert w.high_noise.initial_noise_scale(w.n_train) == pytest.approx(120.0)
+
+
+def test_anneal_comparison_pairs_by_seed():
+    w = get_workload("mnist")
+    setting = Setting("sgd", 0.1, 50)
+    seeds = (0, 1, 2)
+    runs = {}
+    for k in seeds:
+        runs[setting.config(w, "decay", k)] = make_run(setting.config(w, "decay", k), 0.978, 0.05 + 0.001 * k)
+        runs[setting.config(w, "constant", k)] = make_run(
+            setting.config(w, "constant", k), 0.972, 0.063 + 0.001 * k
+        )
+    c = annealing.compare(w, setting, runs, seeds)
+    assert c.loss[0] == pytest.approx(0.013) and c.accuracy[0] == pytest.approx(-0.6)
+    assert c.diverged == 0 and c.decay_loss_sd == pytest.approx(0.001)
+    assert "sgd-lr0.1-b50 | 120 |" in "\n".join(annealing.table([c]))
+    with pytest.raises(ValueError, match="base_batch=0"):
+        Setting("sgd", 0.1, 0)
