@@ -130,8 +130,9 @@ def print_run(result, out=None) -> None:
         f"final test accuracy {100 * result.final.test_accuracy:.2f}%"
     )
     print(
-        f"gradient noise scale B_simple (tr Sigma / |G|^2; docs/reference.md): {result.initial_b_simple:.0f} at the "
-        f"start, {result.final.b_simple:.0f} in the last epoch"
+        f"gradient noise scale B_simple (tr Sigma / |G|^2, from the updates' two-part gradients; "
+        f"docs/reference.md): {result.epochs[0].b_simple:.0f} over the first epoch, {result.final.b_simple:.0f} "
+        "over the last"
     )
     meta = result.metadata
     if meta.get("strategy", "default") != "default":
@@ -448,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # one TensorFlow thread for every run, set before TensorFlow loads (training.configure_threads)
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

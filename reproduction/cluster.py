@@ -10,7 +10,7 @@ With a scheduler address (``--scheduler tcp://HOST:PORT`` or ``$REPRODUCTION_SCH
 an existing cluster, started by hand (``dask scheduler``; ``dask worker ADDRESS --nthreads 1``), by
 dask-jobqueue or on Kubernetes. The timed runs then go too, as *blocks*: the three schedules of one
 (optimizer, seed) train back to back in one task on a worker that holds a whole machine (started with
-``--resources machine=1``, the only worker on its machine, TensorFlow on all its cores), so the pairs a
+``--resources machine=1``, the only worker on its machine, so nothing else runs there), so the pairs a
 wall-clock claim compares never mix machines or neighbours.
 
 Data: a worker loads it itself through ``DatasetSource.load`` (the verified loader and the worker's own
@@ -34,8 +34,17 @@ from reproduction.data import ArraySource, as_source
 from reproduction.errors import UsageError
 from reproduction.results import RunResult
 
-DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))  # each worker holds TensorFlow and the data (~1 GB)
-WORKER_THREADS = 1
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# One single-threaded worker per core (runs train on one TensorFlow thread wherever they train: training.THREADS);
+# each holds TensorFlow and the data (about 1 GB).
+DEFAULT_WORKERS = _cores()
 MACHINE = "machine"  # the worker resource of a worker that holds a whole machine (timed blocks)
 CONNECT_TIMEOUT_S = 5
 # A training run is one long task: Dask's defaults for short tasks cost it 15-40% on 2 cores against a plain
@@ -52,6 +61,8 @@ LOCAL_CLUSTER_CONFIG = {
         "OMP_NUM_THREADS": 1,
         "MKL_NUM_THREADS": 1,
         "OPENBLAS_NUM_THREADS": 1,
+        "TF_NUM_INTRAOP_THREADS": 1,
+        "TF_NUM_INTEROP_THREADS": 1,
     },
 }
 
@@ -78,29 +89,13 @@ _trainers: dict = {}  # per worker process: one Trainer per data source
 
 
 def _trainer(source):
-    """This process's Trainer for ``source``; TensorFlow's threads are fixed at the first call: one, or every
-    core on a worker that holds a whole machine."""
+    """This process's Trainer for ``source`` (one TensorFlow thread: training.configure_threads)."""
     trainer = _trainers.get(source.key)
     if trainer is None:
-        import tensorflow as tf
-
-        if not _trainers:
-            threads = 0 if _holds_machine() else WORKER_THREADS
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
         from reproduction.training import Trainer
 
         trainer = _trainers[source.key] = Trainer(source.load())
     return trainer
-
-
-def _holds_machine() -> bool:
-    from distributed import get_worker
-
-    try:
-        return get_worker().state.total_resources.get(MACHINE, 0) >= 1
-    except ValueError:  # not in a worker
-        return False
 
 
 def train_runs(configs: list[dict], source, timed: bool = False) -> list[dict]:

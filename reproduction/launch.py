@@ -1,8 +1,8 @@
 """``reproduction launch --workers N -- run ...``: one run across N worker processes on this machine.
 
 Each worker is ``reproduction run ... --strategy multi-worker`` with its own ``TF_CONFIG`` naming all N on
-127.0.0.1 at free ports (loopback only), one replica each, and an equal share of the cores
-(TF_NUM_INTRAOP_THREADS, unless set). Every worker trains the same run in lockstep (tf.distribute's
+127.0.0.1 at free ports (loopback only), one replica each, on one TensorFlow thread like every run
+(training.THREADS). Every worker trains the same run in lockstep (tf.distribute's
 MultiWorkerMirroredStrategy, no ``model.fit``); each writes its result into a private working directory,
 never into the store. The launcher waits for all of them; if any dies or fails it stops the others and
 raises, with the tail of that worker's log, and nothing is stored. If all succeed, their results must agree
@@ -104,7 +104,6 @@ def run_workers(
         raise UsageError(f"workers={workers!r}: expected a positive integer")
     workdir.mkdir(parents=True, exist_ok=True)
     ports = free_ports(workers)
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
     procs: list[subprocess.Popen] = []
     try:
         for i in range(workers):
@@ -121,8 +120,12 @@ def run_workers(
                 "--out",
                 str(workdir / f"worker{i}.json"),
             ]
-            env = {**os.environ, "TF_CONFIG": tf_config(ports, i)}
-            env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+            env = {
+                **os.environ,
+                "TF_CONFIG": tf_config(ports, i),
+                "TF_NUM_INTRAOP_THREADS": "1",
+                "TF_NUM_INTEROP_THREADS": "1",
+            }
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             with open(workdir / f"worker{i}.log", "w") as log:
                 procs.append(

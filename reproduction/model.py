@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from reproduction.config import NORMALIZATIONS, ModelOptions  # noqa: F401  (ModelOptions: re-exported)
+from reproduction.errors import UsageError
 from reproduction.ghost_batch_norm import GhostBatchNormalization
 
 
@@ -83,6 +84,85 @@ def forward(model: keras.Model, x, training: bool):
     h = tf.nn.max_pool2d(h, ksize=2, strides=2, padding="VALID")
     h = tf.reshape(h, [-1, h.shape[1] * h.shape[2] * h.shape[3]])  # static size: batch may be 0
     return tf.matmul(h, dense.kernel) + dense.bias, statistics
+
+
+def _two_parts(n, unit: int):
+    """Where a chunk of ``n`` examples splits into two parts of whole units (virtual batches): the first
+    ceil(units / 2) units, then the rest (empty when there is a single unit)."""
+    units = (n + unit - 1) // unit
+    return tf.minimum(((units + 1) // 2) * unit, n)
+
+
+def split_gradients(model: keras.Model, x, y, scale):
+    """The gradient of ``scale * sum(loss)`` over the examples of ``x``, in two parts: the first half of its
+    virtual batches and the rest, from one forward and one backward pass through the folded model.
+
+    Returns (parts, sizes, loss_sum, statistics): ``parts`` one tensor per trainable variable, shaped
+    (2, *variable.shape), whose sum over the first axis is the chunk's gradient; ``sizes`` the examples in
+    each part; ``statistics`` as ``forward``'s. Each part's gradient is the parameters' reduction over its
+    own examples of the per-example gradients of the convolution's output and of the logits (no example
+    of one part touches the other: ghost BN normalizes within a virtual batch), so the two parts are the
+    independent small-batch gradients the gradient noise scale needs (reproduction/noise_scale.py), at the
+    cost of one more filter-gradient call instead of another backward pass. A ``build_cnn`` model with ghost
+    or no normalization (plain BN couples the whole batch: use ``forward`` and a tape)."""
+    norm, conv, dense = _layer(model, "norm"), model.get_layer("conv"), model.get_layer("dense")
+    kernel, bias = tf.convert_to_tensor(conv.kernel), tf.convert_to_tensor(conv.bias)
+    n = tf.shape(x)[0]
+    statistics = None
+    if isinstance(norm, GhostBatchNormalization):
+        x, mean, variance = norm.standardize(x)
+        statistics = (mean, variance, tf.cast(n, mean.dtype))
+        gamma, beta = norm.affine()
+        split = _two_parts(n, norm.virtual_batch_size)
+    elif norm is None:
+        gamma, beta = tf.ones([kernel.shape[2]]), tf.zeros([kernel.shape[2]])
+        split = _two_parts(n, 1)
+    else:
+        raise UsageError(
+            "split_gradients: plain batch norm couples the whole batch; use forward() and a tape"
+        )
+    folded_kernel = kernel * gamma[None, None, :, None]
+    folded_bias = bias + tf.reduce_sum(kernel * beta[None, None, :, None], axis=(0, 1, 2))
+    with tf.GradientTape() as tape:
+        pre = tf.nn.conv2d(x, folded_kernel, strides=1, padding="VALID") + folded_bias
+        tape.watch(pre)
+        h = tf.nn.max_pool2d(pre, ksize=2, strides=2, padding="VALID")
+        h = tf.reshape(h, [-1, h.shape[1] * h.shape[2] * h.shape[3]])
+        z = tf.matmul(h, dense.kernel) + dense.bias
+        tape.watch(z)
+        loss_sum = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
+        scaled = loss_sum * scale
+    d_pre, d_z = tape.gradient(scaled, [pre, z])
+    halves = (slice(0, split), slice(split, None))
+    d_kernel = tf.stack(
+        [
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=x[part],
+                filter_sizes=tf.shape(folded_kernel),
+                out_backprop=d_pre[part],
+                strides=[1, 1, 1, 1],
+                padding="VALID",
+            )
+            for part in halves
+        ]
+    )  # (2, kh, kw, c_in, filters), in the folded coordinates
+    d_bias = tf.stack([tf.reduce_sum(d_pre[part], axis=(0, 1, 2)) for part in halves])  # (2, filters)
+    grads = {
+        id(conv.kernel): d_kernel * gamma[None, None, None, :, None]
+        + d_bias[:, None, None, None, :] * beta[None, None, None, :, None],
+        id(conv.bias): d_bias,
+        id(dense.kernel): tf.stack([tf.matmul(h[part], d_z[part], transpose_a=True) for part in halves]),
+        id(dense.bias): tf.stack([tf.reduce_sum(d_z[part], axis=0) for part in halves]),
+    }
+    if norm is not None:  # back through the fold: kernel' = kernel * gamma, bias' = bias + sum(kernel * beta)
+        if norm.gamma is not None:
+            grads[id(norm.gamma)] = tf.reduce_sum(d_kernel * kernel[None], axis=(1, 2, 4))
+        if norm.beta is not None:
+            grads[id(norm.beta)] = tf.reduce_sum(
+                d_bias[:, None, :] * tf.reduce_sum(kernel, axis=(0, 1))[None], axis=2
+            )
+    sizes = tf.stack([split, n - split])
+    return [grads[id(v)] for v in model.trainable_variables], sizes, loss_sum, statistics
 
 
 def logits(model: keras.Model, x, training: bool):

@@ -4,30 +4,26 @@ B_simple is the batch size beyond which a larger batch stops paying: the varianc
 tr(Sigma) / B, so at B = B_simple noise and signal are equal. The paper beside ours (Smith et al.) lowers
 the *SGD* noise scale g = eps N / (B (1 - m)); this module measures the other side, the *gradient's*.
 
-Estimator (unbiased, from two batch sizes b < B, never the ratio of noisy ratios):
-    E|G_b|^2 = |G|^2 + tr(Sigma) / b
-    |G|^2     = (B |G_B|^2 - b |G_b|^2) / (B - b)
-    tr(Sigma) = (|G_b|^2 - |G_B|^2) / (1/b - 1/B)
-Here b is one *unit* and B the whole probe: |G_b|^2 is averaged over the probe's units, |G_B|^2 is the
-squared norm of their mean. When several estimates are pooled (epochs, runs), numerator and denominator are
-averaged separately (``pooled``).
+From the gradients training already forms. Every update's gradient is a sum of parts with the same weights:
+the chunks of a large batch (training.Engine's micro-batches), or, for a batch in one piece, the first half
+of its virtual batches and the rest (model.split_gradients, one backward pass). The parts' gradients are
+independent draws around G, which gives an unbiased estimate of |G|^2 and tr(Sigma) at every update
+(``step_estimate``; with two halves it is McCandlish et al.'s two-batch estimator with small batch B/2 and
+big batch B). Each epoch averages its updates' estimates, numerator and denominator apart, and records the
+standard error of |G|^2 across them: B_simple is resolved where |G|^2 exceeds twice its standard error;
+elsewhere only a lower bound is known (``NoiseScale.lower_bound``). The estimates average over the epoch's
+updates, so they describe the epoch, not its last weights.
 
 The unit. Ghost batch norm normalizes each virtual batch of V examples on its own statistics, so an
-example's gradient in training mode depends on the other V - 1 examples of its virtual batch: it is not an
-independent sample, but a virtual batch is. The gradient the engine applies for a batch of B is exactly the
-mean of its B / V virtual batches' gradients, and the virtual batches of a shuffled batch are independent
-draws; so the unit is one virtual batch (b = V), and tr(Sigma) is per example (a batch of B has gradient
-variance tr(Sigma) / B). Measuring in inference mode instead would measure a gradient SGD never takes.
-Without normalization the unit is one example; plain batch norm couples the whole batch, so it has no unit
-smaller than the batch and is not measured (``unit_size`` returns None).
+example's gradient depends on the other V - 1 examples of its virtual batch, but not on any other: parts
+made of whole virtual batches are independent, and tr(Sigma) is per example (a batch of B has gradient
+variance tr(Sigma) / B). Without normalization any split works; plain batch norm couples the whole batch,
+so it is not measured.
 
-The measurement (``NoiseProbe``) runs on a fixed probe of the training set (the same examples for every
-run, so runs compare paired), on the current weights, in training-mode normalization *without* touching
-the moving statistics or any random state: training with and without it is bit-identical
-(tests/test_noise_scale.py). The per-unit gradients come from one vectorized pass (``unit_gradients``):
-one backward pass to the convolution's output, then each unit's dense and convolution gradients as batched
-products (the convolution's filter gradient as a depthwise correlation with one channel per unit), checked
-against a loop of per-unit ``GradientTape`` calls through the Keras layers.
+The probe (``NoiseProbe``, ``unit_gradients``): per-virtual-batch gradients of a fixed set of examples at
+fixed weights, from one vectorized pass, checked against a loop of per-unit ``GradientTape`` calls. It is no
+longer run with every epoch: it is the cross-check of the training estimator on the same weights
+(tests/test_noise_scale.py, benchmarks/test_engine_speed.py).
 """
 
 from __future__ import annotations
@@ -38,40 +34,105 @@ from collections.abc import Sequence
 
 import numpy as np
 
-PROBE_EXAMPLES = 4000  # 400 virtual batches; about 0.07 s on 2 cores, ~3% of a run (docs/engine-speed.md)
-PROBE_SEED = 20180  # fixed: every run is measured on the same examples
+from reproduction.errors import UsageError
+
+PROBE_EXAMPLES = 4000  # the cross-check's probe: 400 virtual batches
+PROBE_SEED = 20180  # fixed: every check measures the same examples
 
 
 @dataclasses.dataclass(frozen=True)
 class NoiseScale:
     gradient_sq: float  # |G|^2, unbiased
     trace: float  # tr(Sigma), per example, unbiased
+    gradient_sq_se: float = math.nan  # standard error of gradient_sq (training estimates); NaN: unknown
 
     @property
     def b_simple(self) -> float:
-        """tr(Sigma) / |G|^2; inf when the probe cannot tell |G|^2 from 0 (noise swamps the signal); NaN when
+        """tr(Sigma) / |G|^2; inf when |G|^2 could not be told from 0 (noise swamps the signal); NaN when
         not measured."""
         if math.isnan(self.gradient_sq):
             return math.nan
         return self.trace / self.gradient_sq if self.gradient_sq > 0 else math.inf
+
+    @property
+    def resolved(self) -> bool:
+        """|G|^2 exceeds twice its standard error (always, where the error is unknown)."""
+        return not self.gradient_sq_se > 0 or self.gradient_sq > 2 * self.gradient_sq_se
+
+    @property
+    def lower_bound(self) -> float:
+        """B_simple at |G|^2 two standard errors up: what the estimate rules in at least."""
+        upper = self.gradient_sq + 2 * (self.gradient_sq_se if self.gradient_sq_se > 0 else 0.0)
+        return self.trace / upper if upper > 0 else math.inf
 
 
 def estimate(small_sq: float, big_sq: float, b_small: int, b_big: int) -> NoiseScale:
     """Unbiased |G|^2 and tr(Sigma) from the mean squared norm of batch-``b_small`` gradients and the
     squared norm of a batch-``b_big`` gradient."""
     if not (isinstance(b_small, int) and isinstance(b_big, int) and 1 <= b_small < b_big):
-        raise ValueError(f"b_small={b_small!r}, b_big={b_big!r}: expected integers 1 <= b_small < b_big")
+        raise UsageError(f"b_small={b_small!r}, b_big={b_big!r}: expected integers 1 <= b_small < b_big")
     gradient_sq = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
     trace = (small_sq - big_sq) / (1.0 / b_small - 1.0 / b_big)
     return NoiseScale(float(gradient_sq), float(trace))
 
 
+def from_parts(m1: np.ndarray, m2: np.ndarray, b1: int, b2: int) -> NoiseScale:
+    """Unbiased |G|^2 and tr(Sigma) from two independent mean gradients over b1 and b2 examples (numpy)."""
+    return NoiseScale(float(np.dot(m1, m2)), float(np.sum((m1 - m2) ** 2) / (1.0 / b1 + 1.0 / b2)))
+
+
+def step_estimate(total_sq, parts_sq, sizes_sq, batch, scale):
+    """In the graph: one update's unbiased (|G|^2, tr(Sigma), 1) from the gradients of its parts, or zeros
+    when it had a single part. With c_j the part sums of per-example gradients (b_j examples each) and
+    B = sum b_j, E|c_j|^2 = b_j^2 |G|^2 + b_j tr(Sigma) and E<c_j, c_k> = b_j b_k |G|^2 (independent parts), so
+        |G|^2     = (|sum c_j|^2 - sum |c_j|^2) / (B^2 - sum b_j^2)
+        tr(Sigma) = (sum |c_j|^2 - |G|^2 sum b_j^2) / B
+    (with two equal halves: <m1, m2> and |m1 - m2|^2 / (2 / b), McCandlish et al.'s estimator with small batch
+    B/2 and big batch B). The inputs carry the factor ``scale`` of the loss: ``total_sq`` = |scale sum c_j|^2,
+    ``parts_sq`` = sum |scale c_j|^2, ``sizes_sq`` = sum b_j^2, ``batch`` = B."""
+    import tensorflow as tf
+
+    batch = tf.cast(batch, tf.float32)
+    sizes_sq = tf.cast(sizes_sq, tf.float32)
+    spread = batch * batch - sizes_sq
+    valid = spread > 0
+    unscale = 1.0 / (scale * scale)
+    gradient_sq = (total_sq - parts_sq) * unscale / tf.where(valid, spread, 1.0)
+    trace = (parts_sq * unscale - gradient_sq * sizes_sq) / tf.maximum(batch, 1.0)
+    zero = tf.zeros([])
+    return tf.where(valid, gradient_sq, zero), tf.where(valid, trace, zero), tf.cast(valid, tf.float32)
+
+
+def squared_norm(tensors, axis=None):
+    """|tensors|^2 over all their elements, or per index of their leading axis (axis=0)."""
+    import tensorflow as tf
+
+    if axis is None:
+        return tf.add_n([tf.reduce_sum(tf.square(t)) for t in tensors])
+    return tf.add_n([tf.reduce_sum(tf.square(tf.reshape(t, [tf.shape(t)[0], -1])), axis=1) for t in tensors])
+
+
+def epoch_noise(
+    gradient_sq_sum: float, trace_sum: float, gradient_sq_sq_sum: float, count: int
+) -> NoiseScale:
+    """An epoch's estimate from its chunks' sums: the means, and the standard error of the mean |G|^2."""
+    if count < 1:
+        return NoiseScale(math.nan, math.nan)
+    mean = gradient_sq_sum / count
+    variance = (
+        max(0.0, gradient_sq_sq_sum / count - mean * mean) * count / (count - 1) if count > 1 else math.inf
+    )
+    return NoiseScale(mean, trace_sum / count, math.sqrt(variance / count))
+
+
 def pooled(estimates: Sequence[NoiseScale]) -> NoiseScale:
-    """Mean numerator and mean denominator (McCandlish et al.: averaging ratios is biased)."""
+    """Mean numerator and mean denominator (McCandlish et al.: averaging ratios is biased); the standard
+    errors combine as those of a mean of independent estimates."""
     if not estimates:
-        raise ValueError("pooled: no estimates")
+        raise UsageError("pooled: no estimates")
+    se = math.sqrt(sum(e.gradient_sq_se**2 for e in estimates)) / len(estimates)
     return NoiseScale(
-        float(np.mean([e.gradient_sq for e in estimates])), float(np.mean([e.trace for e in estimates]))
+        float(np.mean([e.gradient_sq for e in estimates])), float(np.mean([e.trace for e in estimates])), se
     )
 
 
@@ -85,7 +146,7 @@ def probe_indices(n_train: int, unit: int, size: int = PROBE_EXAMPLES, seed: int
     (so consecutive units are random groups)."""
     size = min(size, n_train) // unit * unit
     if size < 2 * unit:
-        raise ValueError(f"noise probe: {n_train} training examples hold fewer than 2 units of {unit}")
+        raise UsageError(f"noise probe: {n_train} training examples hold fewer than 2 units of {unit}")
     return np.random.default_rng(seed).choice(n_train, size, replace=False)
 
 
@@ -100,13 +161,13 @@ def unit_gradients(model, x, y, unit: int) -> list:
     names = [layer.name for layer in model.layers]
     norm = model.get_layer("norm") if "norm" in names else None
     if norm is not None and not isinstance(norm, GhostBatchNormalization):
-        raise ValueError("unit_gradients: plain batch norm couples the whole batch; no unit to measure")
+        raise UsageError("unit_gradients: plain batch norm couples the whole batch; no unit to measure")
     conv, dense = model.get_layer("conv"), model.get_layer("dense")
     n = tf.shape(x)[0]
     k = n // unit
     kh, kw, channels_in, filters = conv.kernel.shape
     if channels_in != 1:
-        raise ValueError(f"unit_gradients: a single input channel is expected, got {channels_in}")
+        raise UsageError(f"unit_gradients: a single input channel is expected, got {channels_in}")
     kernel, bias = tf.convert_to_tensor(conv.kernel), tf.convert_to_tensor(conv.bias)
     if norm is not None:
         x, _, _ = norm.standardize(x)  # no weight inside: the gradient starts at gamma and beta

@@ -2,7 +2,7 @@
 the report and ``reproduction report --from`` read runs without starting it (tests/test_results.py).
 
 Provenance (git commit, versions, CPU, threads, where a run trained) is the ``metadata`` dict, written by
-training.metadata() beside the records.
+provenance.metadata() beside the records.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from reproduction.config import RunConfig
+from reproduction.errors import UsageError
 from reproduction.noise_scale import NoiseScale
 
 
@@ -36,15 +37,17 @@ class EpochRecord:
     applied_batch_min: int = 0  # fewest examples in one update (the last, partial batch)
     applied_batch_max: int = 0  # most examples in one update
     applied_examples: int = 0  # examples fed to updates in the epoch
-    # the gradient noise scale at the epoch's end, on the probe (reproduction/noise_scale.py); NaN: not measured
-    gradient_sq: float = math.nan  # |G|^2
+    # the gradient noise scale over the epoch's updates, from their two-part gradients
+    # (reproduction/noise_scale.py); NaN: not measured (plain batch norm)
+    gradient_sq: float = math.nan  # |G|^2, the mean of the epoch's estimates
     gradient_trace: float = math.nan  # tr(Sigma), per example
     b_simple: float = math.nan  # tr(Sigma) / |G|^2, in examples
-    noise_seconds: float = 0.0  # the measurement's time, apart from train_seconds and eval_seconds
+    gradient_sq_se: float = math.nan  # standard error of gradient_sq over the epoch's estimates
+    noise_estimates: int = 0  # how many (one per chunk of an update)
 
     @property
     def noise(self) -> NoiseScale:
-        return NoiseScale(self.gradient_sq, self.gradient_trace)
+        return NoiseScale(self.gradient_sq, self.gradient_trace, self.gradient_sq_se)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +55,6 @@ class RunResult:
     config: RunConfig
     epochs: tuple[EpochRecord, ...]
     metadata: dict[str, Any]
-    # the gradient noise scale at the initial weights, before any update (as EpochRecord's; NaN: not measured)
-    initial_gradient_sq: float = math.nan
-    initial_gradient_trace: float = math.nan
 
     @property
     def parameter_updates(self) -> int:
@@ -68,25 +68,12 @@ class RunResult:
     def final(self) -> EpochRecord:
         return self.epochs[-1]
 
-    @property
-    def initial_noise(self) -> NoiseScale:
-        return NoiseScale(self.initial_gradient_sq, self.initial_gradient_trace)
-
-    @property
-    def initial_b_simple(self) -> float:
-        return self.initial_noise.b_simple
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
             "epochs": [dataclasses.asdict(e) for e in self.epochs],
             "metadata": self.metadata,
             "key": self.config.key(),
-            "initial": {
-                "gradient_sq": self.initial_gradient_sq,
-                "gradient_trace": self.initial_gradient_trace,
-                "b_simple": self.initial_b_simple,
-            },
             "totals": {
                 "parameter_updates": self.parameter_updates,
                 "train_seconds": self.train_seconds,
@@ -97,11 +84,43 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        initial = data.get("initial", {})
-        return cls(
-            RunConfig.from_dict(data["config"]),
-            tuple(EpochRecord(**e) for e in data["epochs"]),
-            data["metadata"],
-            initial.get("gradient_sq", math.nan),
-            initial.get("gradient_trace", math.nan),
+        """A run from its JSON; UsageError naming the field for anything malformed."""
+        if not isinstance(data, dict):
+            raise UsageError(f"run: expected a JSON object, got {type(data).__name__}")
+        for name, kind in (("config", dict), ("epochs", list), ("metadata", dict)):
+            if not isinstance(data.get(name), kind):
+                raise UsageError(
+                    f"run: field {name!r} must be a {kind.__name__}, got {type(data.get(name)).__name__}"
+                )
+        if not data["epochs"]:
+            raise UsageError("run: field 'epochs' is empty")
+        config = RunConfig.from_dict(data["config"])
+        return cls(config, tuple(_epoch(e, i) for i, e in enumerate(data["epochs"])), data["metadata"])
+
+
+_EPOCH_FIELDS = {f.name: f.type for f in dataclasses.fields(EpochRecord)}
+
+
+def _epoch(data, i: int) -> EpochRecord:
+    """One EpochRecord from JSON, every field checked for its type (a number where a number belongs)."""
+    if not isinstance(data, dict):
+        raise UsageError(f"run: epochs[{i}] must be an object, got {type(data).__name__}")
+    unknown = set(data) - set(_EPOCH_FIELDS)
+    if unknown:
+        raise UsageError(
+            f"run: epochs[{i}]: unknown fields {sorted(unknown)}; known fields are {sorted(_EPOCH_FIELDS)}"
         )
+    for name, value in data.items():
+        kind = int if _EPOCH_FIELDS[name] == "int" else float
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and not isinstance(value, int))
+        ):
+            raise UsageError(
+                f"run: epochs[{i}].{name}={value!r}: expected {'an integer' if kind is int else 'a number'}"
+            )
+    try:
+        return EpochRecord(**data)
+    except TypeError as exc:
+        raise UsageError(f"run: epochs[{i}]: {exc}") from None

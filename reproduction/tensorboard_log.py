@@ -24,7 +24,6 @@ def write_tensorboard(result: RunResult, directory: Path) -> None:
     writer = tf.summary.create_file_writer(str(directory / result.config.key()))
     with writer.as_default():
         updates = 0
-        tf.summary.scalar("b_simple", result.initial_b_simple, step=0)  # at the initial weights
         for e in result.epochs:
             updates += e.steps
             for name in (
@@ -37,6 +36,7 @@ def write_tensorboard(result: RunResult, directory: Path) -> None:
                 "b_simple",
                 "gradient_sq",
                 "gradient_trace",
+                "gradient_sq_se",
             ):
                 tf.summary.scalar(name, getattr(e, name), step=e.epoch + 1)
             tf.summary.scalar("test_accuracy_vs_updates", e.test_accuracy, step=updates)

@@ -7,30 +7,33 @@ How an epoch runs (measured fastest on a 2-core CPU, see docs/engine-speed.md):
   * shuffling happens in the graph, from a stateless seed (run seed, epoch): deterministic, resumable;
   * batches are ``tf.gather``-ed from memory; the last batch of an epoch keeps the remainder (N mod B), so
     an epoch is ceil(N/B) updates, as schedules.py counts them;
-  * the forward pass folds the normalization into the convolution (model.forward), exactly;
+  * the forward pass folds the normalization into the convolution, exactly (model.py);
   * a batch larger than ``micro_batch`` examples is computed in chunks whose gradients (weighted by their
     share of the batch) and ghost-BN statistics are summed, then applied as *one* update: the same
-    gradient, but activations that stay in cache (B 2500 in one piece is memory-bound on a 2-core CPU);
+    gradient, but activations that stay in cache;
+  * each chunk's gradient comes in two parts of whole virtual batches (model.split_gradients), from which
+    the gradient noise scale is estimated at every update, for the cost of one more filter-gradient call
+    (reproduction/noise_scale.py); plain batch norm has no such parts and is not measured;
   * the learning rate is the optimizer's variable, assigned before each epoch;
   * under a tf.distribute strategy each update runs on every replica (``strategy.run``), each on its
     contiguous slice of the global batch, its loss over the global batch; the optimizer sums the gradients
     (reproduction/distribute.py). The default strategy is one replica: the same ops as without one;
-  * the epoch reports what it applied, counted in the graph: the smallest and largest learning rate the
-    optimizer held at an update, the smallest and largest examples per update, and the examples fed. The
-    records are observations, so a loop that ignored the schedule would show it (claim schedule-applied).
-After each epoch the gradient noise scale B_simple is measured on a fixed probe of the training set
-(reproduction/noise_scale.py), reading the weights only: a run is bit-identical with or without it.
-Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch);
-the noise measurement and the evaluation on the test set are timed apart (``noise_seconds``,
-``eval_seconds``).
+  * the epoch reports what it applied, counted in the graph: the learning rate the optimizer held, the
+    smallest and largest examples per update, and the examples fed. The records are observations, so a loop
+    that ignored the schedule would show it (claim schedule-applied).
+Threads: TensorFlow runs one intra-op and one inter-op thread (``THREADS``), in the main process and in every
+worker alike, so a run's bits do not depend on where it trained (two threads sum in another order), and a
+B-100 epoch is as fast on one thread as on two of this 2-core CPU (docs/engine-speed.md).
+Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch); the
+evaluation on the test set is timed apart (``eval_seconds``).
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 import keras
 import numpy as np
@@ -40,18 +43,60 @@ from reproduction.config import RunConfig
 from reproduction.distribute import check_split, describe
 from reproduction.errors import UsageError
 from reproduction.hostload import measured
-from reproduction.model import build_cnn, forward, logits, micro_batch_size
-from reproduction.noise_scale import PROBE_EXAMPLES, NoiseProbe, probe_indices, unit_size
+from reproduction.model import build_cnn, logits, micro_batch_size, split_gradients
+from reproduction.noise_scale import NoiseScale, epoch_noise, squared_norm, step_estimate
 from reproduction.optimizers import get_optimizer
 from reproduction.provenance import metadata
-from reproduction.results import EpochRecord, RunResult  # noqa: F401  (re-exported: the engine's output)
+from reproduction.results import EpochRecord, RunResult
 
 EVAL_BATCH = 10_000
+THREADS = 1
 
 
 def configure_determinism() -> None:
-    """Same seed, same machine: bit-identical results."""
+    """Same seed, same CPU: bit-identical results, wherever the run trains."""
     tf.config.experimental.enable_op_determinism()
+    configure_threads()
+
+
+def configure_threads() -> None:
+    """One TensorFlow thread (``THREADS``), set before TensorFlow starts; refused if it already started with
+    another count (set TF_NUM_INTRAOP_THREADS=1 and TF_NUM_INTEROP_THREADS=1 before importing it)."""
+    current = (
+        tf.config.threading.get_intra_op_parallelism_threads()
+        or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)),
+        tf.config.threading.get_inter_op_parallelism_threads()
+        or int(os.environ.get("TF_NUM_INTEROP_THREADS", 0)),
+    )
+    if current == (THREADS, THREADS):
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(THREADS)
+    except RuntimeError:
+        raise UsageError(
+            f"TensorFlow started with {current} (intra, inter) threads (0: one per core) before the trainer could "
+            f"set {THREADS}: runs train single-threaded so that their bits do not depend on where they train. "
+            "Set TF_NUM_INTRAOP_THREADS=1 and TF_NUM_INTEROP_THREADS=1 before importing TensorFlow"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class AppliedEpoch:
+    """What one epoch of the engine did, read back in the graph (the ``EpochRecord`` fields it fills)."""
+
+    train_loss: float
+    steps: int
+    applied_lr_min: float
+    applied_lr_max: float
+    applied_momentum: float
+    applied_batch_min: int
+    applied_batch_max: int
+    applied_examples: int
+    gradient_sq: float
+    gradient_trace: float
+    gradient_sq_se: float
+    noise_estimates: int
 
 
 class Engine:
@@ -64,7 +109,7 @@ class Engine:
         micro_batch: int | None = None,
         strategy: tf.distribute.Strategy | None = None,
     ):
-        """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split.
+        """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split (plain BN).
         ``strategy``: the one model and optimizer were created under (their ``strategy.scope()``); None: the
         default, one device."""
         self.model, self.optimizer = model, optimizer
@@ -83,7 +128,7 @@ class Engine:
             self.norm = None
         with self.strategy.scope():
             optimizer.build(self.variables)
-        image = tf.TensorSpec([None, 28, 28, 1], tf.float32)
+        image = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         label = tf.TensorSpec([None], tf.int32)
         self._epoch = tf.function(
             self._epoch_fn,
@@ -96,74 +141,88 @@ class Engine:
         return self._epoch.experimental_get_tracing_count()
 
     def _epoch_fn(self, x, y, batch_size, seed):
-        """Mean train loss, and what the updates applied: [lr min, lr max], [examples per update min, max,
-        examples in all]."""
+        """Mean train loss; the learning rate held at its start and end; [examples per update min, max, examples
+        in all]; the noise sums [|G|^2, tr(Sigma), |G|^2 squared, estimates]."""
         n = tf.shape(x)[0]
         order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
         steps = (n + batch_size - 1) // batch_size
-        loss_sum = tf.constant(0.0)
-        lr_min, lr_max = tf.constant(math.inf), tf.constant(-math.inf)
+        lr_start = tf.cast(self.optimizer.learning_rate, tf.float32)  # as the updates below read it
+        loss_sum, noise = tf.constant(0.0), tf.zeros([4])
         batch_min, batch_max, examples = n, tf.constant(0), tf.constant(0)
         for i in tf.range(steps):
             idx = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
-            lr = tf.cast(self.optimizer.learning_rate, tf.float32)  # as the update below reads it
-            loss_sum += self.strategy.reduce(
-                tf.distribute.ReduceOp.SUM, self.strategy.run(self._step, (x, y, idx)), axis=None
-            )
+            loss, step_noise = self.strategy.run(self._step, (x, y, idx))
+            loss_sum += self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            noise += self.strategy.reduce(tf.distribute.ReduceOp.SUM, step_noise, axis=None)
             b = tf.shape(idx)[0]
-            lr_min, lr_max = tf.minimum(lr_min, lr), tf.maximum(lr_max, lr)
             batch_min, batch_max, examples = tf.minimum(batch_min, b), tf.maximum(batch_max, b), examples + b
+        lr_end = tf.cast(self.optimizer.learning_rate, tf.float32)
         return (
             loss_sum / tf.cast(tf.maximum(n, 1), tf.float32),
-            tf.stack([lr_min, lr_max]),
+            tf.stack([lr_start, lr_end]),
             tf.stack([batch_min, batch_max, examples]),
+            noise,
         )
 
     def _step(self, x, y, idx):
         """One parameter update on the examples ``idx`` (per replica: its slice of them); returns the summed
-        loss over this replica's examples."""
-        if self.micro_batch is None:  # plain BN: one replica only (__init__)
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(
-                        tf.gather(y, idx), logits(self.model, tf.gather(x, idx), training=True)
-                    )
-                )
-            self.optimizer.apply_gradients(
-                zip(tape.gradient(loss, self.variables), self.variables, strict=True)
-            )
-            return loss * tf.cast(tf.shape(idx)[0], tf.float32)
+        loss over this replica's examples and its noise sums."""
+        if self.micro_batch is None:
+            return self._plain_step(x, y, idx)
         total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
-        if self.replicas > 1:  # whole virtual batches per replica (distribute.check_split)
-            share = tf.shape(idx)[0] // self.replicas
-            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            idx = idx[replica * share : (replica + 1) * share]
+        idx = self._replica_slice(idx)
+        grads, loss_sum, statistics, noise = self._chunked_gradient(x, y, idx, 1.0 / total)
+        if self.norm is not None:  # this replica's; the variables average them over replicas
+            self.norm.update_moving_statistics(*statistics)
+        self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
+        return loss_sum, noise
+
+    def _plain_step(self, x, y, idx):
+        """Plain batch norm: the whole batch in one piece, on one replica (__init__), no noise estimate."""
+        with tf.GradientTape() as tape:
+            z = logits(self.model, tf.gather(x, idx), training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, idx), z))
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, self.variables), self.variables, strict=True))
+        return loss * tf.cast(tf.shape(idx)[0], tf.float32), tf.zeros([4])
+
+    def _replica_slice(self, idx):
+        """This replica's contiguous slice of whole virtual batches (distribute.check_split)."""
+        if self.replicas == 1:
+            return idx
+        share = tf.shape(idx)[0] // self.replicas
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return idx[replica * share : (replica + 1) * share]
+
+    def _chunked_gradient(self, x, y, idx, scale):
+        """The gradient of ``scale * sum(loss)`` over ``idx``, in chunks of at most ``micro_batch`` examples whose
+        gradients and size-weighted ghost-BN statistics are summed; the loss sum; the statistics (mean,
+        variance); and the noise sums over chunks, each chunk's gradient coming in two parts
+        (model.split_gradients) that give one estimate (noise_scale.step_estimate)."""
         b = tf.shape(idx)[0]
         chunk = tf.minimum(b, self.micro_batch)
-        local = tf.cast(b, tf.float32)
         grads = [tf.zeros_like(v) for v in self.variables]
-        stats = (
-            [tf.zeros_like(self.norm.moving_mean), tf.zeros_like(self.norm.moving_mean)] if self.norm else []
-        )
-        loss_sum = tf.constant(0.0)
+        mean = variance = tf.zeros_like(self.norm.moving_mean) if self.norm is not None else tf.zeros([])
+        loss_sum, noise = tf.constant(0.0), tf.zeros([4])
         for j in tf.range((b + chunk - 1) // chunk):
             part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
-            with tf.GradientTape() as tape:
-                z, statistics = forward(self.model, tf.gather(x, part), training=True)
-                # sum of per-example losses / B: the chunks' gradients add up to the batch mean's
-                part_loss = tf.reduce_sum(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, part), z)
-                )
-                scaled = part_loss / total
-            grads = [g + d for g, d in zip(grads, tape.gradient(scaled, self.variables), strict=True)]
+            parts, sizes, part_loss, statistics = split_gradients(
+                self.model, tf.gather(x, part), tf.gather(y, part), scale
+            )
+            chunk_grads = [tf.reduce_sum(p, axis=0) for p in parts]
+            grads = [g + d for g, d in zip(grads, chunk_grads, strict=True)]
+            estimate = step_estimate(
+                squared_norm(chunk_grads),
+                tf.reduce_sum(squared_norm(parts, axis=0)),
+                tf.reduce_sum(tf.square(sizes)),
+                tf.shape(part)[0],
+                scale,
+            )
+            noise += tf.stack([estimate[0], estimate[1], estimate[0] * estimate[0], estimate[2]])
             if statistics is not None:  # size-weighted, as the layer's rule over virtual batches
-                mean, variance, count = statistics
-                stats = [stats[0] + mean * count / local, stats[1] + variance * count / local]
+                weight = statistics[2] / tf.cast(b, tf.float32)
+                mean, variance = mean + statistics[0] * weight, variance + statistics[1] * weight
             loss_sum += part_loss
-        if self.norm is not None:  # this replica's; the variables average them over replicas
-            self.norm.update_moving_statistics(*stats)
-        self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
-        return loss_sum
+        return grads, loss_sum, (mean, variance), noise
 
     def _evaluate_fn(self, x, y):
         z = logits(self.model, x, training=False)
@@ -176,26 +235,31 @@ class Engine:
         self._epoch(x[:0], y[:0], tf.constant(1), tf.constant([0, 0]))
         self._evaluate(x[:0], y[:0])
 
-    def train_epoch(
-        self, x, y, learning_rate: float, batch_size: int, seed: tuple[int, int]
-    ) -> dict[str, Any]:
-        """Train one epoch; returns its mean train loss, the updates the optimizer counted and the
-        ``applied_*`` observations of EpochRecord."""
+    def train_epoch(self, x, y, learning_rate: float, batch_size: int, seed: tuple[int, int]) -> AppliedEpoch:
+        """Train one epoch; what it applied, read back."""
         self.optimizer.learning_rate.assign(learning_rate)
         before = int(self.optimizer.iterations.numpy())
-        loss, lr, batch = self._epoch(x, y, tf.constant(batch_size, tf.int32), tf.constant(seed, tf.int32))
-        lr, batch = lr.numpy().tolist(), batch.numpy().tolist()
-        return {
-            "train_loss": float(loss),
-            "steps": int(self.optimizer.iterations.numpy()) - before,
-            "applied_lr_min": lr[0],
-            "applied_lr_max": lr[1],
+        loss, lr, batch, noise = self._epoch(
+            x, y, tf.constant(batch_size, tf.int32), tf.constant(seed, tf.int32)
+        )
+        (lr_start, lr_end), batch = lr.numpy().tolist(), batch.numpy().tolist()
+        g_sum, t_sum, gg_sum, count = noise.numpy().tolist()
+        scale = epoch_noise(g_sum, t_sum, gg_sum, int(count))
+        return AppliedEpoch(
+            train_loss=float(loss),
+            steps=int(self.optimizer.iterations.numpy()) - before,
+            applied_lr_min=min(lr_start, lr_end),
+            applied_lr_max=max(lr_start, lr_end),
             # baked into the traced update; Adam's beta_1 is a moving average, not the m of g
-            "applied_momentum": float(getattr(self.optimizer, "momentum", 0.0)),
-            "applied_batch_min": batch[0],
-            "applied_batch_max": batch[1],
-            "applied_examples": batch[2],
-        }
+            applied_momentum=float(getattr(self.optimizer, "momentum", 0.0)),
+            applied_batch_min=batch[0],
+            applied_batch_max=batch[1],
+            applied_examples=batch[2],
+            gradient_sq=scale.gradient_sq,
+            gradient_trace=scale.trace,
+            gradient_sq_se=scale.gradient_sq_se,
+            noise_estimates=int(count),
+        )
 
     def evaluate(self, x, y) -> tuple[float, float]:
         """(mean loss, accuracy) in inference mode."""
@@ -220,13 +284,9 @@ class Trainer:
     def __init__(
         self,
         data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        noise_probe: int = PROBE_EXAMPLES,
         strategy: tf.distribute.Strategy | None = None,
     ):
-        """``noise_probe``: examples on which B_simple is measured after each epoch; 0: not measured.
-        ``strategy``: where each run trains (reproduction/distribute.py); None: the default, one device."""
-        if not isinstance(noise_probe, int) or noise_probe < 0:
-            raise UsageError(f"noise_probe={noise_probe!r}: expected a non-negative integer (0: off)")
+        """``strategy``: where each run trains (reproduction/distribute.py); None: the default, one device."""
         configure_determinism()
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.x_train, self.y_train, self.x_test, self.y_test = data
@@ -237,21 +297,6 @@ class Trainer:
             tf.constant(self.y_test, tf.int32),
         )
         self._engines: dict[tuple, Engine] = {}
-        self.noise_probe = noise_probe
-        self._probes: dict[tuple, NoiseProbe] = {}  # one traced measurement per engine
-
-    def _noise(self, config: RunConfig, engine: Engine, n_train: int):
-        """A function measuring the engine's model on this run's probe, or None (off, or no unit: plain BN)."""
-        unit = unit_size(config.model.normalization, config.model.virtual_batch_size)
-        if self.noise_probe == 0 or unit is None:
-            return None
-        index = probe_indices(n_train, unit, self.noise_probe)
-        x, y = tf.gather(self._tensors[0], index), tf.gather(self._tensors[1], index)
-        probe = self._probes.get(id(engine))
-        if probe is None:
-            probe = self._probes[id(engine)] = NoiseProbe(engine.model, unit)
-            probe.measure(x[: 2 * unit], y[: 2 * unit])  # trace now, so no epoch's noise_seconds includes it
-        return lambda: probe.measure(x, y)
 
     def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
         key = (config.model, get_optimizer(config.optimizer), momentum)
@@ -260,7 +305,7 @@ class Trainer:
         if engine is None:
             with self.strategy.scope():  # the model's and optimizer's variables, one copy per replica
                 model = build_cnn(config.model, seed=config.seed)
-                optimizer = get_optimizer(config.optimizer).build(momentum=momentum)
+                optimizer = get_optimizer(config.optimizer).build(config.learning_rate, momentum=momentum)
             engine = self._engines[key] = Engine(
                 model, optimizer, micro_batch=micro_batch_size(config.model), strategy=self.strategy
             )
@@ -281,14 +326,16 @@ class Trainer:
         result.metadata["host_load"] = load
         return result
 
-    def train(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
-        x, y, xt, yt = self._tensors
+    def _training_set(self, config: RunConfig):
+        x, y = self._tensors[:2]
         n_train = len(self.x_train)
         if config.train_examples is not None:
             if config.train_examples > n_train:
                 raise UsageError(f"train_examples={config.train_examples}: only {n_train} examples available")
             n_train = config.train_examples
-            x, y = x[:n_train], y[:n_train]
+        return x[:n_train], y[:n_train], n_train
+
+    def _check(self, config: RunConfig, n_train: int) -> None:
         schedule = config.build_schedule()
         schedule.check_fits(n_train)
         replicas, strategy = self.strategy.num_replicas_in_sync, describe(self.strategy)["strategy"]
@@ -304,61 +351,50 @@ class Trainer:
             config.model.normalization,
             config.model.virtual_batch_size,
         )
+
+    def train(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
+        x, y, n_train = self._training_set(config)
+        self._check(config, n_train)
+        schedule = config.build_schedule()
         engine = self._engine(config, schedule.momentum)
-        measure_noise = self._noise(config, engine, n_train)
-        initial = measure_noise() if measure_noise is not None else None  # before any update
         records = []
         for epoch, phase in enumerate(schedule.per_epoch()):
             start = time.perf_counter()
             applied = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size, (config.seed, epoch))
             train_seconds = time.perf_counter() - start
-            noise = {}
-            if measure_noise is not None:
-                start = time.perf_counter()
-                scale = measure_noise()
-                noise = {
-                    "gradient_sq": scale.gradient_sq,
-                    "gradient_trace": scale.trace,
-                    "b_simple": scale.b_simple,
-                    "noise_seconds": time.perf_counter() - start,
-                }
             start = time.perf_counter()
-            test_loss, test_accuracy = engine.evaluate(xt, yt)
-            eval_seconds = time.perf_counter() - start
-            record = EpochRecord(
-                epoch=epoch,
-                learning_rate=phase.learning_rate,
-                batch_size=phase.batch_size,
-                train_seconds=train_seconds,
-                eval_seconds=eval_seconds,
-                test_loss=test_loss,
-                test_accuracy=test_accuracy,
-                momentum=config.momentum,
-                **applied,
-                **noise,
+            test_loss, test_accuracy = engine.evaluate(*self._tensors[2:])
+            records.append(
+                EpochRecord(
+                    epoch=epoch,
+                    learning_rate=phase.learning_rate,
+                    batch_size=phase.batch_size,
+                    train_seconds=train_seconds,
+                    eval_seconds=time.perf_counter() - start,
+                    test_loss=test_loss,
+                    test_accuracy=test_accuracy,
+                    momentum=config.momentum,
+                    b_simple=NoiseScale(applied.gradient_sq, applied.gradient_trace).b_simple,
+                    **dataclasses.asdict(applied),
+                )
             )
-            records.append(record)
             if on_epoch is not None:
-                on_epoch(record)
-        meta = metadata()
-        meta.update(describe(self.strategy))
-        meta["trace_count"] = engine.trace_count
-        meta["n_train"], meta["n_test"] = n_train, len(self.x_test)
-        unit = unit_size(config.model.normalization, config.model.virtual_batch_size)
-        meta["noise_probe"] = (
-            0 if measure_noise is None else len(probe_indices(n_train, unit, self.noise_probe))
-        )
-        if initial is None:
-            return RunResult(config, tuple(records), meta)
-        return RunResult(config, tuple(records), meta, initial.gradient_sq, initial.trace)
+                on_epoch(records[-1])
+        meta = {
+            **metadata(),
+            **describe(self.strategy),
+            "trace_count": engine.trace_count,
+            "n_train": n_train,
+            "n_test": len(self.x_test),
+        }
+        return RunResult(config, tuple(records), meta)
 
 
 def train(
     config: RunConfig,
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     on_epoch: EpochCallback | None = None,
-    noise_probe: int = PROBE_EXAMPLES,
     strategy: tf.distribute.Strategy | None = None,
 ) -> RunResult:
     """Train one run on preprocessed (x_train, y_train, x_test, y_test); ``Trainer`` for many."""
-    return Trainer(data, noise_probe, strategy).train(config, on_epoch)
+    return Trainer(data, strategy).train(config, on_epoch)

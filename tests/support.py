@@ -87,7 +87,7 @@ def mirrored_against_one_device(
                 optimizer = get_optimizer(name).build(momentum=config.build_schedule().momentum)
             engine = Engine(model, optimizer, micro_batch=micro_batch_size(config.model), strategy=strat)
             losses = [
-                engine.train_epoch(x, y, p.learning_rate, p.batch_size, (config.seed, e))["train_loss"]
+                engine.train_epoch(x, y, p.learning_rate, p.batch_size, (config.seed, e)).train_loss
                 for e, p in enumerate(config.build_schedule().per_epoch())
             ]
             spread = max(
@@ -103,7 +103,7 @@ def mirrored_against_one_device(
             "replica_spread": spread,
         }
     refusals = {}
-    trainer = Trainer(arrays, strategy=strategy, noise_probe=0)
+    trainer = Trainer(arrays, strategy=strategy)
     for label, config in (
         (
             "bad_split",

@@ -3,9 +3,12 @@
 
 Tolerances (absolute, on the first 5000 training images, the increase schedule, 124 updates), chosen about
 seven times above what this machine measures, since one device and two replicas differ only in the order of
-float additions: SGD 5e-6 on losses and weights (measured 7e-7); Adam 5e-5 (measured 4.5e-6: its update
-divides by the root of a second moment, which magnifies rounding where gradients are near zero). The
-replicas' copies of every variable, and the workers' results, must agree exactly.
+float additions: on losses, SGD 5e-6 (measured 4.5e-7) and Adam 5e-5; on weights, SGD 3e-4 (measured 4.7e-5
+on the convolution's kernel, 2e-7 after the first 50 updates: each replica splits its own half of a batch
+into two parts for the noise estimate, so the sums group differently from one device's, and 124 updates
+amplify the last bits) and Adam 5e-5 (its update divides by the root of a second moment, which magnifies
+rounding where gradients are near zero). The replicas' copies of every variable, and the workers' results,
+must agree exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from reproduction.launch import LaunchFailed, check_agree, free_ports
 from reproduction.results import EpochRecord, RunResult
 
 N = 5000
-TOLERANCE = {"sgd": 5e-6, "adam": 5e-5}
+TOLERANCE = {"sgd": {"loss": 5e-6, "weights": 3e-4}, "adam": {"loss": 5e-5, "weights": 5e-5}}
 RUN = ["run", "--optimizer", "sgd", "--schedule", "increase", "--seed", "0", "--train-examples", str(N)]
 
 
@@ -75,8 +78,9 @@ def test_plain_batch_norm_is_one_device_only():
 
 
 def test_one_device_keeps_the_store_keys_of_before_and_distributed_runs_get_their_own():
-    # the key every stored single-device run has had since code version 4: data parallelism must not move it
-    assert RunConfig().key() == "sgd-increase-seed0-91c859e0faff"
+    # the key of this single-device run at code version 5: neither data parallelism (the strategy and replicas
+    # fields) nor workloads (the workload field) may move it
+    assert RunConfig().key() == "sgd-increase-seed0-180cb54b904f"
     assert "strategy" not in RunConfig().to_dict() and "replicas" not in RunConfig().to_dict()
     keys = {RunConfig().key()}
     for strategy, replicas in (("multi-worker", 2), ("mirrored", 2), ("multi-worker", 1)):
@@ -146,8 +150,8 @@ def mirrored(tmp_path_factory):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_mirrored_over_two_devices_equals_one_device(mirrored, optimizer):
     found = mirrored[optimizer]
-    assert found["loss"] <= TOLERANCE[optimizer], found
-    assert max(found["weights"].values()) <= TOLERANCE[optimizer], found
+    assert found["loss"] <= TOLERANCE[optimizer]["loss"], found
+    assert max(found["weights"].values()) <= TOLERANCE[optimizer]["weights"], found
     assert found["replica_spread"] == 0.0, "the replicas' copies of a variable drifted apart"
 
 
@@ -173,7 +177,7 @@ def test_run_with_the_mirrored_strategy_stores_a_two_replica_run_equal_to_one_de
         1,
     )
     for a, b in zip(result.epochs, one_device.epochs, strict=True):
-        assert a.steps == b.steps and abs(a.train_loss - b.train_loss) <= TOLERANCE["sgd"], a.epoch
+        assert a.steps == b.steps and abs(a.train_loss - b.train_loss) <= TOLERANCE["sgd"]["loss"], a.epoch
 
 
 # --------------------------------------------------------------- MultiWorkerMirroredStrategy, 2 processes
@@ -252,7 +256,7 @@ def test_two_workers_equal_one_device(launched, one_device):
     assert [e.steps for e in result.epochs] == [e.steps for e in one_device.epochs]
     for a, b in zip(result.epochs, one_device.epochs, strict=True):
         for name in ("train_loss", "test_loss", "test_accuracy"):
-            assert abs(getattr(a, name) - getattr(b, name)) <= TOLERANCE["sgd"], (a.epoch, name)
+            assert abs(getattr(a, name) - getattr(b, name)) <= TOLERANCE["sgd"]["loss"], (a.epoch, name)
 
 
 @pytest.mark.slow

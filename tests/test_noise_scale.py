@@ -16,14 +16,18 @@ from support import synthetic_digits
 
 from reproduction import claims, stats
 from reproduction.config import ModelOptions, RunConfig
-from reproduction.model import build_cnn
+from reproduction.model import build_cnn, split_gradients
 from reproduction.noise_scale import (
     NoiseProbe,
     NoiseScale,
+    epoch_noise,
     estimate,
+    from_parts,
     gradient_moments,
     pooled,
     probe_indices,
+    squared_norm,
+    step_estimate,
     unit_gradients,
     unit_size,
 )
@@ -173,84 +177,221 @@ def test_the_probe_is_fixed_whole_units_and_refuses_too_little_data():
         probe_indices(15, 10)
 
 
-# ------------------------------------------------------------------------------------------- in the engine
+# ------------------------------------------------------------------------------- from the training gradients
 DATA = synthetic_digits()
 SMALL = dict(base_batch=20, factor=2, steps=3, epochs_per_step=1)
 
 
-def test_the_measurement_leaves_training_bit_identical():
-    config = RunConfig("momentum", "increase", seed=3, **SMALL)
-    measured = Trainer(DATA).train(config)
-    plain = Trainer(DATA, noise_probe=0).train(config)
-    for a, b in zip(measured.epochs, plain.epochs, strict=True):
-        assert (a.train_loss, a.test_loss, a.test_accuracy, a.steps) == (
-            b.train_loss,
-            b.test_loss,
-            b.test_accuracy,
-            b.steps,
+@given(sizes=st.lists(st.integers(1, 40), min_size=2, max_size=6), seed=st.integers(0, 20))
+@settings(max_examples=40, deadline=None)
+def test_the_step_estimator_is_the_pairwise_closed_form(sizes, seed):
+    """step_estimate from running sums equals the pairwise estimator written out in numpy: |G|^2 from the
+    size-weighted inner products of distinct parts, tr(Sigma) from the parts' norms."""
+    rng = np.random.default_rng(seed)
+    sums = [rng.normal(size=7) * b + rng.normal(size=7) for b in sizes]  # c_j: sums over b_j examples
+    batch, scale = sum(sizes), 1.0 / sum(sizes)
+    total = np.sum(sums, axis=0)
+    got = step_estimate(
+        tf.constant(float(np.sum((scale * total) ** 2))),
+        tf.constant(float(sum(np.sum((scale * c) ** 2) for c in sums))),
+        tf.constant(sum(b * b for b in sizes)),
+        tf.constant(batch),
+        tf.constant(scale),
+    )
+    pairs = [(j, k) for j in range(len(sizes)) for k in range(len(sizes)) if j != k]
+    g2 = sum(float(sums[j] @ sums[k]) for j, k in pairs) / sum(sizes[j] * sizes[k] for j, k in pairs)
+    tr = (sum(float(c @ c) for c in sums) - g2 * sum(b * b for b in sizes)) / batch
+    assert float(got[0]) == pytest.approx(g2, rel=1e-4, abs=1e-6)
+    assert float(got[1]) == pytest.approx(tr, rel=1e-4, abs=1e-5)
+    assert float(got[2]) == 1.0
+    two = from_parts(
+        sums[0] / sizes[0], sums[1] / sizes[1], sizes[0], sizes[1]
+    )  # McCandlish et al. two-batch
+    if len(sizes) == 2 and sizes[0] == sizes[1]:  # unequal halves: another unbiased estimator
+        assert float(got[0]) == pytest.approx(two.gradient_sq, rel=1e-4, abs=1e-6)
+        assert float(got[1]) == pytest.approx(two.trace, rel=1e-4, abs=1e-5)
+
+
+def test_the_step_estimator_is_unbiased_on_sampled_halves():
+    """Monte Carlo on the least-squares population: two halves of 8 drawn per step, pooled over steps."""
+    g, g2, trace = least_squares_population(n=64, d=5, seed=3)
+    rng = np.random.default_rng(2)
+    sums = np.array(
+        [g[rng.integers(0, len(g), size=(2, 8))].sum(axis=1) for _ in range(6000)]
+    )  # (steps, 2, d)
+    total = sums.sum(axis=1)
+    got = step_estimate(
+        tf.constant(np.sum(total**2, axis=1) / 256.0, tf.float32),
+        tf.constant(np.sum(sums**2, axis=(1, 2)) / 256.0, tf.float32),
+        tf.constant(128),
+        tf.constant(16),
+        tf.constant(1.0 / 16),
+    )
+    assert float(np.mean(got[0])) == pytest.approx(g2, rel=0.05)
+    assert float(np.mean(got[1])) == pytest.approx(trace, rel=0.05)
+
+
+def test_a_single_part_gives_no_estimate():
+    assert [
+        float(v)
+        for v in step_estimate(
+            tf.constant(4.0), tf.constant(4.0), tf.constant(100), tf.constant(10), tf.constant(0.1)
         )
-        assert math.isfinite(a.gradient_trace) and a.noise_seconds > 0
-        assert math.isnan(b.gradient_trace) and b.noise_seconds == 0
-    assert measured.metadata["noise_probe"] == 600 and plain.metadata["noise_probe"] == 0
-    assert math.isnan(plain.initial_gradient_sq)
+    ] == [0.0, 0.0, 0.0]
 
 
-def test_every_epoch_and_the_start_are_measured_on_the_current_weights():
+@pytest.mark.parametrize("normalization, virtual", [("ghost", 10), ("ghost", 4), ("none", 1)])
+def test_split_gradients_are_the_gradient_in_two_independent_parts(normalization, virtual):
+    """The two parts sum to the tape's gradient of the folded model, and each part is the gradient over its
+    own whole virtual batches (the first half of them, then the rest) through the Keras layers."""
+    keras.utils.set_random_seed(1)
+    model = build_cnn(ModelOptions(normalization=normalization, virtual_batch_size=virtual))
+    if normalization == "ghost":
+        model.get_layer("norm").gamma.assign([1.3])
+        model.get_layer("norm").beta.assign([0.2])
+    n = 5 * virtual if normalization == "ghost" else 9
+    x, y = tf.constant(DATA[0][:n]), tf.constant(DATA[1][:n])
+    parts, sizes, loss_sum, _ = split_gradients(model, x, y, 1.0 / n)
+    first = 3 * virtual if normalization == "ghost" else 5  # ceil(units / 2) whole units
+    assert sizes.numpy().tolist() == [first, n - first]
+    for k, rows in enumerate((slice(0, first), slice(first, n))):
+        with tf.GradientTape() as tape:
+            loss = (
+                tf.reduce_sum(
+                    keras.losses.sparse_categorical_crossentropy(y[rows], model(x[rows], training=True))
+                )
+                / n
+            )
+        for mine, ref in zip(parts, tape.gradient(loss, model.trainable_variables), strict=True):
+            np.testing.assert_allclose(mine[k].numpy(), ref.numpy(), rtol=2e-4, atol=2e-6)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
+    whole = tape.gradient(loss, model.trainable_variables)
+    for mine, ref in zip(parts, whole, strict=True):
+        np.testing.assert_allclose(tf.reduce_sum(mine, axis=0).numpy(), ref.numpy(), rtol=2e-4, atol=2e-6)
+    assert float(loss_sum) / n == pytest.approx(float(loss), rel=1e-5)
+
+
+def test_the_training_estimate_agrees_with_the_probe_on_the_same_weights():
+    """At fixed weights, split gradients over 60 batches of 100 (as the engine forms them) pooled, against the
+    probe's per-virtual-batch estimate on the same 6000 examples: equal within their noise."""
+    keras.utils.set_random_seed(0)
+    model = build_cnn(ModelOptions())
+    x, y = tf.constant(DATA[0][:600]), tf.constant(DATA[1][:600])
+    estimates = []
+    for start in range(0, 600, 100):
+        parts, sizes, _, _ = split_gradients(model, x[start : start + 100], y[start : start + 100], 1.0 / 100)
+        grads = [tf.reduce_sum(p, axis=0) for p in parts]
+        estimates.append(
+            [
+                float(v)
+                for v in step_estimate(
+                    squared_norm(grads),
+                    tf.reduce_sum(squared_norm(parts, 0)),
+                    tf.reduce_sum(tf.square(sizes)),
+                    100,
+                    1.0 / 100,
+                )
+            ]
+        )
+    g2 = np.array([e[0] for e in estimates])
+    training = NoiseScale(
+        float(g2.mean()), float(np.mean([e[1] for e in estimates])), float(g2.std(ddof=1) / 6**0.5)
+    )
+    probe = NoiseProbe(model, 10).measure(x, y)
+    assert (
+        abs(training.gradient_sq - probe.gradient_sq) < 3 * training.gradient_sq_se + 0.05 * probe.gradient_sq
+    )
+    assert training.trace == pytest.approx(probe.trace, rel=0.15)
+
+
+def test_every_update_of_every_epoch_is_estimated():
     result = Trainer(DATA).train(RunConfig("sgd", "constant", seed=0, **SMALL))
-    traces = [result.initial_gradient_trace] + [e.gradient_trace for e in result.epochs]
-    assert all(math.isfinite(t) and t > 0 for t in traces)
-    assert len(set(traces)) == len(traces)  # weights move between measurements
+    for e in result.epochs:
+        assert e.noise_estimates == e.steps  # one chunk per update at these batch sizes
+        assert math.isfinite(e.gradient_trace) and e.gradient_trace > 0 and e.gradient_sq_se > 0
+    assert len({e.gradient_trace for e in result.epochs}) == len(result.epochs)  # the weights move
     assert RunResult.from_dict(result.to_dict()) == result  # JSON round trip keeps them
+
+
+def test_chunked_updates_give_one_estimate_per_chunk():
+    from reproduction.training import Engine
+
+    keras.utils.set_random_seed(0)
+    engine = Engine(build_cnn(), keras.optimizers.SGD(0.05), micro_batch=100)
+    x, y = tf.constant(DATA[0]), tf.constant(DATA[1])
+    engine.warm_up(x, y)
+    applied = engine.train_epoch(x, y, 0.05, 300, (0, 0))
+    assert applied.steps == 2 and applied.noise_estimates == 6 and applied.gradient_trace > 0
 
 
 def test_plain_batch_norm_runs_are_not_measured():
     config = RunConfig("sgd", "constant", seed=0, model=ModelOptions(normalization="batch"), **SMALL)
     result = Trainer(DATA).train(config)
-    assert all(math.isnan(e.b_simple) for e in result.epochs) and result.metadata["noise_probe"] == 0
+    assert all(math.isnan(e.b_simple) and e.noise_estimates == 0 for e in result.epochs)
 
 
-def test_the_probe_on_real_weights_matches_the_estimator():
-    keras.utils.set_random_seed(0)
-    model = build_cnn(ModelOptions())
-    x, y = tf.constant(DATA[0][:200]), tf.constant(DATA[1][:200])
-    small, big = gradient_moments(unit_gradients(model, x, y, 10))
-    assert NoiseProbe(model, 10).measure(x, y) == estimate(float(small), float(big), 10, 200)
+def test_resolution_from_the_standard_error():
+    assert NoiseScale(1.0, 100.0, 0.1).resolved and NoiseScale(1.0, 100.0, 0.1).lower_bound == pytest.approx(
+        100 / 1.2
+    )
+    unresolved = NoiseScale(0.1, 100.0, 0.2)
+    assert not unresolved.resolved and unresolved.lower_bound == pytest.approx(200.0)
+    assert NoiseScale(1.0, 10.0).resolved  # no error known: taken as resolved (the probe)
+    assert epoch_noise(3.0, 30.0, 5.0, 3) == NoiseScale(
+        1.0, 10.0, pytest.approx(math.sqrt((5 / 3 - 1) * 3 / 2 / 3))
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the claim
 PLAN = claims.Plan(claims.get_plan("mnist", "quick").workload, claims.get_plan("mnist", "quick", 3).profile)
 
 
-def _runs(start, after_epoch_1, last, jitter_last=0.1):
-    """Constant runs whose B_simple goes start -> after_epoch_1 -> ... -> last (with seed jitter)."""
+def _runs(first, second, last, jitter_last=0.1, se=0.01):
+    """Constant runs whose B_simple goes first -> second -> ... -> last (with seed jitter); |G|^2 = 1 with
+    standard error ``se`` (1: unresolved)."""
     runs = {}
     for o in PLAN.workload.optimizers:
         for k in PLAN.seeds:
             config = PLAN.config(o, "constant", k)
-            values = [after_epoch_1 * (1 + 0.05 * k), after_epoch_1, last * (1 + jitter_last * k)]
+            values = [first * (1 + 0.05 * k), second * (1 + 0.03 * k), last * (1 + jitter_last * k)]
             epochs = tuple(
                 EpochRecord(
-                    i, 0.1, 100, 600, 1.0, 0.1, 0.1, 0.1, 0.97, gradient_sq=1.0, gradient_trace=v, b_simple=v
+                    i,
+                    0.1,
+                    100,
+                    600,
+                    1.0,
+                    0.1,
+                    0.1,
+                    0.1,
+                    0.97,
+                    gradient_sq=1.0,
+                    gradient_trace=v,
+                    b_simple=v,
+                    gradient_sq_se=se if i == 2 else 0.01,
+                    noise_estimates=600,
                 )
                 for i, v in enumerate(values)
             )
-            runs[config] = RunResult(config, epochs, {}, 1.0, start * (1 + 0.05 * k))
+            runs[config] = RunResult(config, epochs, {})
     return runs
 
 
 def test_the_claim_holds_when_b_simple_rises():
     verdicts = claims.evaluate("noise-scale-rises", PLAN, _runs(50, 200, 900))
     assert all(v.verdict == stats.HOLDS for v in verdicts.values())
-    assert verdicts["sgd-from-start"].effect == pytest.approx(18 * 1.1 / 1.05, rel=0.05)
+    assert verdicts["sgd-from-epoch-1"].effect == pytest.approx(18 * 1.1 / 1.05, rel=0.05)
 
 
-def test_the_claim_is_red_when_the_measurement_reads_stale_weights():
-    """Every epoch measured on the initial weights: ratio 1, never a rise."""
+def test_the_claim_is_red_when_the_estimate_does_not_move():
+    """Stale gradients (every epoch the same estimate): ratio 1, never a rise."""
     verdicts = claims.evaluate("noise-scale-rises", PLAN, _runs(50, 50, 50, jitter_last=0.05))
     assert all(v.verdict != stats.HOLDS for v in verdicts.values())
 
 
-def test_the_claim_is_undecided_when_the_probe_cannot_resolve_the_signal():
-    runs = _runs(50, 200, math.inf)  # |G|^2 <= 0 at the last epoch
-    verdicts = claims.evaluate("noise-scale-rises", PLAN, runs)
-    assert all(v.verdict == stats.UNDECIDED for v in verdicts.values())
+def test_an_unresolved_last_epoch_counts_at_its_lower_bound():
+    """|G|^2 = 1 +- 1 in the last epoch: B_simple is at least tr / 3, and the rise is judged from that."""
+    verdicts = claims.evaluate("noise-scale-rises", PLAN, _runs(50, 200, 900, se=1.0))
+    assert verdicts["sgd-from-epoch-1"].effect == pytest.approx(6 * 1.1 / 1.05, rel=0.05)
+    assert "[>300" in verdicts["sgd-from-epoch-1"].detail

@@ -58,5 +58,38 @@ def test_run_result_json_round_trip():
 def test_a_record_with_unknown_fields_is_refused():
     data = RunResult(RunConfig(), (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.1, 0.1, 0.9),), {}).to_dict()
     data["epochs"][0]["surprise"] = 1
-    with pytest.raises(TypeError, match="surprise"):
+    with pytest.raises(ValueError, match=r"epochs\[0\]: unknown fields \['surprise'\]"):
+        RunResult.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(epochs=5), "field 'epochs' must be a list"),
+        (lambda d: d.update(epochs=[]), "field 'epochs' is empty"),
+        (lambda d: d.pop("config"), "field 'config' must be a dict"),
+        (lambda d: d["epochs"][0].update(steps=1.5), r"epochs\[0\].steps=1.5: expected an integer"),
+        (
+            lambda d: d["epochs"][0].update(train_loss="low"),
+            r"epochs\[0\].train_loss='low': expected a number",
+        ),
+        (lambda d: d["epochs"][0].update(steps=True), r"epochs\[0\].steps=True: expected an integer"),
+        (lambda d: d["epochs"][0].pop("steps"), r"epochs\[0\]: .*missing .*steps"),
+        (lambda d: d["config"].update(optimizer="lbfgs"), "optimizer='lbfgs': unknown"),
+    ],
+    ids=[
+        "epochs-not-list",
+        "no-epochs",
+        "no-config",
+        "float-steps",
+        "string-loss",
+        "bool-steps",
+        "missing-field",
+        "bad-optimizer",
+    ],
+)
+def test_a_malformed_run_is_refused_naming_the_field(mutate, message):
+    data = RunResult(RunConfig(), (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.1, 0.1, 0.9),), {}).to_dict()
+    mutate(data)
+    with pytest.raises(ValueError, match=message):
         RunResult.from_dict(data)

@@ -49,7 +49,9 @@ def _lr_set_once(monkeypatch):
 
 def _momentum_override_ignored(monkeypatch):
     real = OptimizerSpec.build
-    monkeypatch.setattr(OptimizerSpec, "build", lambda self, momentum=None: real(self))
+    monkeypatch.setattr(
+        OptimizerSpec, "build", lambda self, learning_rate=0.01, momentum=None: real(self, learning_rate)
+    )
 
 
 def _first_batch_kept(monkeypatch):

@@ -219,9 +219,11 @@ def test_a_measured_value_outside_a_documented_range_is_red():
 
 
 def test_a_documented_verdict_of_another_kind_is_red():
-    """noise-scale-rises after epoch 1 documents an undecided verdict around 1: a significant fall is red."""
+    """effective-lr[increase-initial-lr-accuracy] documents a refutation (diverged seeds) with the rest about
+    1 pt down: an undecided verdict in the same range is something else, and red."""
     plan = plan_with_seeds("mnist", 10, "full")
-    fall = stats.Verdict("noise-scale-rises", "adam-after-epoch-1", stats.REFUTED, 0.5, 0.4, 0.6, "b")
-    assert claims.status(fall, plan)[0] == Status.FAIL
-    around_one = stats.Verdict("noise-scale-rises", "adam-after-epoch-1", stats.UNDECIDED, 0.9, 0.6, 1.3, "b")
-    assert claims.status(around_one, plan)[0] == Status.DOCUMENTED
+    params = ("effective-lr", "increase-initial-lr-accuracy")
+    refuted = stats.Verdict(*params, stats.REFUTED, -1.0, -math.inf, math.inf, "b")
+    assert claims.status(refuted, plan)[0] == Status.DOCUMENTED
+    undecided = stats.Verdict(*params, stats.UNDECIDED, -1.0, -1.5, -0.5, "b")
+    assert claims.status(undecided, plan)[0] == Status.FAIL
