@@ -48,7 +48,7 @@ def pytest_generate_tests(metafunc):
     plan = metafunc.config.stash[PLAN]
     params = []
     for claim in claims_mod.claims_in(plan):
-        for p in claim.params_for(plan.workload):
+        for p in claim.params_for(plan):
             known = claim.known_failure(plan.workload.name, p)
             marks = [pytest.mark.slow] if claim.reads_runs else []
             if known is not None:
@@ -155,7 +155,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         outcome = claims_mod.status(v, plan)[0].value
         tr.write_line(f"{v.claim:<28} {v.params:<34} {v.verdict:<9} {outcome:<19} {effect:<36} {v.bound}")
     full = claims_mod.Plan(plan.workload, plan.workload.profile("full"))
-    left = [c.id for c in claims_mod.claims_in(full) if not c.applies(plan) and c.params_for(plan.workload)]
+    left = [c.id for c in claims_mod.claims_in(full) if not c.applies(plan) and c.params_for(plan)]
     if left:
         tr.write_line(f"left to the full profile (untested here): {', '.join(left)}")
     path = (config.getoption("--runs-dir") or str(default_runs_dir())) + "/verdicts.json"

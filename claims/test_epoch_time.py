@@ -34,7 +34,7 @@ def test_epoch_seconds(benchmark, factor, dataset, runs, plan):
     assert applied["steps"] == -(-len(x_np) // batch)
     from_runs = [
         e.train_seconds
-        for o in plan.workload.optimizers
+        for o in plan.optimizers
         for k in plan.timed_seeds
         for e in runs[plan.config(o, "increase", k)].epochs[1:]
         if e.batch_size == batch

@@ -112,9 +112,11 @@ def _control_entry(workload, runs, optimizer, control, seeds, margin, level) -> 
 def build_calibration(
     workload: Workload, runs: Mapping[RunConfig, object], n_seeds: int, provenance: Mapping | None = None
 ) -> dict:
-    """The pre-registration file's content from the runs of ``calibration_configs(workload, n_seeds)``."""
-    from reproduction.claims import GUARDED_BY, refute_alpha  # the claims' own levels
+    """The pre-registration file's content from the runs of ``calibration_configs(workload, n_seeds)``. The
+    controls' levels are those of the full profile (every optimizer: the strictest Bonferroni level)."""
+    from reproduction.claims import GUARDED_BY, Plan, refute_alpha  # the claims' own levels
 
+    full = Plan(workload, workload.profile("full"))
     seeds = calibration_seeds(n_seeds)
     optimizers, controls = {}, {}
     for o in workload.optimizers:
@@ -129,7 +131,7 @@ def build_calibration(
         }
         for c in workload.controls:
             margin = ACCURACY_MARGIN if c.quantity == "test_accuracy" else MARGIN_SDS * sd
-            level = refute_alpha(GUARDED_BY[c.quantity], workload)
+            level = refute_alpha(GUARDED_BY[c.quantity], full)
             controls[f"{o}-{c.name}"] = _control_entry(
                 workload, runs, o, c, seeds[:CONTROL_SEEDS], margin, level
             )
@@ -213,3 +215,19 @@ def read_preregistration(workload: Workload) -> dict:
 
 def read_margins(workload: Workload) -> dict[str, Margin]:
     return load_margins(read_preregistration(workload), workload, str(workload.preregistration))
+
+
+def discriminating(workload: Workload) -> set[str]:
+    """The controls ('optimizer-name') pre-registered as discriminating: beyond their margin on the calibration
+    seeds, with a seed count that refutes them at their claim's level (``seeds_needed``)."""
+    content = read_preregistration(workload)
+    load_margins(content, workload, str(workload.preregistration))  # the same checks: version, settings
+    controls = content.get("controls")
+    if not isinstance(controls, dict):
+        raise UsageError(
+            f"{workload.preregistration}: field 'controls' must be an object; run `reproduction "
+            f"calibrate --workload {workload.name}`"
+        )
+    return {
+        name for name, entry in controls.items() if isinstance(entry, dict) and entry.get("discriminates")
+    }

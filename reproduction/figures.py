@@ -82,7 +82,7 @@ def _per_optimizer(
     log_y=False,
     percent=False,
 ) -> Path:
-    optimizers = plan.workload.optimizers
+    optimizers = plan.optimizers
     fig, axes = plt.subplots(1, len(optimizers), figsize=(4 * len(optimizers), 3.6), sharey=True)
     for ax, optimizer in zip(np.atleast_1d(axes), optimizers, strict=True):
         for schedule in MAIN_SCHEDULES:
@@ -141,7 +141,7 @@ def train_loss_vs_epoch(plan, runs, out):
 
 def train_time(plan, runs: Runs, out: Path) -> Path:
     """The report's time plots: training seconds per schedule and optimizer (median bar, timed seeds as dots)."""
-    optimizers = plan.workload.optimizers
+    optimizers = plan.optimizers
     fig, ax = plt.subplots(figsize=(8, 3.8))
     width = 0.26
     for j, schedule in enumerate(MAIN_SCHEDULES):
@@ -163,7 +163,7 @@ def train_time(plan, runs: Runs, out: Path) -> Path:
 def epoch_seconds_vs_batch(plan, runs: Runs, out: Path) -> Path:
     """Seconds per training epoch against batch size, from every epoch after the first of the timed runs."""
     by_batch: dict[int, list[float]] = {}
-    for optimizer in plan.workload.optimizers:
+    for optimizer in plan.optimizers:
         for schedule in MAIN_SCHEDULES:
             for k in plan.timed_seeds:
                 for e in runs[plan.config(optimizer, schedule, k)].epochs[1:]:
@@ -185,7 +185,7 @@ def gradient_noise_scale(plan, runs: Runs, out: Path) -> Path:
     open; log scale."""
     from reproduction.noise_scale import pooled
 
-    optimizers, seeds = plan.workload.optimizers, plan.seeds
+    optimizers, seeds = plan.optimizers, plan.seeds
     fig, axes = plt.subplots(1, len(optimizers), figsize=(4 * len(optimizers), 3.8), sharey=True)
     for ax, optimizer in zip(np.atleast_1d(axes), optimizers, strict=True):
         for schedule in MAIN_SCHEDULES:

@@ -36,7 +36,7 @@ def evaluate_all(
     (checks of the layer and the schedules), reused by ``report --from`` so rebuilding needs no TensorFlow."""
     out = []
     for claim in claims.claims_in(plan):
-        params = claim.params_for(plan.workload)
+        params = claim.params_for(plan)
         if not params:
             continue
         stored = [(known or {}).get((claim.id, p)) for p in params]
@@ -101,7 +101,7 @@ def controls_table(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
         "(must be refuted at the claim's level) |",
         "|---|---|---|---|---|",
     ]
-    for o in plan.workload.optimizers:
+    for o in plan.optimizers:
         for quantity, claim_id in claims.GUARDED_BY.items():
             eq = [by_key.get((claim_id, f"{o}-{s}")) for s in ("hybrid", "increase")]
             controls = [
@@ -135,7 +135,9 @@ def annealing_table(plan: Plan, runs: Runs, verdicts: Sequence[Verdict]) -> list
     rows = []
     if any(c.name == "constant" for c in w.controls):
         constant = w.control("constant")
-        for o in w.optimizers:
+        for o in plan.optimizers:
+            if constant not in plan.controls(o):
+                continue
             pairs = [(constant.config(w, o, k), plan.config(o, "decay", k)) for k in plan.seeds]
             rows.append(
                 (
@@ -193,7 +195,7 @@ def noise_scale_tables(plan: Plan, runs: Runs) -> list[str]:
         f"| B_simple over the first epoch (every main-grid run) | {_b_simple(first)} | about "
         f"{gradient_noise.PAPER_MNIST_START} at the start of training |",
     ]
-    for o in w.optimizers:
+    for o in plan.optimizers:
         scale = noise_scale.pooled([e.noise for s in MAIN_SCHEDULES for r in grid[(o, s)] for e in r.epochs])
         lines.append(
             f"| B_simple averaged over training, {o} (main grid, every epoch) | {_b_simple(scale)} | about "
@@ -224,7 +226,7 @@ def noise_scale_tables(plan: Plan, runs: Runs) -> list[str]:
 
 def optimizer_tables(plan: Plan, runs: Runs) -> list[str]:
     lines = []
-    for o in plan.workload.optimizers:
+    for o in plan.optimizers:
         lines += [
             f"#### {o}",
             "",
@@ -270,10 +272,10 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
 
     w = plan.workload
     meta = next(iter(runs.values())).metadata
-    lr = w.learning_rate(w.optimizers[0])
+    lr = w.learning_rate(plan.optimizers[0])
     schedules = ", ".join(describe_schedule(s, lr, w.base_batch) for s in workload_schedules(w, lr).values())
     in_workers = sum(r.metadata.get("trained_in") == "worker" for r in runs.values())
-    rates = ", ".join(f"{o} {w.learning_rate(o):g}" for o in w.optimizers)
+    rates = ", ".join(f"{o} {w.learning_rate(o):g}" for o in plan.optimizers)
     return [
         f"- Data: {w.notes}; {meta.get('n_train')} training and {meta.get('n_test')} test images in these runs.",
         f"- Model: {w.model.describe()}.",
@@ -297,7 +299,7 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
 
 def _left_to_full(plan: Plan) -> list[str]:
     full = Plan(plan.workload, plan.workload.profile("full"))
-    left = [c.id for c in claims.claims_in(full) if not c.applies(plan) and c.params_for(plan.workload)]
+    left = [c.id for c in claims.claims_in(full) if not c.applies(plan) and c.params_for(plan)]
     if not left or plan.profile.full:
         return []
     return [
@@ -419,7 +421,7 @@ def headline(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: st
         "| optimizer (base rate) | decay | hybrid | increase | updates (decay / hybrid / increase) |",
         "|---|---|---|---|---|",
     ]
-    for o in w.optimizers:
+    for o in plan.optimizers:
         accs = [
             np.mean([100 * runs[plan.config(o, s, k)].final.test_accuracy for k in plan.seeds])
             for s in MAIN_SCHEDULES

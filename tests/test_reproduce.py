@@ -89,8 +89,8 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
     assert (
         len(results["runs"]) == N_RUNS_ONE_SEED and results["seeds"] == [0] and results["workload"] == "mnist"
     )
-    quick = {c.id: c for c in claims.claims_in(PLAN) if c.params_for(PLAN.workload)}
-    n_rows = sum(len(c.params_for(PLAN.workload)) for c in quick.values())
+    quick = {c.id: c for c in claims.claims_in(PLAN) if c.params_for(PLAN)}
+    n_rows = sum(len(c.params_for(PLAN)) for c in quick.values())
     rows = [
         line
         for line in report.splitlines()
@@ -98,7 +98,7 @@ def test_every_artefact_is_produced_and_well_formed(smoke):
     ]
     assert len(rows) == n_rows == len(results["verdicts"])
     for claim_id, claim in quick.items():
-        for params in claim.params_for(PLAN.workload):
+        for params in claim.params_for(PLAN):
             assert any(f"| {claim_id} |" in r and f"| {params} |" in r for r in rows), (claim_id, params)
     left = sorted(set(claims.CLAIMS) - set(quick))
     assert left == ["baseline-adam", "effective-lr", "report-as-run", "report-within-1pt"]

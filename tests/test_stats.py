@@ -106,7 +106,7 @@ def _timed_runs(seconds_per_epoch, alone=True):
 
     from reproduction import claims
 
-    plan = plan_with_seeds("mnist", 3)
+    plan = plan_with_seeds("mnist", 3, "full")
     runs = {}
     for c in claims.main_grid(plan):
         jittered = {b: t * (1 + 0.01 * c.seed) for b, t in seconds_per_epoch.items()}

@@ -21,7 +21,7 @@ NAN = math.nan
 
 @pytest.fixture
 def plan(monkeypatch):
-    plan = plan_with_seeds("mnist", 3)
+    plan = plan_with_seeds("mnist", 3, "full")  # every optimizer and control
     monkeypatch.setattr(calibration, "read_margins", lambda workload: fake_margins(plan))
     return plan
 
@@ -194,12 +194,14 @@ def test_every_registered_expectation_is_bounded_and_names_a_declared_parameter_
     for claim in claims.CLAIMS.values():
         for workload, known in claim.known_failures.items():
             assert workload in known_workloads()
-            assert set(known) <= set(claim.params_for(get_workload(workload))), claim.id
+            full = claims.Plan(get_workload(workload), get_workload(workload).profile("full"))
+            assert set(known) <= set(claim.params_for(full)), claim.id
             assert all(
                 math.isfinite(k.effect_range[0]) and math.isfinite(k.effect_range[1]) for k in known.values()
             )
-        for (workload, _), declared in claim.may_be_undecided.items():
-            assert set(declared) <= set(claim.params_for(get_workload(workload))), claim.id
+        for (workload, profile), declared in claim.may_be_undecided.items():
+            plan = claims.Plan(get_workload(workload), get_workload(workload).profile(profile))
+            assert set(declared) <= set(claim.params_for(plan)), claim.id
 
 
 def test_a_measured_value_outside_a_documented_range_is_red():

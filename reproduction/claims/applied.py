@@ -92,12 +92,11 @@ def schedule_applied_verdict(params: str, results: Sequence[RunResult]) -> Verdi
     test="exact, over every run the plan's claims read, controls included",
     would_fail_if="an engine that sets the learning rate once, ignores a momentum override, feeds another batch "
     "size, or drops the last partial batch",
-    params=lambda w: w.optimizers,
+    params=lambda plan: plan.optimizers,
     needs=main_grid,
 )
 def eval_schedule_applied(plan: Plan, runs: Runs) -> list[Verdict]:
     """Every run handed in (the plan's runs, controls included), by optimizer."""
     return [
-        schedule_applied_verdict(o, [r for c, r in runs.items() if c.optimizer == o])
-        for o in plan.workload.optimizers
+        schedule_applied_verdict(o, [r for c, r in runs.items() if c.optimizer == o]) for o in plan.optimizers
     ]

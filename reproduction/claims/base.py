@@ -83,6 +83,21 @@ class Plan:
     def timed_seeds(self) -> tuple[int, ...]:
         return self.profile.timed_seed_list()
 
+    @property
+    def optimizers(self) -> tuple[str, ...]:
+        """The optimizers the profile judges (a quick profile may leave some to the full one)."""
+        return self.profile.optimizers or self.workload.optimizers
+
+    def controls(self, optimizer: str) -> tuple:
+        """The workload's negative controls for an optimizer; a profile without ``all_controls`` keeps those
+        pre-registered as discriminating (the workload's pre-registration file, reproduction/calibration.py)."""
+        if self.profile.all_controls:
+            return self.workload.controls
+        from reproduction.calibration import discriminating  # here: calibration imports the claims' levels
+
+        keep = discriminating(self.workload)
+        return tuple(c for c in self.workload.controls if f"{optimizer}-{c.name}" in keep)
+
     def config(self, optimizer: str, schedule: str, seed: int, **overrides) -> RunConfig:
         return self.workload.config(optimizer, schedule, seed, **overrides)
 
@@ -104,7 +119,7 @@ class Claim:
     bound: str  # what it must satisfy
     test: str  # the statistical test
     would_fail_if: str  # a change that turns it red
-    params: tuple[str, ...] | Callable[[Workload], tuple[str, ...]]  # parameter sets (ids as in pytest)
+    params: tuple[str, ...] | Callable[[Plan], tuple[str, ...]]  # parameter sets (ids as in pytest)
     needs: Needs = no_runs  # the runs it reads, per plan
     timed: Needs = no_runs  # of those, the ones whose training seconds it reads (trained alone, in order)
     workloads: tuple[str, ...] | None = None  # None: every workload
@@ -119,8 +134,8 @@ class Claim:
     def reads_runs(self) -> bool:
         return self.needs is not no_runs
 
-    def params_for(self, workload: Workload) -> tuple[str, ...]:
-        return self.params(workload) if callable(self.params) else self.params
+    def params_for(self, plan: Plan) -> tuple[str, ...]:
+        return self.params(plan) if callable(self.params) else self.params
 
     def applies(self, plan: Plan) -> bool:
         """Judged in this plan: a workload it is made for, and a profile that includes it."""
@@ -159,19 +174,20 @@ def get_claim(claim_id: str) -> Claim:
 
 
 def claims_in(plan: Plan) -> list[Claim]:
-    return [c for c in CLAIMS.values() if c.applies(plan)]
+    """The claims judged in the plan: made for its workload, included in its profile, with parameter sets."""
+    return [c for c in CLAIMS.values() if c.applies(plan) and c.params_for(plan)]
 
 
-def refute_alpha(claim_id: str, workload: Workload) -> float:
-    """Refutation level: ALPHA over the claim's family of parameter sets (Bonferroni)."""
-    return ALPHA / max(1, len(get_claim(claim_id).params_for(workload)))
+def refute_alpha(claim_id: str, plan: Plan) -> float:
+    """Refutation level: ALPHA over the claim's family of parameter sets in the plan (Bonferroni)."""
+    return ALPHA / max(1, len(get_claim(claim_id).params_for(plan)))
 
 
 def evaluate(claim_id: str, plan: Plan, runs: Runs) -> dict[str, Verdict]:
     """Verdicts of one claim, by params id, in the declared order; the evaluator must return exactly the
     declared parameter sets, once each."""
     claim = get_claim(claim_id)
-    params = claim.params_for(plan.workload)
+    params = claim.params_for(plan)
     verdicts = claim.evaluator(plan, runs)
     got = [v.params for v in verdicts]
     if (

@@ -11,8 +11,8 @@ from reproduction.claims.plan import main_grid
 from reproduction.stats import Verdict
 
 
-def _control_params(workload) -> tuple[str, ...]:
-    return tuple(f"{o}-{c.name}" for o in workload.optimizers for c in workload.controls)
+def _control_params(plan: Plan) -> tuple[str, ...]:
+    return tuple(f"{o}-{c.name}" for o in plan.optimizers for c in plan.controls(o))
 
 
 MNIST_EPS5 = (
@@ -62,4 +62,4 @@ MNIST_EPS5 = (
 )
 def eval_negative_controls(plan: Plan, runs: Runs) -> list[Verdict]:
     """Each control against decay, paired by seed, at the guarded claim's margin and level."""
-    return [judge_control(plan, runs, o, c) for o in plan.workload.optimizers for c in plan.workload.controls]
+    return [judge_control(plan, runs, o, c) for o in plan.optimizers for c in plan.controls(o)]

@@ -88,7 +88,7 @@ def eval_effective_lr(plan: Plan, runs: Runs) -> list[Verdict]:
             f"{s}-accuracy",
             paired(runs, pairs, "test_accuracy"),
             1.0,
-            alpha_refute=refute_alpha("effective-lr", plan.workload),
+            alpha_refute=refute_alpha("effective-lr", plan),
             unit=" pt",
             bound="|acc - acc(decay)| < 1 pt (TOST, alpha 0.05)",
         )

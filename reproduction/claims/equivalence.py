@@ -19,15 +19,15 @@ from reproduction.stats import Verdict
 COMPARED = ("hybrid", "increase")
 
 
-def _schedule_params(workload) -> tuple[str, ...]:
-    return tuple(f"{o}-{s}" for o in workload.optimizers for s in COMPARED)
+def _schedule_params(plan: Plan) -> tuple[str, ...]:
+    return tuple(f"{o}-{s}" for o in plan.optimizers for s in COMPARED)
 
 
 def _equivalence(
     plan: Plan, runs: Runs, claim: str, quantity: str, margin_of, unit: str, bound_of
 ) -> list[Verdict]:
     out = []
-    for o in plan.workload.optimizers:
+    for o in plan.optimizers:
         margin = margin_of(o)
         power = power_note(plan, runs, o, quantity)
         for s in COMPARED:
@@ -37,7 +37,7 @@ def _equivalence(
                 f"{o}-{s}",
                 paired(runs, pairs, quantity),
                 margin,
-                alpha_refute=refute_alpha(claim, plan.workload),
+                alpha_refute=refute_alpha(claim, plan),
                 unit=unit,
                 bound=bound_of(o, s, margin),
             )
@@ -120,7 +120,7 @@ def _noise_control_pairs(plan: Plan, seeds=None):
     bound="|diff| < 1 pt",
     test="TOST, alpha 0.05",
     would_fail_if="g not being the variable that matters, e.g. a learning-rate effect beyond g",
-    params=lambda w: ("equal-g-eps-and-B-x5",) if "sgd" in w.optimizers else (),
+    params=lambda plan: ("equal-g-eps-and-B-x5",) if "sgd" in plan.optimizers else (),
     needs=lambda plan: [c for pair in _noise_control_pairs(plan) for c in pair],
 )
 def eval_noise_control(plan: Plan, runs: Runs) -> list[Verdict]:
@@ -131,7 +131,7 @@ def eval_noise_control(plan: Plan, runs: Runs) -> list[Verdict]:
             "equal-g-eps-and-B-x5",
             evidence,
             1.0,
-            alpha_refute=refute_alpha("noise-scale-control", plan.workload),
+            alpha_refute=refute_alpha("noise-scale-control", plan),
             unit=" pt",
             bound="|acc(eps, 5B) - acc(eps/5, B)| < 1 pt (TOST, alpha 0.05)",
         )

@@ -31,7 +31,7 @@ def log_rise(first: NoiseScale, last: NoiseScale) -> float:
 
 def _constant_runs(plan: Plan) -> list:
     """eps and the base batch throughout (the constant schedule): the temperature holds."""
-    return [plan.config(o, "constant", k) for k in plan.seeds for o in plan.workload.optimizers]
+    return [plan.config(o, "constant", k) for k in plan.seeds for o in plan.optimizers]
 
 
 @register(
@@ -46,13 +46,13 @@ def _constant_runs(plan: Plan) -> list:
     test="one-sided paired t on log ratios over seeds, alpha 0.05",
     would_fail_if="an estimator whose parts are not independent, or one that reads stale gradients "
     "(tests/test_noise_scale.py)",
-    params=lambda w: tuple(f"{o}-{start}" for start in FROM for o in w.optimizers),
+    params=lambda plan: tuple(f"{o}-{start}" for start in FROM for o in plan.optimizers),
     needs=_constant_runs,
 )
 def eval_noise_scale_rises(plan: Plan, runs: Runs) -> list[Verdict]:
     out = []
     for label, start in FROM.items():
-        for o in plan.workload.optimizers:
+        for o in plan.optimizers:
             results = [get_run(runs, plan.config(o, "constant", k)) for k in plan.seeds]
             first = [r.epochs[start].noise for r in results]
             last = [r.final.noise for r in results]
@@ -60,7 +60,7 @@ def eval_noise_scale_rises(plan: Plan, runs: Runs) -> list[Verdict]:
                 "noise-scale-rises",
                 f"{o}-{label}",
                 [log_rise(a, b) for a, b in zip(first, last, strict=True)],
-                alpha_refute=refute_alpha("noise-scale-rises", plan.workload),
+                alpha_refute=refute_alpha("noise-scale-rises", plan),
                 unit="x",
                 bound=f"B_simple(last epoch) / B_simple(epoch {start + 1}) > 1",
                 interval_transform=math.exp,

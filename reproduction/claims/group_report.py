@@ -78,7 +78,7 @@ def eval_baseline(plan: Plan, runs: Runs) -> list[Verdict]:
         "zhou-adam-b32",
         accs,
         ZHOU_ACCURACY,
-        alpha_refute=refute_alpha("baseline-adam", plan.workload),
+        alpha_refute=refute_alpha("baseline-adam", plan),
         unit=" %",
         bound=f"mean test accuracy >= the report's {ZHOU_ACCURACY}% (one-sided t, alpha 0.05)",
     )
@@ -117,7 +117,7 @@ def eval_report_as_run(plan: Plan, runs: Runs) -> list[Verdict]:
                 s,
                 Pairs(d, (), ()),
                 0.5,
-                alpha_refute=refute_alpha("report-as-run", plan.workload),
+                alpha_refute=refute_alpha("report-as-run", plan),
                 unit=" pt",
                 bound=f"|acc - report's {REPORT_ACCURACY[s]}%| < 0.5 pt (TOST, alpha 0.05)",
             )
@@ -155,7 +155,7 @@ def eval_report_within_1pt(plan: Plan, runs: Runs) -> list[Verdict]:
                 s,
                 paired(runs, pairs, "test_accuracy"),
                 1.0,
-                alpha_refute=refute_alpha("report-within-1pt", plan.workload),
+                alpha_refute=refute_alpha("report-within-1pt", plan),
                 unit=" pt",
                 bound="|acc(schedule at its own rate) - acc(decay at 0.15)| < 1 pt (TOST, alpha 0.05)",
             )

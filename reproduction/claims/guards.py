@@ -25,8 +25,8 @@ def control_runs(plan: Plan, quantity: str | None = None) -> list:
     return [
         c.config(plan.workload, o, k)
         for k in plan.seeds
-        for o in plan.workload.optimizers
-        for c in plan.workload.controls
+        for o in plan.optimizers
+        for c in plan.controls(o)
         if quantity is None or c.quantity == quantity
     ]
 
@@ -79,21 +79,30 @@ def judge_control(plan: Plan, runs: Runs, optimizer: str, control: Control) -> V
         unit,
         control.direction,
         control.description,
-        refute_alpha(GUARDED_BY[control.quantity], plan.workload),
+        refute_alpha(GUARDED_BY[control.quantity], plan),
     )
 
 
 def power_note(plan: Plan, runs: Runs, optimizer: str, quantity: str) -> str:
-    """What the guarded claim's own test, at its own level, showed it can tell apart for this optimizer."""
+    """What the guarded claim's own test, at its own level, showed it can tell apart for this optimizer; and
+    the controls pre-registered as not discriminating, which this profile leaves out."""
     told, not_told = [], []
-    for control in plan.workload.controls:
+    for control in plan.controls(optimizer):
         if control.quantity != quantity:
             continue
         v = judge_control(plan, runs, optimizer, control)
         (told if v.verdict == HOLDS else not_told).append(f"{control.name} ({v.effect:+.3g}{v.unit})")
+    left = [
+        c.name for c in plan.workload.controls if c.quantity == quantity and c not in plan.controls(optimizer)
+    ]
     parts = []
     if told:
         parts.append(f"controls told apart at this level: {', '.join(told)}")
     if not_told:
         parts.append(f"NO demonstrated power against: {', '.join(not_told)}")
+    if left:
+        parts.append(
+            f"NO demonstrated power against: {', '.join(left)} (pre-registered as not discriminating on "
+            "the calibration seeds; judged in the full profile)"
+        )
     return "; ".join(parts)

@@ -37,13 +37,13 @@ def _pairs(plan: Plan, schedule: str):
     test="TOST, alpha 0.05; the control: equivalence refuted at this claim's refutation level",
     would_fail_if="a schedule that lowers g less than decay does, a schedule that diverges, or an engine that "
     "ignores the schedule (the control would then match decay)",
-    params=lambda w: PARAMS if w.high_noise is not None else (),
+    params=lambda plan: PARAMS if plan.workload.high_noise is not None else (),
     needs=_runs,
 )
 def eval_high_noise(plan: Plan, runs: Runs) -> list[Verdict]:
     """The main claims, and the constant control, at the high-noise setting."""
     out = []
-    level = refute_alpha("high-noise", plan.workload)
+    level = refute_alpha("high-noise", plan)
     margins = {"test_accuracy": (1.0, " pt"), "train_loss": (plan.workload.high_noise_margin(), "")}
     for quantity, (margin, unit) in margins.items():
         for s in ("hybrid", "increase"):

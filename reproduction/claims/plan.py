@@ -9,7 +9,7 @@ speed (or a warm-up that favours a position) does not favour a schedule. Nothing
 
 from __future__ import annotations
 
-from reproduction.claims.base import CLAIMS, Plan
+from reproduction.claims.base import Plan, claims_in
 from reproduction.config import RunConfig
 from reproduction.schedules import MAIN_SCHEDULES
 from reproduction.workloads import get_workload
@@ -32,14 +32,14 @@ def get_plan(workload: str, profile: str, seeds: int | None = None) -> Plan:
 def main_grid(plan: Plan, seeds=None) -> list[RunConfig]:
     """Every optimizer x the three schedules, seed-major."""
     seeds = plan.seeds if seeds is None else seeds
-    return [plan.config(o, s, k) for k in seeds for o in plan.workload.optimizers for s in MAIN_SCHEDULES]
+    return [plan.config(o, s, k) for k in seeds for o in plan.optimizers for s in MAIN_SCHEDULES]
 
 
 def timed_blocks(plan: Plan) -> list[tuple[RunConfig, ...]]:
     """The main grid of the timed seeds, one block per (seed, optimizer), schedules in Williams order."""
     blocks = []
     for k in plan.timed_seeds:
-        for o in plan.workload.optimizers:
+        for o in plan.optimizers:
             order = WILLIAMS_ORDERS[len(blocks) % len(WILLIAMS_ORDERS)]
             blocks.append(tuple(plan.config(o, MAIN_SCHEDULES[i], k) for i in order))
     return blocks
@@ -61,10 +61,9 @@ def _union(groups) -> list[RunConfig]:
 
 def timed_configs(plan: Plan) -> list[RunConfig]:
     """The runs whose training seconds a claim of the plan reads, in the order they must train."""
-    return _union(c.timed(plan) for c in CLAIMS.values() if c.applies(plan) and c.params_for(plan.workload))
+    return _union(c.timed(plan) for c in claims_in(plan))
 
 
 def required_configs(plan: Plan) -> list[RunConfig]:
     """Every run the plan's claims need, the timed ones first (in their order), without duplicates."""
-    claims = [c for c in CLAIMS.values() if c.applies(plan) and c.params_for(plan.workload)]
-    return _union([timed_configs(plan), *(c.needs(plan) for c in claims)])
+    return _union([timed_configs(plan), *(c.needs(plan) for c in claims_in(plan))])

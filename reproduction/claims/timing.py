@@ -48,13 +48,13 @@ def _log_ratio_verdict(plan, claim, params, slow, fast, bound, failures) -> Verd
         claim,
         params,
         np.log(ratios),
-        alpha_refute=refute_alpha(claim, plan.workload),
+        alpha_refute=refute_alpha(claim, plan),
         unit="x",
         bound=bound,
         interval_transform=math.exp,
         n_unit="blocks",
     )
-    per_seed = len(plan.workload.optimizers)
+    per_seed = len(plan.optimizers)
     detail = (
         f"median ratio {np.median(ratios):.3f}x; {len(ratios)} blocks = {len(plan.timed_seeds)} timed seeds x "
         f"{per_seed} optimizers"
@@ -105,7 +105,7 @@ def eval_increase_faster(plan: Plan, runs: Runs) -> list[Verdict]:
     out = []
     for slow, fast in ORDER_PAIRS:
         t_slow, t_fast, per_optimizer = [], [], []
-        for o in plan.workload.optimizers:
+        for o in plan.optimizers:
             a = [get_run(runs, plan.config(o, slow, k)).train_seconds for k in plan.timed_seeds]
             b = [get_run(runs, plan.config(o, fast, k)).train_seconds for k in plan.timed_seeds]
             t_slow, t_fast = t_slow + a, t_fast + b
@@ -118,7 +118,8 @@ def eval_increase_faster(plan: Plan, runs: Runs) -> list[Verdict]:
     return out
 
 
-def _batch_params(workload) -> tuple[str, ...]:
+def _batch_params(plan: Plan) -> tuple[str, ...]:
+    workload = plan.workload
     b = workload.base_batch
     return tuple(f"B{b * f}>B{b * f * workload.factor}" for f in BATCH_FACTORS[: workload.steps - 1])
 
@@ -142,11 +143,11 @@ def eval_epoch_time(plan: Plan, runs: Runs) -> list[Verdict]:
     failures = _setup_failures(plan, runs)
     per_run = [
         epoch_seconds_by_batch(get_run(runs, plan.config(o, "increase", k)))
-        for o in plan.workload.optimizers
+        for o in plan.optimizers
         for k in plan.timed_seeds
     ]
     out = []
-    for params in _batch_params(plan.workload):
+    for params in _batch_params(plan):
         small, large = (int(x) for x in params[1:].split(">B"))
         bound = (
             f"seconds per epoch at B {small} / at B {large} > 1 (paired within timed increase runs, warm-up epoch "

@@ -87,12 +87,12 @@ def eval_parameter_updates(plan: Plan, runs: Runs) -> list[Verdict]:
     bound="== closed form; increase < hybrid < decay",
     test="exact",
     would_fail_if="an engine that drops or adds the last partial batch, or miscounts steps",
-    params=lambda w: w.optimizers,
+    params=lambda plan: plan.optimizers,
     needs=main_grid,
 )
 def eval_fewer_updates(plan: Plan, runs: Runs) -> list[Verdict]:
     out = []
-    for o in plan.workload.optimizers:
+    for o in plan.optimizers:
         counted = {
             s: [get_run(runs, plan.config(o, s, k)).parameter_updates for k in plan.seeds]
             for s in MAIN_SCHEDULES

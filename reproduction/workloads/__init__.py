@@ -42,12 +42,16 @@ class Profile:
     seeds: int  # seeds 0 .. seeds-1 per configuration
     timed_seeds: int  # the main grid of the first timed_seeds seeds trains timed, for the wall-clock claims
     full: bool = True  # False: claims marked full_profile_only are left to the full profile
+    optimizers: tuple[str, ...] | None = None  # the optimizers judged; None: every one of the workload's
+    all_controls: bool = True  # False: only the controls pre-registered as discriminating
 
     def __post_init__(self):
         _positive_int("Profile", "seeds", self.seeds)
         _positive_int("Profile", "timed_seeds", self.timed_seeds)
         if self.timed_seeds > self.seeds:
             raise UsageError(f"Profile.timed_seeds={self.timed_seeds}: at most seeds={self.seeds}")
+        for o in self.optimizers or ():
+            get_optimizer(o)
 
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.seeds))
@@ -137,6 +141,12 @@ class Workload:
             _positive_int("Workload", name, getattr(self, name))
         if set(self.profiles) != {"quick", "full"}:
             raise UsageError(f"Workload.profiles: expected 'quick' and 'full', got {sorted(self.profiles)}")
+        for profile in self.profiles.values():
+            extra = set(profile.optimizers or ()) - set(self.base_lr)
+            if extra:
+                raise UsageError(
+                    f"Profile {profile.name!r}: optimizers {sorted(extra)} have no base rate here"
+                )
         if self.high_noise is not None and len(self.high_noise_decay_losses) < 2:
             raise UsageError(
                 "Workload.high_noise_decay_losses: at least two search-seed losses for its margin"

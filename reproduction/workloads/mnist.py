@@ -41,9 +41,20 @@ WORKLOAD = Workload(
     dataset="mnist",
     n_train=60_000,
     # Chosen on the decay schedule by `reproduction tune` (docs/tuning.md).
-    base_lr={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.05, "adam": 0.01},
+    base_lr={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adam": 0.01},
     profiles={
-        "quick": Profile("quick", seeds=3, timed_seeds=3, full=False),
+        # The README's main job, in 10 minutes on 2 cores: the seeds every discriminating control needs to be
+        # refuted at its claim's level with 80% power (mnist.json, seeds_needed); three optimizers (Nesterov, at
+        # momentum's rate, is left to the full profile), the controls pre-registered as discriminating, and the
+        # main grid of three seeds timed.
+        "quick": Profile(
+            "quick",
+            seeds=5,
+            timed_seeds=3,
+            full=False,
+            optimizers=("sgd", "momentum", "adam"),
+            all_controls=False,
+        ),
         "full": Profile("full", seeds=10, timed_seeds=10),
     },
     preregistration=Path(__file__).with_name("mnist.json"),
@@ -51,12 +62,12 @@ WORKLOAD = Workload(
     # Plain SGD at its tuned rate with B 50 (g = 120, near momentum's 180), where no annealing ends +0.0127
     # above decay in train loss and decay stays stable (search seeds 2000-2004, docs/annealing.md).
     high_noise=Setting("sgd", 0.1, 50),
-    high_noise_decay_losses=(
-        0.0507323183119297,
-        0.056156691163778305,
-        0.05805139243602753,
-        0.054286859929561615,
-        0.053581930696964264,
+    high_noise_decay_losses=(  # decay's final train loss there, search seeds 2000-2004, code version 5
+        0.050697166472673416,
+        0.05610956251621246,
+        0.05801624059677124,
+        0.054303720593452454,
+        0.05357421562075615,
     ),
     notes="real MNIST, 60000 training and 10000 test images (the official split), pixels x/255 - 0.5, "
     "verified by payload SHA-256",
