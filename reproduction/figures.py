@@ -49,7 +49,7 @@ def schedules_figure(plan, out: Path) -> Path:
     from reproduction.claims.updates import workload_schedules
 
     w = plan.workload
-    sched = workload_schedules(w, w.learning_rate(w.optimizers[0]))
+    sched = workload_schedules(w, w.learning_rate(plan.optimizers[0]))
     n_examples = w.n_train
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for name, s in sched.items():

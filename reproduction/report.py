@@ -184,7 +184,9 @@ def noise_scale_tables(plan: Plan, runs: Runs) -> list[str]:
     size against B_simple per phase. Pooled over seeds and epochs: mean tr(Sigma) / mean |G|^2."""
     w = plan.workload
     grid = {
-        (o, s): [runs[plan.config(o, s, k)] for k in plan.seeds] for o in w.optimizers for s in MAIN_SCHEDULES
+        (o, s): [runs[plan.config(o, s, k)] for k in plan.seeds]
+        for o in plan.optimizers
+        for s in MAIN_SCHEDULES
     }
     if any(math.isnan(r.final.gradient_trace) for rs in grid.values() for r in rs):
         return ["(Runs without the gradient noise scale: retrain them with this code version.)"]

@@ -89,9 +89,9 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     may_be_undecided={
         ("mnist", "quick"): {
             "hybrid>increase": MayBeUndecided(
-                "a 2-6% difference (the last two epochs at B 500 against B 2500); held over the full profile's 40 "
-                "blocks (1.064x [1.037, 1.091]), undecided over the quick one's 12 on a noisy host (1.015x "
-                "[0.985, 1.046])",
+                "hybrid and increase differ only in their last two epochs, B 500 against B 2500, which one "
+                "TensorFlow thread runs at nearly the same speed (see epoch-time-falls-with-batch): a difference of "
+                "a few percent at most, undecided over the quick profile's 6 blocks",
                 effect_range=(0.97, 1.12),
                 seeds_to_decide=10,
             )
@@ -137,6 +137,17 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
     params=_batch_params,
     needs=timed_grid,
     timed=timed_grid,
+    may_be_undecided={
+        ("mnist", "quick"): {
+            "B500>B2500": MayBeUndecided(
+                "on one TensorFlow thread a B-2500 epoch is barely faster than a B-500 one (the engine benchmark, "
+                "before any claim read these runs: 0.78 against 0.81 s, about 1.04x; with two threads it was "
+                "1.2x), too small to decide on the quick profile's 6 timed increase runs",
+                effect_range=(0.97, 1.10),
+                seeds_to_decide=10,
+            )
+        }
+    },
 )
 def eval_epoch_time(plan: Plan, runs: Runs) -> list[Verdict]:
     """Within each increase run the epochs at B, 5B, 25B run back to back: pairs by run."""
