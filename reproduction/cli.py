@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 from reproduction import data as data_mod
-from reproduction.cluster import RunFailed
+from reproduction.cluster import ClusterLost, RunFailed
 from reproduction.errors import UsageError
 from reproduction.launch import LaunchFailed
 
 EPOCH_HEADER = (
-    f"{'epoch':>5} {'lr':>9} {'batch':>6} {'steps':>6} {'train s':>8} {'eval s':>7} "
-    f"{'train loss':>10} {'test loss':>9} {'test acc':>8} {'B_simple':>8}"
+    f"{'epoch':>5} {'lr':>9} {'batch':>6} {'steps':>6} {'train s':>8} {'eval s':>7} {'train loss':>10} "
+    f"{'test loss':>9} {'test acc':>8} {'B_simple':>8}"
 )
 
 
@@ -126,19 +126,19 @@ def print_run(result, out=None) -> None:
     for e in result.epochs:
         print(format_epoch(e))
     print(
-        f"parameter updates {result.parameter_updates}, train seconds {result.train_seconds:.2f}, "
-        f"final test accuracy {100 * result.final.test_accuracy:.2f}%"
+        f"parameter updates {result.parameter_updates}, train seconds {result.train_seconds:.2f}, final test "
+        f"accuracy {100 * result.final.test_accuracy:.2f}%"
     )
     print(
-        f"gradient noise scale B_simple (tr Sigma / |G|^2, from the updates' two-part gradients; "
-        f"docs/reference.md): {result.epochs[0].b_simple:.0f} over the first epoch, {result.final.b_simple:.0f} "
-        "over the last"
+        "gradient noise scale B_simple (tr Sigma / |G|^2, from the updates' two-part gradients; "
+        f"docs/noise-scale.md): {result.epochs[0].b_simple:.0f} over the first epoch, "
+        f"{result.final.b_simple:.0f} over the last"
     )
     meta = result.metadata
     if meta.get("strategy", "default") != "default":
         print(
             f"data parallel: {meta['replicas']} replicas, {meta['strategy']} strategy, {meta['workers']} "
-            "process(es); equal to one device up to rounding (docs/reference.md)"
+            "process(es); equal to one device up to rounding (docs/scale-out.md)"
         )
     if out:
         atomic_write_json(out, result.to_dict())
@@ -155,8 +155,8 @@ def cmd_launch(args) -> int:
     for name, flag in (("strategy", "default"), ("replicas", None), ("out", None)):
         if getattr(run, name) != flag:
             raise UsageError(
-                f"launch: --{name} is not a run option here (launch runs every worker with "
-                "--strategy multi-worker and writes the chief's result to the store)"
+                f"launch: --{name} is not a run option here (launch runs every worker with --strategy "
+                "multi-worker and writes the chief's result to the store)"
             )
     store = _store(run)
     config = _run_config(run, "multi-worker", args.workers)  # one replica per worker process (CPU)
@@ -251,9 +251,23 @@ def cmd_anneal(args) -> int:
     return 0
 
 
+def _tls(args):
+    """This client's certificates for a tls:// scheduler: all three options, or none (Dask's settings)."""
+    from reproduction.cluster import Tls
+
+    given = [args.tls_ca_file, args.tls_cert, args.tls_key]
+    if any(given) and not all(given):
+        raise UsageError(
+            "--tls-ca-file, --tls-cert and --tls-key: give all three (this client's certificates for a "
+            "tls:// scheduler) or none"
+        )
+    return Tls(*given) if all(given) else None
+
+
 def cmd_reproduce(args) -> int:
     from reproduction.reproduce import reproduce
 
+    tls = _tls(args)  # before anything is loaded or trained
     return reproduce(
         workload=args.workload,
         profile=args.profile,
@@ -265,6 +279,7 @@ def cmd_reproduce(args) -> int:
         tensorboard=args.tensorboard,
         workers=args.workers,
         scheduler=args.scheduler,
+        tls=tls,
     )
 
 
@@ -306,13 +321,13 @@ def _common(p, runs: bool = True, workers: bool = False) -> None:
     p.add_argument(
         "--workload",
         default="mnist",
-        choices=known_workloads(),
-        help="the dataset and model with their pre-registered settings (default: mnist)",
+        help=f"the dataset and model with their pre-registered settings: {', '.join(known_workloads())}, or "
+        "package.module:function returning a Workload (docs/workloads.md; default: mnist)",
     )
     p.add_argument(
         "--data-dir",
-        help="the dataset's files in a directory of yours (MNIST: the four IDX files, raw or "
-        ".gz, or mnist.npz; default: the cache, then the network)",
+        help="the dataset's files in a directory of yours (MNIST: the four IDX files, raw or .gz, or "
+        "mnist.npz; default: the cache, then the network)",
     )
     if runs:
         p.add_argument(
@@ -347,8 +362,8 @@ def _add_run(sub) -> None:
         "--strategy",
         choices=list(STRATEGIES),
         default="default",
-        help="tf.distribute strategy: default (one device), mirrored (this machine's devices), "
-        "multi-worker (TF_CONFIG from the environment; see 'launch')",
+        help="tf.distribute strategy: default (one device), mirrored (this machine's devices), multi-worker "
+        "(TF_CONFIG from the environment; see 'launch')",
     )
     p.add_argument(
         "--replicas",
@@ -365,26 +380,20 @@ def _add_run(sub) -> None:
     p.set_defaults(func=cmd_run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from reproduction.optimizers import OPTIMIZERS
-
-    parser = argparse.ArgumentParser(prog="reproduction", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_fetch_data(sub) -> None:
     p = sub.add_parser("fetch-data", help="fetch, verify and cache a dataset")
     p.add_argument("--dataset", default="mnist", choices=sorted(data_mod.DATASETS))
     p.add_argument("--data-dir", help="read the dataset's files from this directory instead")
     p.set_defaults(func=cmd_fetch_data)
 
-    _add_run(sub)
 
+def _add_launch(sub) -> None:
     p = sub.add_parser(
         "launch",
         help="one run across N local worker processes (tf.distribute multi-worker)",
-        description="Start N workers on 127.0.0.1 with their TF_CONFIG, each running 'reproduction "
-        "run ... --strategy multi-worker'; store the chief's result when all succeed "
-        "and agree. Example: reproduction launch --workers 2 -- run --optimizer sgd "
-        "--schedule increase --seed 0",
+        description="Start N workers on 127.0.0.1 with their TF_CONFIG, each running 'reproduction run ... "
+        "--strategy multi-worker'; store the chief's result when all succeed and agree. Example: "
+        "reproduction launch --workers 2 -- run --optimizer sgd --schedule increase --seed 0",
     )
     p.add_argument("--workers", type=_positive_int, required=True, help="worker processes, one replica each")
     p.add_argument(
@@ -395,6 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_argv", nargs=argparse.REMAINDER, help="-- run [run options]")
     p.set_defaults(func=cmd_launch)
+
+
+def _add_preregistration(sub) -> None:
+    """tune, calibrate, anneal: the commands that choose settings on seeds no claim reads."""
+    from reproduction.optimizers import OPTIMIZERS
 
     p = sub.add_parser("tune", help="grid of base learning rates on the decay schedule, on tuning seeds")
     _common(p, workers=True)
@@ -423,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive_int, default=3, help="search seeds (2000, 2001, ...; default 3)")
     p.set_defaults(func=cmd_anneal)
 
+
+def _add_reproduce(sub) -> None:
     p = sub.add_parser("reproduce", help="the whole reproduction: grid of runs, claims, report and figures")
     _common(p, workers=True)
     p.add_argument("--profile", choices=["quick", "full"], default="quick")
@@ -436,6 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Dask scheduler address (tcp://HOST:PORT or tls://HOST:PORT) to train the grid on an "
         "existing cluster (default: $REPRODUCTION_SCHEDULER, else a LocalCluster on 127.0.0.1)",
     )
+    for flag, what in (
+        ("--tls-ca-file", "the CA that signed the cluster's certificates"),
+        ("--tls-cert", "this client's certificate"),
+        ("--tls-key", "this client's private key"),
+    ):
+        p.add_argument(
+            flag, help=f"with a tls:// scheduler: {what} (default: Dask's distributed.comm.tls settings)"
+        )
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser(
@@ -445,6 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where to write (default: the same directory)")
     p.add_argument("--readme", default=None, help="also rewrite this README's generated headline block")
     p.set_defaults(func=cmd_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reproduction", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_fetch_data, _add_run, _add_launch, _add_preregistration, _add_reproduce):
+        add(sub)
     return parser
 
 
@@ -463,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except RunFailed as exc:
         print(f"error: {exc}; the other runs are in the store, re-run to retry", file=sys.stderr)
+        return 1
+    except ClusterLost as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: finished runs are in the store; re-run to resume", file=sys.stderr)

@@ -24,6 +24,7 @@ host and the worker that trained it, and its TensorFlow thread count.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -42,13 +43,14 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-# One single-threaded worker per core (runs train on one TensorFlow thread wherever they train: training.THREADS);
+# One single-threaded worker per core (runs train on one TensorFlow thread wherever they train:
+# training.THREADS);
 # each holds TensorFlow and the data (about 1 GB).
 DEFAULT_WORKERS = _cores()
 MACHINE = "machine"  # the worker resource of a worker that holds a whole machine (timed blocks)
 CONNECT_TIMEOUT_S = 5
 # A training run is one long task: Dask's defaults for short tasks cost it 15-40% on 2 cores against a plain
-# process (docs/engine-speed.md): the statistical profiler samples every 10 ms, the event loop ticks every
+# process (docs/engine.md): the statistical profiler samples every 10 ms, the event loop ticks every
 # 20 ms, and MALLOC_TRIM_THRESHOLD_ fixes glibc's mmap threshold, so TensorFlow's large temporaries are
 # mapped and unmapped at every step. Without them a worker trains as fast as a plain process.
 LOCAL_CLUSTER_CONFIG = {
@@ -75,13 +77,74 @@ def check_workers(workers) -> int:
     return workers
 
 
+PROTOCOLS = ("tcp", "tls")
+
+
 def check_scheduler(address) -> str | None:
-    """None (a LocalCluster) or a Dask scheduler address such as tcp://10.0.0.5:8786."""
+    """None (a LocalCluster) or a Dask scheduler address: tcp://HOST:PORT or tls://HOST:PORT."""
     if address is None or address == "":
         return None
-    if not isinstance(address, str) or "://" not in address and ":" not in address:
-        raise UsageError(f"scheduler={address!r}: expected a Dask scheduler address such as tcp://HOST:8786")
-    return address
+    if not isinstance(address, str):
+        raise UsageError(f"scheduler={address!r}: expected an address such as tls://HOST:8786")
+    protocol, _, rest = address.rpartition("://") if "://" in address else ("tcp", "", address)
+    host, _, port = rest.rpartition(":")
+    if protocol not in PROTOCOLS or not host or not port.isdigit():
+        raise UsageError(
+            f"scheduler={address!r}: expected tcp://HOST:PORT or tls://HOST:PORT (protocols "
+            f"{list(PROTOCOLS)})"
+        )
+    return f"{protocol}://{rest}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tls:
+    """This client's certificates for a TLS scheduler (``--tls-ca-file``, ``--tls-cert``, ``--tls-key``): the
+    CA that signed the cluster's certificates, and this client's certificate and key. Without them, Dask's
+    own settings apply (``distributed.comm.tls.*``, e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE)."""
+
+    ca_file: str
+    cert: str
+    key: str
+
+    def __post_init__(self):
+        for name in ("ca_file", "cert", "key"):
+            if not os.path.isfile(getattr(self, name)):
+                raise UsageError(f"--tls-{name.replace('_', '-')} {getattr(self, name)!r}: no such file")
+
+    def security(self):
+        from distributed import Security
+
+        return Security(
+            tls_ca_file=self.ca_file,
+            tls_client_cert=self.cert,
+            tls_client_key=self.key,
+            require_encryption=True,
+        )
+
+
+def _security(scheduler: str, tls: Tls | None):
+    """The Security a client of ``scheduler`` needs: ``tls``'s, else Dask's configured one; a tls:// address
+    without any certificate is refused."""
+    from distributed import Security
+
+    if tls is not None:
+        return tls.security()
+    security = Security()  # reads distributed.comm.tls.* from Dask's configuration
+    if scheduler.startswith("tls://") and not security.tls_ca_file:
+        raise UsageError(
+            f"scheduler={scheduler!r}: a TLS scheduler needs this client's certificates: --tls-ca-file, "
+            "--tls-cert and --tls-key (or Dask's distributed.comm.tls settings)"
+        )
+    return security
+
+
+def _warn_if_open(scheduler: str, say) -> None:
+    host = scheduler.split("://", 1)[1].rsplit(":", 1)[0]
+    if scheduler.startswith("tcp://") and host not in ("127.0.0.1", "localhost", "[::1]"):
+        say(
+            f"warning: {scheduler} is plain TCP: a Dask scheduler runs what any client that reaches it "
+            "sends; keep it on a private network, or use tls:// (docs/scale-out.md)"
+        )
 
 
 # ------------------------------------------------------------------------------------------- the worker side
@@ -132,29 +195,44 @@ class RunFailed(RuntimeError):
         )
 
 
-def connect(scheduler: str | None, workers: int):
+class ClusterLost(RuntimeError):
+    """The scheduler went away mid-grid; the runs that finished before were stored."""
+
+    def __init__(self, scheduler: str | None, lost: Sequence[RunConfig]):
+        self.lost = tuple(lost)
+        super().__init__(
+            f"the Dask scheduler at {scheduler or 'the LocalCluster'} went away with {len(self.lost)} run(s) "
+            "unfinished; the finished ones are in the store, re-run to resume"
+        )
+
+
+def connect(scheduler: str | None, workers: int, tls: Tls | None = None, say=print):
     """(client, cluster): a client of the scheduler at ``scheduler`` (cluster None), or of a LocalCluster
     of ``workers`` single-threaded process workers on 127.0.0.1 that the caller must close."""
     import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
+        security = _security(scheduler, tls)
+        _warn_if_open(scheduler, say)
         try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
+            return Client(scheduler, timeout=CONNECT_TIMEOUT_S, security=security), None
         except (OSError, TimeoutError) as exc:
             raise UsageError(
                 f"scheduler={scheduler!r}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
-                f"({exc}); start one with 'dask scheduler' and workers with 'dask worker "
-                f"{scheduler} --nthreads 1'"
+                f"({type(exc).__name__}: {exc}); is it running, at that protocol (tcp:// or tls://), with "
+                "certificates this client trusts? Start one with 'dask scheduler' and workers with 'dask "
+                f"worker {scheduler} --nthreads 1' (docs/scale-out.md)"
             ) from None
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
-        # loopback only, and free ports: the scheduler's HTTP server would otherwise take 127.0.0.1:8787
+        # loopback only, every server: the scheduler, the workers, the nannies and the dashboard (whose
+        # default ":0" listens on every interface), on free ports
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=":0",
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
         )
     try:
@@ -168,9 +246,9 @@ def _check_machine_workers(client) -> None:
     workers = client.scheduler_info()["workers"].values()
     if not any(w.get("resources", {}).get(MACHINE, 0) >= 1 for w in workers):
         raise UsageError(
-            f"the timed runs need a worker that holds a whole machine, and no worker of this cluster "
-            f"offers the resource {MACHINE}=1: start one per machine with 'dask worker ADDRESS "
-            f"--nthreads 1 --resources {MACHINE}=1', alone on its machine"
+            "the timed runs need a worker that holds a whole machine, and no worker of this cluster offers "
+            f"the resource {MACHINE}=1: start one per machine with 'dask worker ADDRESS --nthreads 1 "
+            f"--resources {MACHINE}=1', alone on its machine"
         )
 
 
@@ -180,6 +258,8 @@ def train_on_cluster(
     workers: int = DEFAULT_WORKERS,
     scheduler: str | None = None,
     blocks: Sequence[Sequence[RunConfig]] = (),
+    tls: Tls | None = None,
+    say=print,
 ) -> Iterator[RunResult]:
     """Train ``runs`` one per task, and each of ``blocks`` back to back in one task on a worker holding a
     machine (needs a scheduler); yield every result as it arrives. Failed runs are raised together at the
@@ -195,7 +275,7 @@ def train_on_cluster(
         return
     from distributed import as_completed
 
-    client, cluster = connect(scheduler, max(1, min(workers, len(runs) + len(blocks))))
+    client, cluster = connect(scheduler, max(1, min(workers, len(runs) + len(blocks))), tls, say)
     try:
         if blocks:
             _check_machine_workers(client)
@@ -210,14 +290,18 @@ def train_on_cluster(
             tasks[future] = tuple(block)
         for config in runs:
             tasks[client.submit(train_runs, [config.to_dict()], source, pure=False)] = (config,)
-        failures = []
+        failures, lost = [], []
         for future in as_completed(tasks):
             if future.status == "error":
                 error = future.exception()
                 failures += [(c, f"{type(error).__name__}: {error}") for c in tasks[future]]
-                continue
-            for item in future.result():
-                yield RunResult.from_dict(item)
+            elif future.status != "finished":  # cancelled or lost: the scheduler went away
+                lost += tasks[future]
+            else:
+                for item in future.result():
+                    yield RunResult.from_dict(item)
+        if lost:
+            raise ClusterLost(scheduler, lost)
         if failures:
             raise RunFailed(failures)
     finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+MAX_OTHER_LOAD = 0.25  # cores other processes may have used, on average, while a timed run trained
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -59,3 +60,9 @@ def measured(fn: Callable[[], T]) -> tuple[T, dict[str, Any]]:
         busy, steal = end_cpu[0] - start_cpu[0], end_cpu[1] - start_cpu[1]
         record.update(other_cores=max(0.0, busy - own) / wall, steal_cores=steal / wall)
     return value, record
+
+
+def alone(record: dict[str, Any] | None) -> bool:
+    """A host-load record of a run that had the machine to itself (at most MAX_OTHER_LOAD other cores)."""
+    other = (record or {}).get("other_cores")
+    return other is not None and other <= MAX_OTHER_LOAD

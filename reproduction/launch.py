@@ -107,54 +107,9 @@ def run_workers(
     procs: list[subprocess.Popen] = []
     try:
         for i in range(workers):
-            argv = [
-                sys.executable,
-                "-m",
-                "reproduction.cli",
-                *run_argv,
-                "--strategy",
-                "multi-worker",
-                "--fresh",
-                "--runs-dir",
-                str(workdir / f"worker{i}-runs"),
-                "--out",
-                str(workdir / f"worker{i}.json"),
-            ]
-            env = {
-                **os.environ,
-                "TF_CONFIG": tf_config(ports, i),
-                "TF_NUM_INTRAOP_THREADS": "1",
-                "TF_NUM_INTEROP_THREADS": "1",
-            }
-            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            with open(workdir / f"worker{i}.log", "w") as log:
-                procs.append(
-                    subprocess.Popen(
-                        argv,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                        preexec_fn=_die_with_parent,
-                    )
-                )
+            procs.append(_start_worker(run_argv, i, ports, workdir))
             say(f"worker {i}: pid {procs[-1].pid} on {LOOPBACK}:{ports[i]}, log {workdir / f'worker{i}.log'}")
-        while True:
-            codes = [p.poll() for p in procs]
-            failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
-            if failed:  # all that failed by now: a peer's death may fail the others too
-                raise LaunchFailed(
-                    "; ".join(f"worker {i} (pid {procs[i].pid}) {_ended(codes[i])}" for i in failed)
-                    + "; stopped the other workers, nothing stored."
-                    + "".join(
-                        f"\nThe log of worker {i} ({workdir / f'worker{i}.log'}) ends:\n"
-                        f"{_tail(workdir / f'worker{i}.log')}"
-                        for i in failed
-                    )
-                )
-            if all(code == 0 for code in codes):
-                break
-            time.sleep(poll_seconds)
+        _wait_for(procs, workdir, poll_seconds)
     finally:
         for p in procs:  # a worker left waiting for a dead peer would wait forever; it holds nothing to save
             if p.poll() is None:
@@ -164,6 +119,62 @@ def run_workers(
     return [
         RunResult.from_dict(json.loads((workdir / f"worker{i}.json").read_text())) for i in range(workers)
     ]
+
+
+def _start_worker(run_argv: Sequence[str], i: int, ports: Sequence[int], workdir: Path) -> subprocess.Popen:
+    """Worker i: ``reproduction <run_argv>`` on the multi-worker strategy, its own store and output file, one
+    TensorFlow thread, its TF_CONFIG; it dies with this process."""
+    argv = [
+        sys.executable,
+        "-m",
+        "reproduction.cli",
+        *run_argv,
+        "--strategy",
+        "multi-worker",
+        "--fresh",
+        "--runs-dir",
+        str(workdir / f"worker{i}-runs"),
+        "--out",
+        str(workdir / f"worker{i}.json"),
+    ]
+    env = {
+        **os.environ,
+        "TF_CONFIG": tf_config(ports, i),
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+    }
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with open(workdir / f"worker{i}.log", "w") as log:
+        return subprocess.Popen(
+            argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def _wait_for(procs: Sequence[subprocess.Popen], workdir: Path, poll_seconds: float) -> None:
+    """Until every worker ended well; LaunchFailed naming every worker that failed by then, with its log's
+    tail (a peer's death may fail the others too)."""
+    while True:
+        codes = [p.poll() for p in procs]
+        failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
+        if failed:
+            logs = "".join(
+                f"\nThe log of worker {i} ({workdir / f'worker{i}.log'}) ends:\n"
+                f"{_tail(workdir / f'worker{i}.log')}"
+                for i in failed
+            )
+            raise LaunchFailed(
+                "; ".join(f"worker {i} (pid {procs[i].pid}) {_ended(codes[i])}" for i in failed)
+                + "; stopped the other workers, nothing stored."
+                + logs
+            )
+        if all(code == 0 for code in codes):
+            return
+        time.sleep(poll_seconds)
 
 
 def check_agree(results: Sequence[RunResult]) -> None:
@@ -180,8 +191,8 @@ def check_agree(results: Sequence[RunResult]) -> None:
                 x, y = getattr(a, name), getattr(b, name)
                 if x != y and not (x != x and y != y):  # NaN (unmeasured) agrees with NaN
                     raise LaunchFailed(
-                        f"workers disagree: epoch {a.epoch} {name} is {x!r} on the chief and {y!r} "
-                        f"on worker {i}; nothing stored"
+                        f"workers disagree: epoch {a.epoch} {name} is {x!r} on the chief and {y!r} on worker "
+                        f"{i}; nothing stored"
                     )
 
 

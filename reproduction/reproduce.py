@@ -26,9 +26,11 @@ def reproduce(
     quiet: bool = False,
     workers: int = DEFAULT_WORKERS,
     scheduler: str | None = None,
+    tls=None,
 ) -> int:
     """Run the plan's grid and write the report. ``data`` (preprocessed arrays) overrides the workload's
-    dataset for smoke tests; ``scheduler``: a Dask scheduler address for the grid (reproduction/cluster.py)."""
+    dataset for smoke tests; ``scheduler``: a Dask scheduler address for the grid, ``tls`` this client's
+    certificates for a tls:// one (reproduction/cluster.py)."""
     plan = claims.get_plan(workload, profile, seeds)
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
@@ -44,8 +46,8 @@ def reproduce(
         data.load()  # fetched and verified here, once, before any worker looks for its cache
     configs, timed = claims.required_configs(plan), claims.timed_configs(plan)
     say(
-        f"workload {plan.workload.name}, profile {plan.profile.name}: {len(plan.seeds)} seeds, {len(configs)} "
-        f"runs ({len(timed)} timed, trained alone), store {store.root}"
+        f"workload {plan.workload.name}, profile {plan.profile.name}: {len(plan.seeds)} seeds, "
+        f"{len(configs)} runs ({len(timed)} timed, trained alone), store {store.root}"
     )
     runs = run_all(
         configs,
@@ -57,6 +59,7 @@ def reproduce(
         timed=timed,
         workers=workers,
         scheduler=scheduler,
+        tls=tls,
     ).runs
     report, verdicts = build_report(plan, runs, Path(out))
     print(f"report: {report}  ({tally(verdicts, plan)})")

@@ -24,8 +24,9 @@ from pathlib import Path
 from reproduction.cluster import as_source, check_scheduler, check_workers, train_on_cluster
 from reproduction.config import RunConfig
 from reproduction.errors import UsageError
+from reproduction.hostload import alone
 from reproduction.results import EpochRecord, RunResult
-from reproduction.store import RunStore
+from reproduction.store import RunLocks, RunStore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +51,9 @@ def timed_blocks(timed: Sequence[RunConfig]) -> list[tuple[RunConfig, ...]]:
 
 
 def was_timed(result: RunResult) -> bool:
-    """Trained timed: alone, with a host-load record (a run from a worker has none)."""
-    return bool(result.metadata.get("host_load"))
+    """Trained timed and alone (hostload.alone): a run from a worker has no host-load record, and one that
+    shared the machine is trained again when a claim needs its seconds."""
+    return alone(result.metadata.get("host_load"))
 
 
 @dataclasses.dataclass
@@ -67,22 +69,50 @@ class _Job:
     runs: dict = dataclasses.field(default_factory=dict)
     trained: list = dataclasses.field(default_factory=list)
     start: float = dataclasses.field(default_factory=time.perf_counter)
+    locks: RunLocks = dataclasses.field(init=False)
+
+    def __post_init__(self):
+        self.locks = self.store.locks()
 
     def label(self, config: RunConfig) -> str:
         return f"[run {self.configs.index(config) + 1}/{len(self.configs)}] {config.key()}"
 
-    def missing(self, fresh: bool) -> list[RunConfig]:
-        pending = []
+    def stored(self, config: RunConfig, fresh: bool) -> RunResult | None:
+        found = None if fresh else self.store.get(config)
+        return found if found is not None and (config not in self.timed or was_timed(found)) else None
+
+    def missing(self, fresh: bool) -> tuple[list[RunConfig], list[RunConfig]]:
+        """(runs to train here, claimed; runs another process sharing the store is training now)."""
+        pending, elsewhere = [], []
         for config in self.configs:
-            found = None if fresh else self.store.get(config)
-            if found is not None and (config not in self.timed or was_timed(found)):
+            found = self.stored(config, fresh)
+            if found is not None:
                 self.runs[config] = found
-            else:
+            elif self.locks.claim(config):
                 pending.append(config)
-        return pending
+            else:
+                elsewhere.append(config)
+        return pending, elsewhere
+
+    def wait_for(self, elsewhere: Sequence[RunConfig]) -> list[RunConfig]:
+        """Wait for the runs another process was training; those it did not store are claimed for here."""
+        left = []
+        for config in elsewhere:
+            self.say(
+                f"{self.label(config)}: another process sharing {self.store.root} is training it; waiting"
+            )
+            self.locks.claim(config, wait=True)
+            found = self.stored(config, fresh=False)
+            if found is not None:
+                self.runs[config] = found
+                self.locks.release(config)
+            else:
+                left.append(config)
+        return left
 
     def finished(self, result: RunResult, where: str = "") -> None:
         self.store.put(result)  # atomic: a killed job loses at most the runs in flight
+        self.locks.release(result.config)
         self.runs[result.config] = result
         self.trained.append(result.config)
         if self.tensorboard is not None:
@@ -132,6 +162,7 @@ def run_all(
     workers: int = 0,
     scheduler: str | None = None,
     strategy=None,
+    tls=None,
 ) -> Outcome:
     """Train (or take from the store) every config; progress through ``say`` (stderr).
 
@@ -141,7 +172,10 @@ def run_all(
     (``workers=0``: here too). With ``scheduler`` all go to that cluster, the timed ones as blocks. Each run
     is stored as soon as it ends; runs that fail on the cluster are raised together (cluster.RunFailed) after
     every other run was stored. ``strategy``: a tf.distribute strategy for the runs trained here
-    (reproduction/distribute.py); only with ``workers=0`` and no scheduler."""
+    (reproduction/distribute.py); only with ``workers=0`` and no scheduler. ``tls``: cluster.Tls, this
+    client's certificates for a tls:// scheduler. A run another process sharing the store is training is
+    waited for, not trained twice (store.RunLocks)."""
+    _check_not_bootstrapping()
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
     if strategy is not None and (workers or scheduler):
@@ -150,15 +184,45 @@ def run_all(
             f"scheduler={scheduler!r} (use workers=0 and no scheduler)"
         )
     job = _Job(list(configs), store, set(configs if timed is None else timed), say, quiet, tensorboard)
-    pending = job.missing(fresh)
-    source = as_source(data) if pending else None  # nothing to train: the data are never needed
-    timed_order = [c for c in (configs if timed is None else timed) if c in set(pending)]
+    try:
+        pending, elsewhere = job.missing(fresh)
+        _train(job, pending, data, workers, scheduler, strategy, tls, configs if timed is None else timed)
+        left = job.wait_for(elsewhere)
+        _train(job, left, data, 0, None, strategy, tls, left)
+    finally:
+        job.locks.release_all()
+    say(
+        f"{len(configs)} runs: {len(job.trained)} trained now, {len(configs) - len(job.trained)} from "
+        f"{store.root}"
+    )
+    return Outcome({c: job.runs[c] for c in configs}, tuple(job.trained))
+
+
+def _check_not_bootstrapping() -> None:
+    # A script without a main guard runs again in every spawned worker; there it would wait forever on
+    # the locks its parent holds.
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise UsageError(
+            "run_all: called while a worker process imports the main script; guard the script's code "
+            "with `if __name__ == \"__main__\":`"
+        )
+
+
+def _train(job: _Job, pending, data, workers, scheduler, strategy, tls, timed_order) -> None:
+    """Train ``pending``: the timed ones first, here, in ``timed_order``; the rest on workers (or here)."""
+    if not pending:
+        return
+    source = as_source(data)  # only now: with nothing to train the data are never needed
+    missing = set(pending)
+    timed = [c for c in timed_order if c in missing and c in job.timed]
     untimed = [c for c in pending if c not in job.timed]
     if scheduler is not None:
-        blocks, here, pooled = timed_blocks(timed_order), [], untimed
+        blocks, here, pooled = timed_blocks(timed), [], untimed
     else:
         blocks = []
-        here = timed_order + (untimed if workers == 0 else [])
+        here = timed + (untimed if workers == 0 else [])
         pooled = [] if workers == 0 else untimed
     job.train_here(here, source, strategy)
     if pooled or blocks:
@@ -167,10 +231,6 @@ def run_all(
             if scheduler
             else f"in {min(workers, len(pooled))} worker processes (a Dask LocalCluster on 127.0.0.1)"
         )
-        say(f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks {where}")
-        for result in train_on_cluster(pooled, source, workers, scheduler, blocks):
+        job.say(f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks {where}")
+        for result in train_on_cluster(pooled, source, workers, scheduler, blocks, tls, job.say):
             job.finished(result, f" on {result.metadata.get('worker')}")
-    say(
-        f"{len(configs)} runs: {len(job.trained)} trained now, {len(configs) - len(job.trained)} from {store.root}"
-    )
-    return Outcome({c: job.runs[c] for c in configs}, tuple(job.trained))

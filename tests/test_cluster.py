@@ -230,4 +230,22 @@ def test_cli_rejects_a_negative_worker_count_and_a_bad_scheduler(capsys):
     assert exc.value.code == 2
     assert "--workers: '-1': expected an integer >= 0" in capsys.readouterr().err
     assert main(["reproduce", "--scheduler", "nowhere", "--runs-dir", "/nonexistent"]) == 2
-    assert "scheduler='nowhere': expected a Dask scheduler address" in capsys.readouterr().err
+    assert "scheduler='nowhere': expected tcp://HOST:PORT or tls://HOST:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_fails_with_the_fix_instead_of_hanging(tmp_path):
+    # Spawned workers import the main script again; before the check they waited forever on the
+    # locks of the runs their parent was training.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from reproduction.config import RunConfig\n"
+        "from reproduction.data import DatasetSource\n"
+        "from reproduction.runner import run_all\n"
+        "from reproduction.store import RunStore\n"
+        f"run_all([RunConfig('sgd', 'decay', 0)], DatasetSource('mnist'), RunStore({str(tmp_path)!r}),\n"
+        "        timed=[], workers=1, quiet=True)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr
