@@ -67,14 +67,14 @@ def compare(
 
 def table(comparisons: Sequence[Comparison]) -> list[str]:
     lines = [
-        "| setting | g at the start | decay accuracy | diverged | decay loss sd | constant - decay: train loss "
-        "[90%] | test accuracy [90%] |",
+        "| setting | g at the start | decay accuracy | diverged | decay loss sd | constant - decay: train "
+        "loss [90%] | test accuracy [90%] |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in comparisons:
         lines.append(
-            f"| {c.setting.name} | {c.setting.initial_noise_scale(c.n_train):.0f} | {c.decay_accuracy:.2f}% | "
-            f"{c.diverged}/{len(c.seeds)} | {c.decay_loss_sd:.4f} | {c.loss[0]:+.4f} [{c.loss[1]:+.4f}, "
+            f"| {c.setting.name} | {c.setting.initial_noise_scale(c.n_train):.0f} | {c.decay_accuracy:.2f}% "
+            f"| {c.diverged}/{len(c.seeds)} | {c.decay_loss_sd:.4f} | {c.loss[0]:+.4f} [{c.loss[1]:+.4f}, "
             f"{c.loss[2]:+.4f}] | {c.accuracy[0]:+.2f} pt [{c.accuracy[1]:+.2f}, {c.accuracy[2]:+.2f}] |"
         )
     return lines

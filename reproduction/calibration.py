@@ -137,9 +137,9 @@ def build_calibration(
             )
     needed = [e["seeds_needed"] for e in controls.values() if e["discriminates"]]
     return {
-        "what": f"margin = {MARGIN_SDS:g} x sd (ddof 1) of decay's final train loss over the seeds, per optimizer, "
-        "read by the train-loss-equivalent claim; each control - decay on the first seeds, and the seeds it needs "
-        f"to be refuted at its guarded claim's level with {POWER:.0%} power",
+        "what": f"margin = {MARGIN_SDS:g} x sd (ddof 1) of decay's final train loss over the seeds, per "
+        "optimizer, read by the train-loss-equivalent claim; each control - decay on the first seeds, and "
+        f"the seeds it needs to be refuted at its guarded claim's level with {POWER:.0%} power",
         "workload": workload.name,
         "command": f"reproduction calibrate --workload {workload.name} --seeds {n_seeds}",
         "code_version": CODE_VERSION,
@@ -167,8 +167,8 @@ def load_margins(content: dict, workload: Workload, where: str = "calibration") 
     for o in workload.optimizers:
         if o not in entries:
             raise UsageError(
-                f"{where}: no margin for optimizer {o!r} (has {sorted(entries)}); run "
-                f"`reproduction calibrate --workload {workload.name}`"
+                f"{where}: no margin for optimizer {o!r} (has {sorted(entries)}); run `reproduction "
+                f"calibrate --workload {workload.name}`"
             )
         margins[o] = _margin(entries[o], workload, o, where)
     return margins
@@ -191,7 +191,9 @@ def _margin(entry, workload: Workload, o: str, where: str) -> Margin:
             f"{where}: the {o!r} margin was measured with {setting}, the workload now gives "
             f"{_setting(workload, o)}; run `reproduction calibrate --workload {workload.name}`"
         )
-    if len(losses) < 2 or len(losses) != len(seeds):
+    if not all(np.isfinite(losses)) or not all(0 <= x < 1e6 for x in losses):
+        raise UsageError(f"{where}: optimizers.{o}.final_train_loss: expected finite losses, got {losses}")
+    if not isinstance(seeds, list) or len(losses) < 2 or len(losses) != len(seeds):
         raise UsageError(f"{where}: optimizers.{o}: needs one final train loss per seed, at least two")
     sd = float(np.std(losses, ddof=1))
     if not np.isclose(sd, sd_recorded, rtol=1e-9) or not np.isclose(
@@ -218,15 +220,16 @@ def read_margins(workload: Workload) -> dict[str, Margin]:
 
 
 def discriminating(workload: Workload) -> set[str]:
-    """The controls ('optimizer-name') pre-registered as discriminating: beyond their margin on the calibration
+    """The controls ('optimizer-name') pre-registered as discriminating: beyond their margin on the
+    calibration
     seeds, with a seed count that refutes them at their claim's level (``seeds_needed``)."""
     content = read_preregistration(workload)
     load_margins(content, workload, str(workload.preregistration))  # the same checks: version, settings
     controls = content.get("controls")
     if not isinstance(controls, dict):
         raise UsageError(
-            f"{workload.preregistration}: field 'controls' must be an object; run `reproduction "
-            f"calibrate --workload {workload.name}`"
+            f"{workload.preregistration}: field 'controls' must be an object; run `reproduction calibrate "
+            f"--workload {workload.name}`"
         )
     return {
         name for name, entry in controls.items() if isinstance(entry, dict) and entry.get("discriminates")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from typing import Any
 
 from reproduction.distribute import STRATEGIES
@@ -98,8 +99,8 @@ class RunConfig:
             raise UsageError(f"replicas={self.replicas!r}: expected a positive integer (1: one device)")
         if self.strategy == "default" and self.replicas != 1:
             raise UsageError(
-                f"replicas={self.replicas} with strategy='default': the default strategy is one "
-                "device; use 'mirrored' or 'multi-worker'"
+                f"replicas={self.replicas} with strategy='default': the default strategy is one device; use "
+                "'mirrored' or 'multi-worker'"
             )
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
 
@@ -137,16 +138,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - fields
-        if unknown:
-            raise UsageError(
-                f"RunConfig: unknown fields {sorted(unknown)}; known fields are {sorted(fields)}"
-            )
+        """A config from its JSON; UsageError naming the field for anything malformed."""
+        if not isinstance(data, dict):
+            raise UsageError(f"RunConfig: expected an object, got {type(data).__name__}")
         data = dict(data)
         if isinstance(data.get("model"), dict):
-            data["model"] = ModelOptions(**data["model"])
-        return cls(**data)
+            data["model"] = _from_fields(ModelOptions, data["model"])
+        return _from_fields(cls, data)
 
     def key(self) -> str:
         """Store key: readable prefix plus a hash of the canonical config, the optimizer's spec with the
@@ -160,5 +158,20 @@ class RunConfig:
         )
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         where = "" if self.strategy == "default" else f"-{self.strategy}-x{self.replicas}"
-        workload = "" if self.workload == "mnist" else f"{self.workload}-"
+        workload = "" if self.workload == "mnist" else re.sub(r"[^A-Za-z0-9_-]+", "-", self.workload) + "-"
         return f"{workload}{self.optimizer}-{self.schedule}-seed{self.seed}{where}-{digest}"
+
+
+def _from_fields(cls, data: dict[str, Any]):
+    """``cls(**data)`` for a frozen config dataclass, with unknown, missing or unhashable values refused as
+    UsageError naming the class (the classes validate their own values)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - fields
+    if unknown:
+        raise UsageError(
+            f"{cls.__name__}: unknown fields {sorted(map(str, unknown))}; known fields are {sorted(fields)}"
+        )
+    try:
+        return cls(**data)
+    except TypeError as exc:  # a list where a name belongs, a missing field: not the class's own checks
+        raise UsageError(f"{cls.__name__}: {exc}") from None

@@ -232,8 +232,8 @@ def optimizer_tables(plan: Plan, runs: Runs) -> list[str]:
         lines += [
             f"#### {o}",
             "",
-            "| schedule | final test accuracy (mean ± sd) | parameter updates | "
-            "train seconds (median, timed seeds) | final train loss (mean) |",
+            "| schedule | final test accuracy (mean ± sd) | parameter updates | train seconds (median, "
+            "timed seeds) | final train loss (mean) |",
             "|---|---|---|---|---|",
         ]
         for s in MAIN_SCHEDULES:
@@ -269,6 +269,10 @@ def _calibration_seeds(plan: Plan) -> str:
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else str(seeds)
 
 
+def _dirty(meta) -> str:
+    return " with uncommitted changes" if meta.get("git_dirty") else ""
+
+
 def setup_lines(plan: Plan, runs: Runs) -> list[str]:
     from reproduction.claims.updates import workload_schedules
 
@@ -279,23 +283,23 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
     in_workers = sum(r.metadata.get("trained_in") == "worker" for r in runs.values())
     rates = ", ".join(f"{o} {w.learning_rate(o):g}" for o in plan.optimizers)
     return [
-        f"- Data: {w.notes}; {meta.get('n_train')} training and {meta.get('n_test')} test images in these runs.",
+        f"- Data: {w.notes}; {meta.get('n_train')} training and {meta.get('n_test')} test images in these "
+        "runs.",
         f"- Model: {w.model.describe()}.",
-        f"- Schedules: {w.steps * w.epochs_per_step} epochs, a step every {w.epochs_per_step} epochs, factor "
-        f"{w.factor}, base batch {w.base_batch}: {schedules}.",
-        "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), tuned on the "
-        f"decay schedule on seeds no claim reads (`reproduction tune`, docs/tuning.md): {rates}.",
+        f"- Schedules: {w.steps * w.epochs_per_step} epochs, a step every {w.epochs_per_step} epochs, "
+        f"factor {w.factor}, base batch {w.base_batch}: {schedules}.",
+        "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), tuned "
+        f"on the decay schedule on seeds no claim reads (`reproduction tune`, docs/tuning.md): {rates}.",
         f"- Seeds: {list(plan.seeds)} judged; the main grid of seeds {list(plan.timed_seeds)} trained timed, "
-        f"alone, in counterbalanced order. Train-loss margins: pre-registered in "
-        f"reproduction/workloads/{Path(w.preregistration).name}, 2 sd of decay's final train loss over seeds "
-        f"{_calibration_seeds(plan)} (`reproduction calibrate`).",
-        f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy {meta.get('numpy')}, "
-        f"Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
-        f"{(meta.get('git_commit') or 'unknown')[:10]}{' with uncommitted changes' if meta.get('git_dirty') else ''}"
-        " (of the first run).",
+        "alone, in counterbalanced order. Train-loss margins: pre-registered in "
+        f"reproduction/workloads/{Path(w.preregistration).name}, 2 sd of decay's final train loss over "
+        f"seeds {_calibration_seeds(plan)} (`reproduction calibrate`).",
+        f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy "
+        f"{meta.get('numpy')}, Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
+        f"{(meta.get('git_commit') or 'unknown')[:10]}{_dirty(meta)} (of the first run).",
         f"- Machine: {meta.get('cpu')}, {meta.get('cpu_count')} cores; TensorFlow threads intra "
-        f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')}; {in_workers} untimed runs trained "
-        "in worker processes in parallel; op determinism on.",
+        f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')}; {in_workers} untimed runs "
+        "trained in worker processes in parallel; op determinism on.",
     ]
 
 
@@ -305,8 +309,8 @@ def _left_to_full(plan: Plan) -> list[str]:
     if not left or plan.profile.full:
         return []
     return [
-        f"Evaluated in the full profile only (their runs would take the {plan.profile.name} profile past its "
-        f"time budget), so untested here: {', '.join(f'`{c}`' for c in left)}.",
+        f"Evaluated in the full profile only (their runs would take the {plan.profile.name} profile past "
+        f"its time budget), so untested here: {', '.join(f'`{c}`' for c in left)}.",
         "",
     ]
 
@@ -321,9 +325,8 @@ def _expectations(plan: Plan) -> list[str]:
             )
         for p, d in claim.may_be_undecided.get((plan.workload.name, plan.profile.name), {}).items():
             lines.append(
-                f"- `{claim.id}[{p}]` (may be undecided in this profile, expected in "
-                f"[{d.effect_range[0]:g}, {d.effect_range[1]:g}], about {d.seeds_to_decide} seeds would "
-                f"decide): {d.reason}"
+                f"- `{claim.id}[{p}]` (may be undecided in this profile, expected in [{d.effect_range[0]:g}, "
+                f"{d.effect_range[1]:g}], about {d.seeds_to_decide} seeds would decide): {d.reason}"
             )
     return (
         [
@@ -343,9 +346,10 @@ CAPTIONS = {
     "fig2b_test_accuracy_vs_updates.png": "Test accuracy against parameter updates (paper Fig. 2b).",
     "fig3_train_loss_vs_epoch.png": "Training loss per epoch (paper Fig. 3).",
     "fig5_train_time.png": "Training wall clock per schedule (the report's time plots; timed runs).",
-    "fig6_epoch_seconds_vs_batch.png": "Seconds per epoch against batch size (timed runs, warm-up epoch left out).",
-    "fig7_gradient_noise_scale.png": "Gradient noise scale B_simple per epoch, pooled over seeds (open markers: "
-    "unresolved, at their lower bound), with each schedule's batch size (thin steps).",
+    "fig6_epoch_seconds_vs_batch.png": "Seconds per epoch against batch size (timed runs, warm-up epoch "
+    "left out).",
+    "fig7_gradient_noise_scale.png": "Gradient noise scale B_simple per epoch, pooled over seeds (open "
+    "markers: unresolved, at their lower bound), with each schedule's batch size (thin steps).",
 }
 
 
@@ -366,9 +370,10 @@ def render(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], figure_names: Se
         "",
         "## Claims",
         "",
-        "Each row is one claim and parameter set, evaluated by the same code as `pytest claims/`. Intervals are "
-        "two-sided 90% t intervals (the TOST convention). A verdict is red unless it holds, is a documented "
-        "non-reproduction inside its range, or is undecided as declared in advance for this profile.",
+        "Each row is one claim and parameter set, evaluated by the same code as `pytest claims/`. Intervals "
+        "are two-sided 90% t intervals (the TOST convention). A verdict is red unless it holds, is a "
+        "documented non-reproduction inside its range, or is undecided as declared in advance for this "
+        "profile.",
         "",
         *verdict_table(verdicts, plan),
         "",
@@ -377,17 +382,17 @@ def render(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], figure_names: Se
         "## Could the equivalence verdicts have failed?",
         "",
         f"Each equivalence claim has pre-registered negative controls (reproduction/workloads/{w.name}.py): "
-        f"configurations the theory says must not match decay. {controls}. Each is compared with decay by the "
-        "same TOST, margin and refutation level as the claim it guards; a refuted control shows that the claim's "
-        "test could have failed for that difference. A control that is not refuted leaves the claim without "
-        "demonstrated power against it (the claim's verdict says so).",
+        f"configurations the theory says must not match decay. {controls}. Each is compared with decay by "
+        "the same TOST, margin and refutation level as the claim it guards; a refuted control shows that "
+        "the claim's test could have failed for that difference. A control that is not refuted leaves the "
+        "claim without demonstrated power against it (the claim's verdict says so).",
         "",
         *controls_table(plan, verdicts),
         "",
         "### Does lowering the noise scale matter on this workload?",
         "",
-        "No annealing (constant) against decay, paired by seed; 'yes' when the constant control is refuted in "
-        "train loss.",
+        "No annealing (constant) against decay, paired by seed; 'yes' when the constant control is refuted "
+        "in train loss.",
         "",
         *annealing_table(plan, runs, verdicts),
         "",
@@ -461,8 +466,8 @@ def readme_block(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir
     marker = f"headline:{plan.workload.name}"
     body = "\n".join(headline(plan, runs, verdicts, report_dir))
     return (
-        f"<!-- {marker}: generated by `reproduction report --from {report_dir} --readme README.md`; "
-        f"do not edit -->\n{body}\n<!-- /{marker} -->"
+        f"<!-- {marker}: generated by `reproduction report --from {report_dir} --readme README.md`; do not "
+        f"edit -->\n{body}\n<!-- /{marker} -->"
     )
 
 

@@ -37,8 +37,8 @@ def schedule_mismatches(result: RunResult) -> list[tuple[str, str]]:
             out.append(
                 (
                     "learning_rate",
-                    f"{where}: applied [{e.applied_lr_min:.6g}, {e.applied_lr_max:.6g}], "
-                    f"scheduled {p.learning_rate:.6g}",
+                    f"{where}: applied [{e.applied_lr_min:.6g}, {e.applied_lr_max:.6g}], scheduled "
+                    f"{p.learning_rate:.6g}",
                 )
             )
         if not abs(e.applied_momentum - momentum) <= 1e-12:
@@ -65,8 +65,8 @@ def schedule_applied_verdict(params: str, results: Sequence[RunResult]) -> Verdi
     kinds = sorted({k for k, _ in found})
     epochs = sum(len(r.epochs) for r in results)
     detail = (
-        f"{len(results)} runs, {epochs} epochs: learning rate, momentum, examples per update and updates "
-        "as the optimizer and the loop applied them"
+        f"{len(results)} runs, {epochs} epochs: learning rate, momentum, examples per update and updates as "
+        "the optimizer and the loop applied them"
     )
     if found:
         detail = f"{len(found)} mismatches ({', '.join(kinds)}), e.g. " + "; ".join(w for _, w in found[:3])
@@ -84,14 +84,14 @@ def schedule_applied_verdict(params: str, results: Sequence[RunResult]) -> Verdi
 @register(
     id="schedule-applied",
     source="this suite's records (what the optimizer and the loop did)",
-    statement="every run trains with the learning rate, momentum, batch size and number of updates its schedule "
-    "prescribes, as read back from the optimizer's variables and counted in the traced loop",
+    statement="every run trains with the learning rate, momentum, batch size and number of updates its "
+    "schedule prescribes, as read back from the optimizer's variables and counted in the traced loop",
     quantity="per epoch: applied lr (min and max over updates), momentum, examples per update and in all, "
     "optimizer iterations",
     bound="== the schedule (lr to float32 rounding)",
     test="exact, over every run the plan's claims read, controls included",
-    would_fail_if="an engine that sets the learning rate once, ignores a momentum override, feeds another batch "
-    "size, or drops the last partial batch",
+    would_fail_if="an engine that sets the learning rate once, ignores a momentum override, feeds another "
+    "batch size, or drops the last partial batch",
     params=lambda plan: plan.optimizers,
     needs=main_grid,
 )

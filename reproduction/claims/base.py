@@ -90,7 +90,8 @@ class Plan:
 
     def controls(self, optimizer: str) -> tuple:
         """The workload's negative controls for an optimizer; a profile without ``all_controls`` keeps those
-        pre-registered as discriminating (the workload's pre-registration file, reproduction/calibration.py)."""
+        pre-registered as discriminating (the workload's pre-registration file,
+        reproduction/calibration.py)."""
         if self.profile.all_controls:
             return self.workload.controls
         from reproduction.calibration import discriminating  # here: calibration imports the claims' levels
@@ -235,8 +236,8 @@ def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
         low, high = declared.effect_range
         if low <= verdict.effect <= high:
             return Status.DECLARED, (
-                f"undecided as declared for the {plan.profile.name} profile (expected in [{low:g}, {high:g}]; "
-                f"about {declared.seeds_to_decide} seeds would decide)"
+                f"undecided as declared for the {plan.profile.name} profile (expected in [{low:g}, "
+                f"{high:g}]; about {declared.seeds_to_decide} seeds would decide)"
             )
         return Status.FAIL, f"undecided OUTSIDE its declared range [{low:g}, {high:g}]"
     return Status.FAIL, "refuted"

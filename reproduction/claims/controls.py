@@ -27,8 +27,8 @@ MNIST_EPS5 = (
     source="this suite's pre-registered controls (verdicts that discriminate)",
     statement="configurations the theory says must not match decay are told apart from it by the same TOST, "
     "margin and refutation level as the equivalence claim they guard (the workload's controls: e.g. no "
-    "annealing (constant) in train loss; a noise scale 5x lower from the start (eps/5) and B 2500 throughout "
-    "in test accuracy)",
+    "annealing (constant) in train loss; a noise scale 5x lower from the start (eps/5) and B 2500 "
+    "throughout in test accuracy)",
     quantity="paired difference control - decay over seeds (train loss; test accuracy in points)",
     bound="90% interval beyond the guarded claim's margin on the predicted side",
     test="TOST, equivalence refuted at the guarded claim's refutation level; equivalent or undecided is red",
@@ -39,11 +39,11 @@ MNIST_EPS5 = (
     known_failures={
         "mnist": {
             "sgd-constant": KnownFailure(
-                "annealing does not matter for plain SGD at its tuned rate (eps 0.1, B 100, g = 60): no noise "
-                "reduction at all ends with decay's train loss, +0.0003 (90% interval [-0.0064, +0.0070]; "
-                "margin 0.0050) over 3 seeds and +0.0013 [-0.0002, +0.0028] over 10 (equivalent), so the SGD "
-                "train-loss equivalences cannot fail for a missing decay here. The claim high-noise runs SGD "
-                "where it does matter (docs/annealing.md)",
+                "annealing does not matter for plain SGD at its tuned rate (eps 0.1, B 100, g = 60): no "
+                "noise reduction at all ends with decay's train loss, +0.0003 (90% interval [-0.0064, "
+                "+0.0070]; margin 0.0050) over 3 seeds and +0.0013 [-0.0002, +0.0028] over 10 (equivalent), "
+                "so the SGD train-loss equivalences cannot fail for a missing decay here. The claim "
+                "high-noise runs SGD where it does matter (docs/annealing.md)",
                 effect_range=(-0.005, 0.005),  # inside the margin; beyond it, annealing started to matter
             ),
             **{
@@ -51,8 +51,8 @@ MNIST_EPS5 = (
                     f"a noise scale 5x lower from the start costs {o} only {drop} in test accuracy (3 seeds; "
                     f"10 seeds: {drop10}, equivalent), inside the paper's 1-pt bound: the accuracy claim "
                     "cannot tell decay from eps/5 for this optimizer (it can for SGD, -2.5 pt; and B 2500 "
-                    "throughout is refuted for every optimizer). The train-loss claim, whose constant control "
-                    "is refuted for this optimizer, is the one that discriminates",
+                    "throughout is refuted for every optimizer). The train-loss claim, whose constant "
+                    "control is refuted for this optimizer, is the one that discriminates",
                     effect_range=(-1.0, 0.5),  # a drop inside the margin; beyond it: discriminates
                 )
                 for o, drop, drop10 in MNIST_EPS5

@@ -44,13 +44,15 @@ GHOST_BN_TOLERANCE = {"mean": 1e-4, "variance": 1e-3, "oracle": 1e-5}
     source="design card; Hoffer et al. 2017; paper Sec. 5",
     statement="ghost batch norm normalizes each virtual batch on its own statistics",
     quantity="per-virtual-batch mean and variance of the training output; distance to plain BN per slice",
-    bound="|mean| < 1e-4, |var - v/(v+eps)| < 1e-3 per virtual batch and channel; equal to the oracle to 1e-5",
+    bound="|mean| < 1e-4, |var - v/(v+eps)| < 1e-3 per virtual batch and channel; equal to the oracle to "
+    "1e-5",
     test="exact numerical check on three fixed inputs (hypothesis-generated ones in tests/)",
     would_fail_if="the layer normalizing with whole-batch statistics, or a wrong moving-statistics rule",
     params=("v10-b100", "v10-b2500", "v10-b105"),
 )
 def eval_ghost_bn(plan: Plan | None = None, runs: Runs | None = None) -> list[Verdict]:
-    """Report's setting: a batch of 100 real-scale inputs whose virtual batches have different distributions."""
+    """Report's setting: a batch of 100 real-scale inputs whose virtual batches have different
+    distributions."""
     rng = np.random.default_rng(0)
     out = []
     for v, batch in ((10, 100), (10, 2500), (10, 105)):

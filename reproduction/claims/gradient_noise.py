@@ -12,7 +12,8 @@ from reproduction.noise_scale import NoiseScale
 from reproduction.stats import Verdict
 
 # McCandlish et al. 2018 (App. A, Fig. 4/5) on MNIST: B_simple about 50 at the start of training, about 900
-# averaged over training (shreyansh26's reimplementation: 876). Their model is not ours: a remark, not a bound.
+# averaged over training (shreyansh26's reimplementation: 876). Their model is not ours: a remark, not a
+# bound.
 PAPER_MNIST_START = 50
 PAPER_MNIST_AVERAGE = 900
 

@@ -61,8 +61,8 @@ def report_configs(plan: Plan) -> list:
             "zhou-adam-b32": KnownFailure(
                 "not reached (full profile, 10 seeds): mean 97.33% (90% interval [97.21, 97.44]), seeds "
                 "96.99-97.59%, against the report's 97.44% from a single run: refuted, narrowly, at alpha "
-                "0.05. The report's figure lies inside our seed spread (4 of 10 seeds reached it), so its one "
-                "run reads as a good draw rather than a different model",
+                "0.05. The report's figure lies inside our seed spread (4 of 10 seeds reached it), so its "
+                "one run reads as a good draw rather than a different model",
                 effect_range=(96.9, 97.44),  # just short of 97.44%; lower: a broken path
                 verdicts=("refuted", "undecided"),
             )
@@ -128,8 +128,8 @@ def eval_report_as_run(plan: Plan, runs: Runs) -> list[Verdict]:
 @register(
     id="report-within-1pt",
     source="report: 'within 1% for all setups', as its notebooks ran it",
-    statement="with the report's own per-schedule SGD rates (decay 0.15, hybrid 0.05, increase 0.07), hybrid and "
-    "increase end within 1 pt of decay",
+    statement="with the report's own per-schedule SGD rates (decay 0.15, hybrid 0.05, increase 0.07), "
+    "hybrid and increase end within 1 pt of decay",
     quantity="paired difference of final test accuracy (schedule - decay) over seeds, in points",
     bound="90% interval inside +-1 pt",
     test="TOST, alpha 0.05; refuted at 0.05 / 2",

@@ -52,7 +52,8 @@ def control_verdict(
         margin,
         alpha_refute=alpha,
         unit=unit,
-        bound=f"control - decay {sign} {direction * margin:+.4g}{unit} (equivalence refuted, alpha {alpha:.3g})",
+        bound=f"control - decay {sign} {direction * margin:+.4g}{unit} (equivalence refuted, alpha "
+        f"{alpha:.3g})",
     )
     by_divergence = bool(evidence.one_diverged)
     beyond = equivalence.verdict == REFUTED and (by_divergence or direction * equivalence.effect > 0)
@@ -102,7 +103,7 @@ def power_note(plan: Plan, runs: Runs, optimizer: str, quantity: str) -> str:
         parts.append(f"NO demonstrated power against: {', '.join(not_told)}")
     if left:
         parts.append(
-            f"NO demonstrated power against: {', '.join(left)} (pre-registered as not discriminating on "
-            "the calibration seeds; judged in the full profile)"
+            f"NO demonstrated power against: {', '.join(left)} (pre-registered as not discriminating on the "
+            "calibration seeds; judged in the full profile)"
         )
     return "; ".join(parts)

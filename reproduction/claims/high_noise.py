@@ -1,4 +1,5 @@
-"""The main claims where annealing matters for plain SGD (the workload's ``high_noise``, docs/annealing.md)."""
+"""The main claims where annealing matters for plain SGD (the workload's ``high_noise``,
+docs/annealing.md)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def _pairs(plan: Plan, schedule: str):
     quantity="paired differences schedule - decay over seeds: test accuracy (pt) and final train loss",
     bound="accuracy within 1 pt; train loss within 2 sd of decay on the search seeds; constant beyond that",
     test="TOST, alpha 0.05; the control: equivalence refuted at this claim's refutation level",
-    would_fail_if="a schedule that lowers g less than decay does, a schedule that diverges, or an engine that "
-    "ignores the schedule (the control would then match decay)",
+    would_fail_if="a schedule that lowers g less than decay does, a schedule that diverges, or an engine "
+    "that ignores the schedule (the control would then match decay)",
     params=lambda plan: PARAMS if plan.workload.high_noise is not None else (),
     needs=_runs,
 )

@@ -18,10 +18,10 @@ import numpy as np
 
 from reproduction.claims.base import MayBeUndecided, Plan, Runs, get_run, one_sided, refute_alpha, register
 from reproduction.claims.plan import timed_grid
+from reproduction.hostload import MAX_OTHER_LOAD
 from reproduction.results import RunResult
 from reproduction.stats import Verdict
 
-MAX_OTHER_LOAD = 0.25  # cores other processes may have used, on average, while a timed run trained
 ORDER_PAIRS = (("decay", "hybrid"), ("hybrid", "increase"), ("decay", "increase"))
 BATCH_FACTORS = (1, 5)  # compare B with 5B and 5B with 25B (the increase schedule's phases)
 
@@ -31,6 +31,8 @@ def not_alone(result: RunResult) -> str | None:
     load = result.metadata.get("host_load")
     if not load:
         return f"{result.config.key()}: no host-load record"
+    if load.get("other_cores") is None:
+        return f"{result.config.key()}: the host's load could not be measured here (no /proc/stat)"
     if load["other_cores"] > MAX_OTHER_LOAD:
         return f"{result.config.key()}: other processes used {load['other_cores']:.2f} cores while it trained"
     return None
@@ -56,8 +58,8 @@ def _log_ratio_verdict(plan, claim, params, slow, fast, bound, failures) -> Verd
     )
     per_seed = len(plan.optimizers)
     detail = (
-        f"median ratio {np.median(ratios):.3f}x; {len(ratios)} blocks = {len(plan.timed_seeds)} timed seeds x "
-        f"{per_seed} optimizers"
+        f"median ratio {np.median(ratios):.3f}x; {len(ratios)} blocks = {len(plan.timed_seeds)} timed seeds "
+        f"x {per_seed} optimizers"
         + (f"; about {math.ceil(v.n_to_decide / per_seed)} timed seeds would decide" if v.n_to_decide else "")
     )
     if failures:
@@ -77,12 +79,12 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     id="increase-faster-than-decay",
     source="report (time plots)",
     statement="training wall clock: decay > hybrid > increase on this CPU",
-    quantity="ratio of training seconds (slower / faster schedule), paired by (optimizer, seed) blocks whose "
-    "three runs train back to back, alone, in counterbalanced order",
+    quantity="ratio of training seconds (slower / faster schedule), paired by (optimizer, seed) blocks "
+    "whose three runs train back to back, alone, in counterbalanced order",
     bound="geometric-mean ratio > 1, significant (medians in the notes)",
     test="one-sided paired t on log ratios, alpha 0.05; refuted at 0.05 / 3",
-    would_fail_if="timing that includes evaluation or tracing, an engine whose large-batch epochs are slow, or "
-    "timed runs that shared the machine",
+    would_fail_if="timing that includes evaluation or tracing, an engine whose large-batch epochs are slow, "
+    "or timed runs that shared the machine",
     params=tuple(f"{a}>{b}" for a, b in ORDER_PAIRS),
     needs=timed_grid,
     timed=timed_grid,
@@ -90,8 +92,8 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
         ("mnist", "quick"): {
             "hybrid>increase": MayBeUndecided(
                 "hybrid and increase differ only in their last two epochs, B 500 against B 2500, which one "
-                "TensorFlow thread runs at nearly the same speed (see epoch-time-falls-with-batch): a difference of "
-                "a few percent at most, undecided over the quick profile's 6 blocks",
+                "TensorFlow thread runs at nearly the same speed (see epoch-time-falls-with-batch): a "
+                "difference of a few percent at most, undecided over the quick profile's 6 blocks",
                 effect_range=(0.97, 1.12),
                 seeds_to_decide=10,
             )
@@ -132,17 +134,17 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
     "left out (and pytest-benchmark rounds)",
     bound="ratio > 1, significant",
     test="one-sided paired t on log ratios, alpha 0.05; refuted at 0.05 / 2",
-    would_fail_if="per-step overhead dominating, a large-batch slowdown (memory bound) in the engine, or timed "
-    "runs that shared the machine",
+    would_fail_if="per-step overhead dominating, a large-batch slowdown (memory bound) in the engine, or "
+    "timed runs that shared the machine",
     params=_batch_params,
     needs=timed_grid,
     timed=timed_grid,
     may_be_undecided={
         ("mnist", "quick"): {
             "B500>B2500": MayBeUndecided(
-                "on one TensorFlow thread a B-2500 epoch is barely faster than a B-500 one (the engine benchmark, "
-                "before any claim read these runs: 0.78 against 0.81 s, about 1.04x; with two threads it was "
-                "1.2x), too small to decide on the quick profile's 6 timed increase runs",
+                "on one TensorFlow thread a B-2500 epoch is barely faster than a B-500 one (the engine "
+                "benchmark, before any claim read these runs: 0.78 against 0.81 s, about 1.04x; with two "
+                "threads it was 1.2x), too small to decide on the quick profile's 6 timed increase runs",
                 effect_range=(0.97, 1.10),
                 seeds_to_decide=10,
             )
@@ -161,8 +163,8 @@ def eval_epoch_time(plan: Plan, runs: Runs) -> list[Verdict]:
     for params in _batch_params(plan):
         small, large = (int(x) for x in params[1:].split(">B"))
         bound = (
-            f"seconds per epoch at B {small} / at B {large} > 1 (paired within timed increase runs, warm-up epoch "
-            "left out, one-sided t on log ratios, alpha 0.05)"
+            f"seconds per epoch at B {small} / at B {large} > 1 (paired within timed increase runs, warm-up "
+            "epoch left out, one-sided t on log ratios, alpha 0.05)"
         )
         slow, fast = [r[small] for r in per_run], [r[large] for r in per_run]
         out.append(

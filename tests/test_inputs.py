@@ -1,0 +1,167 @@
+"""Every input file is validated with a clear error: malformed documents (wrong types, missing fields,
+truncated bytes, non-UTF-8) fed to each loader and to the command line end in one line naming the file or the
+field, exit status 2, no traceback, and nothing written."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reproduction import calibration
+from reproduction.cli import main
+from reproduction.config import RunConfig
+from reproduction.errors import UsageError
+from reproduction.report import load_results
+from reproduction.results import EpochRecord, RunResult
+from reproduction.workloads import get_workload
+
+RUN = RunResult(
+    RunConfig(), (EpochRecord(0, 0.1, 100, 600, 1.0, 0.1, 0.2, 0.2, 0.95),), {"n_train": 60000}
+).to_dict()
+RESULTS = {
+    "workload": "mnist",
+    "profile": "quick",
+    "seeds": [0],
+    "timed_seeds": [0],
+    "runs": [RUN],
+    "verdicts": [],
+}
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _paths(doc, prefix=()):
+    """Every path to a value inside a JSON document."""
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _paths(v, (*prefix, i))
+
+
+def _mutated(doc, data):
+    """``doc`` with one value replaced by an arbitrary JSON value, or one key removed."""
+    doc = copy.deepcopy(doc)
+    path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+    parent = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    if isinstance(parent, dict) and data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(json_values)
+    return doc
+
+
+def _assert_one_line_error(capsys, code, *names):
+    err = capsys.readouterr().err.strip()
+    assert (
+        code == 2 and err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1
+    ), err
+    assert all(name in err for name in names), err
+
+
+@given(data=st.data())
+@settings(max_examples=150, deadline=None)
+def test_a_malformed_run_record_is_refused_naming_the_field(data):
+    doc = _mutated(RUN, data)
+    try:
+        result = RunResult.from_dict(doc)
+    except UsageError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    assert isinstance(result, RunResult)  # what still parses is a well-formed run (e.g. metadata changed)
+    assert all(isinstance(e.steps, int) and isinstance(e.train_loss, float | int) for e in result.epochs)
+
+
+@given(data=st.data())
+@settings(max_examples=100, deadline=None)
+def test_a_malformed_preregistration_file_is_refused(data):
+    content = dict(json.loads(get_workload("mnist").preregistration.read_text()))
+    content["code_version"] = calibration.CODE_VERSION
+    doc = _mutated({"optimizers": content["optimizers"]}, data)
+    try:
+        calibration.load_margins({**content, **doc}, get_workload("mnist"))
+    except UsageError as exc:
+        assert "\n" not in str(exc)
+
+
+@given(data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_report_from_a_malformed_results_file_is_one_line_and_writes_nothing(data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("from")
+    (folder / "results.json").write_text(json.dumps(_mutated(RESULTS, data)))
+    try:
+        load_results(folder)
+    except UsageError as exc:
+        assert "\n" not in str(exc) and "results.json" in str(exc)
+    assert sorted(p.name for p in folder.iterdir()) == ["results.json"]
+
+
+@pytest.mark.parametrize(
+    "content, names",
+    [
+        (b'{"runs": 5}', ["results.json", "'runs'"]),
+        (b"{'runs': []}", ["results.json", "not valid JSON"]),
+        (
+            b'{"runs": [], "verdicts": [], "seeds": [0], "profile": "quick"',
+            ["results.json", "not valid JSON"],
+        ),
+        (b"\xff\xfe\x00", ["results.json", "not valid JSON"]),
+        (json.dumps(dict(RESULTS, profile="medium")).encode(), ["profile", "'medium'"]),
+        (json.dumps(dict(RESULTS, workload="cifar")).encode(), ["workload", "'cifar'"]),
+        (json.dumps(dict(RESULTS, seeds=[3])).encode(), ["seeds [3]"]),
+        (
+            json.dumps(dict(RESULTS, runs=[{**RUN, "epochs": [{"epoch": "0"}]}])).encode(),
+            ["runs[0]", "epoch"],
+        ),
+    ],
+    ids=[
+        "runs-not-a-list",
+        "python-not-json",
+        "truncated",
+        "not-utf8",
+        "profile",
+        "workload",
+        "seeds",
+        "epoch",
+    ],
+)
+def test_report_from_refuses_bad_results_with_one_line(tmp_path, capsys, content, names):
+    (tmp_path / "results.json").write_bytes(content)
+    _assert_one_line_error(capsys, main(["report", "--from", str(tmp_path)]), *names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no report, no figure
+
+
+@pytest.mark.parametrize("flag", ["--runs-dir", "--out"])
+@pytest.mark.parametrize("where", ["below-a-file", "/proc/nope"])
+def test_directories_are_checked_before_any_training(tmp_path, capsys, flag, where):
+    """Refused before any data is loaded or any run trains (the data are not even fetched)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    target = str(blocker / "below") if where == "below-a-file" else where
+    args = {"--runs-dir": str(tmp_path / "runs"), "--out": str(tmp_path / "out"), flag: target}
+    code = main(
+        ["reproduce", "--runs-dir", args["--runs-dir"], "--out", args["--out"], "--data-dir", "/nonexistent"]
+    )
+    _assert_one_line_error(capsys, code, flag, "not a writable directory")
+
+
+def test_the_store_reads_a_corrupt_file_as_absent(tmp_path):
+    """The store's own files: a torn or tampered file is ignored (and its run retrained), never an error."""
+    from reproduction.store import RunStore
+
+    config = RunConfig("sgd", "increase", 0)
+    store = RunStore(tmp_path)
+    for content in (b'{"config": {"optimizer": "sg', b"\xff\xff", json.dumps({**RUN, "epochs": 3}).encode()):
+        store.path(config).write_bytes(content)
+        assert store.get(config) is None
