@@ -149,8 +149,7 @@ def test_the_cli_wants_all_three_certificate_files_or_none(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()  # refused before anything else
 
 
-# ------------------------------------------------------------------------------------------- one store, two
-# jobs
+# -------------------------------------------------------------------------------------- one store, two jobs
 def test_two_jobs_on_one_store_split_the_work_and_train_nothing_twice(tmp_path):
     """Two threads standing in for two processes (flock is per open file, so the same rule holds): every run
     is trained once, by one of them, and both end with every run, every file valid."""
