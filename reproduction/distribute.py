@@ -36,8 +36,8 @@ def check_strategy(kind: str, replicas: int | None = None) -> str:
         raise UsageError(f"strategy={kind!r}: expected one of {list(STRATEGIES)}")
     if replicas is not None and kind != "mirrored":
         raise UsageError(
-            f"replicas={replicas}: only the 'mirrored' strategy takes a number of replicas (logical "
-            f"CPU devices); strategy={kind!r}"
+            f"replicas={replicas}: only the 'mirrored' strategy takes a number of replicas (logical CPU "
+            f"devices); strategy={kind!r}"
         )
     return kind
 
@@ -45,16 +45,18 @@ def check_strategy(kind: str, replicas: int | None = None) -> str:
 def check_split(
     batch_sizes: Iterable[int], n_train: int, replicas: int, normalization: str, virtual_batch_size: int
 ) -> None:
-    """Every batch of every epoch (the last one of an epoch holds N mod B examples) must split into ``replicas``
-    equal slices of whole virtual batches; plain BN, whose statistics span the whole batch, is one device only."""
+    """Every batch of every epoch (the last one of an epoch holds N mod B examples) must split into
+    ``replicas``
+    equal slices of whole virtual batches; plain BN, whose statistics span the whole batch, is one device
+    only."""
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
         raise UsageError(f"replicas={replicas!r}: expected a positive integer")
     if replicas == 1:
         return
     if normalization == "batch":
         raise UsageError(
-            f"normalization='batch' with replicas={replicas}: plain batch normalization takes its "
-            "statistics over the whole batch, which replicas do not share; use 'ghost' or 'none'"
+            f"normalization='batch' with replicas={replicas}: plain batch normalization takes its statistics "
+            "over the whole batch, which replicas do not share; use 'ghost' or 'none'"
         )
     unit = virtual_batch_size if normalization == "ghost" else 1
     for batch in sorted(set(batch_sizes)):
@@ -65,9 +67,9 @@ def check_split(
             if size and size % (replicas * unit):
                 per = f"{size / replicas:g} examples per replica"
                 raise UsageError(
-                    f"{what} does not split over replicas={replicas} into whole virtual batches of "
-                    f"{unit} ({per}): use batch sizes (and a training-set size) that are multiples of "
-                    f"replicas x virtual batch size = {replicas * unit}"
+                    f"{what} does not split over replicas={replicas} into whole virtual batches of {unit} "
+                    f"({per}): use batch sizes (and a training-set size) that are multiples of replicas x "
+                    f"virtual batch size = {replicas * unit}"
                 )
 
 
@@ -115,8 +117,8 @@ def logical_cpus(n: int) -> None:
         if len(tf.config.list_logical_devices("CPU")) == n:
             return
         raise UsageError(
-            f"replicas={n}: logical CPU devices must be configured before TensorFlow initializes "
-            "(set them first in a fresh process)"
+            f"replicas={n}: logical CPU devices must be configured before TensorFlow initializes (set them "
+            "first in a fresh process)"
         ) from exc
 
 

@@ -1,4 +1,5 @@
-"""Increase the batch size in your own Keras ``fit``: a batch-size (and learning-rate) schedule for any Keras 3
+"""Increase the batch size in your own Keras ``fit``: a batch-size (and learning-rate) schedule for any Keras
+3
 model, in one ``model.fit`` call.
 
     scheduler = BatchSizeScheduler(SCHEDULES["increase"](base_lr=0.1), seed=0)
@@ -46,8 +47,8 @@ def as_schedule(schedule, epochs: int | None = None) -> Schedule:
         return schedule
     if not callable(schedule):
         raise ValueError(
-            f"schedule={schedule!r}: expected a Schedule, a factory of SCHEDULES, or a function "
-            "epoch -> (learning rate, batch size)"
+            f"schedule={schedule!r}: expected a Schedule, a factory of SCHEDULES, or a function epoch -> "
+            "(learning rate, batch size)"
         )
     if epochs is None:
         if schedule not in SCHEDULES.values():
@@ -130,8 +131,8 @@ class BatchSizeScheduler(keras.callbacks.Callback):
         kind = type(dataset).__name__
         if "Batch" in kind:
             raise ValueError(
-                f"dataset: already batched ({kind}); pass unbatched examples (dataset.unbatch()): "
-                "the scheduler batches each epoch itself"
+                f"dataset: already batched ({kind}); pass unbatched examples (dataset.unbatch()): the "
+                "scheduler batches each epoch itself"
             )
         n = int(dataset.cardinality())
         if n < 0:
@@ -164,10 +165,10 @@ class BatchSizeScheduler(keras.callbacks.Callback):
         grows = [e for e, s in enumerate(steps) if s > steps[0]]
         if grows:
             raise ValueError(
-                f"schedule {self.schedule.name!r}: epoch {grows[0]} takes {steps[grows[0]]} steps on {n} examples, "
-                f"more than the first epoch's {steps[0]} (batch sizes {[p.batch_size for p in self.schedule.phases]}"
-                "); Keras's fit keeps the first epoch's step count as every later epoch's limit, so batch sizes must "
-                "not fall below the first epoch's"
+                f"schedule {self.schedule.name!r}: epoch {grows[0]} takes {steps[grows[0]]} steps on {n} "
+                f"examples, more than the first epoch's {steps[0]} (batch sizes "
+                f"{[p.batch_size for p in self.schedule.phases]}); Keras's fit keeps the first epoch's step "
+                "count as every later epoch's limit, so batch sizes must not fall below the first epoch's"
             )
         self.n_examples = n
 
@@ -180,9 +181,9 @@ class BatchSizeScheduler(keras.callbacks.Callback):
             raise ValueError("BatchSizeScheduler: compile the model with an optimizer first")
         if not isinstance(optimizer.learning_rate, keras.Variable):
             raise ValueError(
-                f"BatchSizeScheduler: the optimizer's learning rate is a {type(optimizer._learning_rate).__name__}, "
-                "not a number: a learning-rate schedule conflicts with this one; compile with a plain learning "
-                "rate"
+                "BatchSizeScheduler: the optimizer's learning rate is a "
+                f"{type(optimizer._learning_rate).__name__}, not a number: a learning-rate schedule "
+                "conflicts with this one; compile with a plain learning rate"
             )
         epochs = self.params.get("epochs") if self.params else None
         if epochs is not None and epochs > self.epochs:

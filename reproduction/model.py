@@ -108,44 +108,12 @@ def split_gradients(model: keras.Model, x, y, scale):
     norm, conv, dense = _layer(model, "norm"), model.get_layer("conv"), model.get_layer("dense")
     kernel, bias = tf.convert_to_tensor(conv.kernel), tf.convert_to_tensor(conv.bias)
     n = tf.shape(x)[0]
-    statistics = None
-    if isinstance(norm, GhostBatchNormalization):
-        x, mean, variance = norm.standardize(x)
-        statistics = (mean, variance, tf.cast(n, mean.dtype))
-        gamma, beta = norm.affine()
-        split = _two_parts(n, norm.virtual_batch_size)
-    elif norm is None:
-        gamma, beta = tf.ones([kernel.shape[2]]), tf.zeros([kernel.shape[2]])
-        split = _two_parts(n, 1)
-    else:
-        raise UsageError(
-            "split_gradients: plain batch norm couples the whole batch; use forward() and a tape"
-        )
+    x, statistics, (gamma, beta), split = standardized(norm, x, n, kernel.shape[2])
     folded_kernel = kernel * gamma[None, None, :, None]
     folded_bias = bias + tf.reduce_sum(kernel * beta[None, None, :, None], axis=(0, 1, 2))
-    with tf.GradientTape() as tape:
-        pre = tf.nn.conv2d(x, folded_kernel, strides=1, padding="VALID") + folded_bias
-        tape.watch(pre)
-        h = tf.nn.max_pool2d(pre, ksize=2, strides=2, padding="VALID")
-        h = tf.reshape(h, [-1, h.shape[1] * h.shape[2] * h.shape[3]])
-        z = tf.matmul(h, dense.kernel) + dense.bias
-        tape.watch(z)
-        loss_sum = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
-        scaled = loss_sum * scale
-    d_pre, d_z = tape.gradient(scaled, [pre, z])
+    h, d_pre, d_z, loss_sum = backward_to_activations(x, y, folded_kernel, folded_bias, dense, scale)
     halves = (slice(0, split), slice(split, None))
-    d_kernel = tf.stack(
-        [
-            tf.raw_ops.Conv2DBackpropFilter(
-                input=x[part],
-                filter_sizes=tf.shape(folded_kernel),
-                out_backprop=d_pre[part],
-                strides=[1, 1, 1, 1],
-                padding="VALID",
-            )
-            for part in halves
-        ]
-    )  # (2, kh, kw, c_in, filters), in the folded coordinates
+    d_kernel = tf.stack([_filter_gradient(x[part], folded_kernel, d_pre[part]) for part in halves])
     d_bias = tf.stack([tf.reduce_sum(d_pre[part], axis=(0, 1, 2)) for part in halves])  # (2, filters)
     grads = {
         id(conv.kernel): d_kernel * gamma[None, None, None, :, None]
@@ -163,6 +131,44 @@ def split_gradients(model: keras.Model, x, y, scale):
             )
     sizes = tf.stack([split, n - split])
     return [grads[id(v)] for v in model.trainable_variables], sizes, loss_sum, statistics
+
+
+def standardized(norm, x, n, channels):
+    """(x standardized per virtual batch, its statistics, (gamma, beta), where the two parts split)."""
+    if isinstance(norm, GhostBatchNormalization):
+        x, mean, variance = norm.standardize(x)
+        return (
+            x,
+            (mean, variance, tf.cast(n, mean.dtype)),
+            norm.affine(),
+            _two_parts(n, norm.virtual_batch_size),
+        )
+    if norm is None:
+        return x, None, (tf.ones([channels]), tf.zeros([channels])), _two_parts(n, 1)
+    raise UsageError("split_gradients: plain batch norm couples the whole batch; use forward() and a tape")
+
+
+def backward_to_activations(x, y, folded_kernel, folded_bias, dense, scale):
+    """The folded forward pass and the backward pass down to the convolution's output and the logits: the
+    pooled activations h, the gradients of ``scale * sum(loss)`` there, and the loss sum."""
+    with tf.GradientTape() as tape:
+        pre = tf.nn.conv2d(x, folded_kernel, strides=1, padding="VALID") + folded_bias
+        tape.watch(pre)
+        h = tf.nn.max_pool2d(pre, ksize=2, strides=2, padding="VALID")
+        h = tf.reshape(h, [-1, h.shape[1] * h.shape[2] * h.shape[3]])
+        z = tf.matmul(h, dense.kernel) + dense.bias
+        tape.watch(z)
+        loss_sum = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z))
+        scaled = loss_sum * scale
+    d_pre, d_z = tape.gradient(scaled, [pre, z])
+    return h, d_pre, d_z, loss_sum
+
+
+def _filter_gradient(x, kernel, d_out):
+    """The convolution's filter gradient over the examples of ``x`` (in the folded coordinates)."""
+    return tf.raw_ops.Conv2DBackpropFilter(
+        input=x, filter_sizes=tf.shape(kernel), out_backprop=d_out, strides=[1, 1, 1, 1], padding="VALID"
+    )
 
 
 def logits(model: keras.Model, x, training: bool):

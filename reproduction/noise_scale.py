@@ -84,7 +84,8 @@ def from_parts(m1: np.ndarray, m2: np.ndarray, b1: int, b2: int) -> NoiseScale:
 def step_estimate(total_sq, parts_sq, sizes_sq, batch, scale):
     """In the graph: one update's unbiased (|G|^2, tr(Sigma), 1) from the gradients of its parts, or zeros
     when it had a single part. With c_j the part sums of per-example gradients (b_j examples each) and
-    B = sum b_j, E|c_j|^2 = b_j^2 |G|^2 + b_j tr(Sigma) and E<c_j, c_k> = b_j b_k |G|^2 (independent parts), so
+    B = sum b_j, E|c_j|^2 = b_j^2 |G|^2 + b_j tr(Sigma) and E<c_j, c_k> = b_j b_k |G|^2 (independent parts),
+    so
         |G|^2     = (|sum c_j|^2 - sum |c_j|^2) / (B^2 - sum b_j^2)
         tr(Sigma) = (sum |c_j|^2 - |G|^2 sum b_j^2) / B
     (with two equal halves: <m1, m2> and |m1 - m2|^2 / (2 / b), McCandlish et al.'s estimator with small batch
@@ -156,45 +157,46 @@ def unit_gradients(model, x, y, unit: int) -> list:
     Consecutive groups of ``unit`` examples of ``x`` are the units. Reads the weights, changes nothing."""
     import tensorflow as tf
 
-    from reproduction.ghost_batch_norm import GhostBatchNormalization
+    from reproduction.model import _layer, backward_to_activations, standardized
 
-    names = [layer.name for layer in model.layers]
-    norm = model.get_layer("norm") if "norm" in names else None
-    if norm is not None and not isinstance(norm, GhostBatchNormalization):
-        raise UsageError("unit_gradients: plain batch norm couples the whole batch; no unit to measure")
-    conv, dense = model.get_layer("conv"), model.get_layer("dense")
+    norm, conv, dense = _layer(model, "norm"), model.get_layer("conv"), model.get_layer("dense")
+    if conv.kernel.shape[2] != 1:
+        raise UsageError(f"unit_gradients: a single input channel is expected, got {conv.kernel.shape[2]}")
     n = tf.shape(x)[0]
     k = n // unit
-    kh, kw, channels_in, filters = conv.kernel.shape
-    if channels_in != 1:
-        raise UsageError(f"unit_gradients: a single input channel is expected, got {channels_in}")
     kernel, bias = tf.convert_to_tensor(conv.kernel), tf.convert_to_tensor(conv.bias)
-    if norm is not None:
-        x, _, _ = norm.standardize(x)  # no weight inside: the gradient starts at gamma and beta
-        scale, shift = norm.affine()
-    else:
-        scale, shift = tf.ones([1]), tf.zeros([1])
-    with (
-        tf.GradientTape() as tape
-    ):  # the folded forward pass of model.forward, with its inner tensors watched
-        pre = tf.nn.conv2d(x, kernel * scale, strides=1, padding="VALID") + (
-            bias + tf.reduce_sum(kernel * shift[None, None, :, None], axis=(0, 1, 2))
-        )
-        tape.watch(pre)
-        pooled_ = tf.nn.max_pool2d(pre, ksize=2, strides=2, padding="VALID")
-        h = tf.reshape(pooled_, [n, -1])
-        z = tf.matmul(h, dense.kernel) + dense.bias
-        tape.watch(z)
-        # the sum over units of each unit's mean loss: its gradient in a unit's tensors is that unit's
-        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, z)) / unit
-    d_pre, d_z = tape.gradient(loss, [pre, z])
+    x, _, (gamma, beta), _ = standardized(norm, x, n, 1)  # refuses plain batch norm
+    folded_kernel = kernel * gamma[None, None, :, None]
+    folded_bias = bias + tf.reduce_sum(kernel * beta[None, None, :, None], axis=(0, 1, 2))
+    # the sum over units of each unit's mean loss: its gradient in a unit's tensors is that unit's
+    h, d_pre, d_z, _ = backward_to_activations(x, y, folded_kernel, folded_bias, dense, 1.0 / unit)
     d_z = tf.reshape(d_z, [k, unit, -1])
-    dense_kernel = tf.matmul(tf.reshape(h, [k, unit, -1]), d_z, transpose_a=True)
-    dense_bias = tf.reduce_sum(d_z, axis=1)
-    # the folded filter's gradient per unit: units as depthwise channels, a unit's examples as the batch
-    height, width = x.shape[1], x.shape[2]
-    out_h, out_w = pre.shape[1], pre.shape[2]
-    inputs = tf.transpose(tf.reshape(x, [k, unit, height, width]), [1, 2, 3, 0])
+    d_folded = _unit_filter_gradients(x, d_pre, k, unit, kernel.shape)
+    d_folded_bias = tf.reduce_sum(tf.reshape(d_pre, [k, -1, kernel.shape[3]]), axis=1)  # (k, filters)
+    # back through the fold: kernel' = kernel * gamma, bias' = bias + beta * sum(kernel)
+    grads = {
+        id(conv.kernel): d_folded * gamma + d_folded_bias[:, None, None, None, :] * beta,
+        id(conv.bias): d_folded_bias,
+        id(dense.kernel): tf.matmul(tf.reshape(h, [k, unit, -1]), d_z, transpose_a=True),
+        id(dense.bias): tf.reduce_sum(d_z, axis=1),
+    }
+    if norm is not None and norm.gamma is not None:
+        grads[id(norm.gamma)] = tf.reduce_sum(d_folded * kernel, axis=(1, 2, 4))
+    if norm is not None and norm.beta is not None:
+        grads[id(norm.beta)] = tf.reduce_sum(
+            d_folded_bias[:, None, :] * tf.reduce_sum(kernel, axis=(0, 1)), axis=2
+        )
+    return [grads[id(v)] for v in model.trainable_variables]
+
+
+def _unit_filter_gradients(x, d_pre, k: int, unit: int, kernel_shape):
+    """The folded filter's gradient per unit, (k, kh, kw, 1, filters): units as depthwise channels, a unit's
+    examples as the batch, in one depthwise backprop call."""
+    import tensorflow as tf
+
+    kh, kw, _, filters = kernel_shape
+    out_h, out_w = d_pre.shape[1], d_pre.shape[2]
+    inputs = tf.transpose(tf.reshape(x, [k, unit, x.shape[1], x.shape[2]]), [1, 2, 3, 0])
     d_out = tf.reshape(
         tf.transpose(tf.reshape(d_pre, [k, unit, out_h, out_w, filters]), [1, 2, 3, 0, 4]),
         [unit, out_h, out_w, k * filters],
@@ -202,31 +204,7 @@ def unit_gradients(model, x, y, unit: int) -> list:
     d_folded = tf.compat.v1.nn.depthwise_conv2d_native_backprop_filter(
         inputs, [kh, kw, k, filters], d_out, strides=[1, 1, 1, 1], padding="VALID"
     )
-    d_folded = tf.transpose(tf.reshape(d_folded, [kh, kw, k, filters]), [2, 0, 1, 3])[..., None, :]
-    d_folded_bias = tf.reduce_sum(tf.reshape(d_pre, [k, -1, filters]), axis=1)  # (k, filters)
-    # back through the fold: kernel' = kernel * gamma, bias' = bias + beta * sum(kernel)
-    grads = {
-        "kernel": d_folded * scale + d_folded_bias[:, None, None, None, :] * shift,
-        "bias": d_folded_bias,
-        "dense_kernel": dense_kernel,
-        "dense_bias": dense_bias,
-    }
-    if norm is not None:
-        if norm.gamma is not None:
-            grads["gamma"] = tf.reduce_sum(d_folded * kernel, axis=(1, 2, 4))
-        if norm.beta is not None:
-            grads["beta"] = tf.reduce_sum(
-                d_folded_bias[:, None, :] * tf.reduce_sum(kernel, axis=(0, 1)), axis=2
-            )
-    by_variable = {
-        id(conv.kernel): "kernel",
-        id(conv.bias): "bias",
-        id(dense.kernel): "dense_kernel",
-        id(dense.bias): "dense_bias",
-    }
-    if norm is not None:
-        by_variable.update({id(norm.gamma): "gamma", id(norm.beta): "beta"})
-    return [grads[by_variable[id(v)]] for v in model.trainable_variables]
+    return tf.transpose(tf.reshape(d_folded, [kh, kw, k, filters]), [2, 0, 1, 3])[..., None, :]
 
 
 def gradient_moments(gradients: list) -> tuple:

@@ -1,6 +1,6 @@
 """train(config, data) -> RunResult: one loop for every schedule, batch size changing between epochs.
 
-How an epoch runs (measured fastest on a 2-core CPU, see docs/engine-speed.md):
+How an epoch runs (measured fastest on a 2-core CPU, see docs/engine.md):
   * the whole epoch is one traced tf.function whose batch dimension is None: one trace serves every batch
     size and every epoch (``trace_count`` lets tests assert it);
   * the training tensors are passed in, not captured (captured constants blow up graph memory);
@@ -23,7 +23,7 @@ How an epoch runs (measured fastest on a 2-core CPU, see docs/engine-speed.md):
     that ignored the schedule would show it (claim schedule-applied).
 Threads: TensorFlow runs one intra-op and one inter-op thread (``THREADS``), in the main process and in every
 worker alike, so a run's bits do not depend on where it trained (two threads sum in another order), and a
-B-100 epoch is as fast on one thread as on two of this 2-core CPU (docs/engine-speed.md).
+B-100 epoch is as fast on one thread as on two of this 2-core CPU (docs/engine.md).
 Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch); the
 evaluation on the test set is timed apart (``eval_seconds``).
 """
@@ -43,7 +43,7 @@ from reproduction.config import RunConfig
 from reproduction.distribute import check_split, describe
 from reproduction.errors import UsageError
 from reproduction.hostload import measured
-from reproduction.model import build_cnn, logits, micro_batch_size, split_gradients
+from reproduction.model import build_cnn, forward, logits, micro_batch_size, split_gradients
 from reproduction.noise_scale import NoiseScale, epoch_noise, squared_norm, step_estimate
 from reproduction.optimizers import get_optimizer
 from reproduction.provenance import metadata
@@ -75,9 +75,9 @@ def configure_threads() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(THREADS)
     except RuntimeError:
         raise UsageError(
-            f"TensorFlow started with {current} (intra, inter) threads (0: one per core) before the trainer could "
-            f"set {THREADS}: runs train single-threaded so that their bits do not depend on where they train. "
-            "Set TF_NUM_INTRAOP_THREADS=1 and TF_NUM_INTEROP_THREADS=1 before importing TensorFlow"
+            f"TensorFlow started with {current} (intra, inter) threads (0: one per core) before the trainer "
+            f"could set {THREADS}: runs train single-threaded so that their bits do not depend on where they "
+            "train. Set TF_NUM_INTRAOP_THREADS=1 and TF_NUM_INTEROP_THREADS=1 before importing TensorFlow"
         ) from None
 
 
@@ -108,12 +108,15 @@ class Engine:
         optimizer: keras.optimizers.Optimizer,
         micro_batch: int | None = None,
         strategy: tf.distribute.Strategy | None = None,
+        noise: bool = True,
     ):
-        """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split (plain BN).
-        ``strategy``: the one model and optimizer were created under (their ``strategy.scope()``); None: the
-        default, one device."""
+        """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split (plain
+        BN). ``strategy``: the one model and optimizer were created under (their ``strategy.scope()``); None:
+        the default, one device. ``noise``: estimate the gradient noise scale (each chunk in two parts); False
+        computes each chunk in one piece (what the estimate costs: benchmarks/test_engine_speed.py)."""
         self.model, self.optimizer = model, optimizer
         self.micro_batch = micro_batch
+        self.noise = noise
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         if self.replicas > 1 and micro_batch is None:
@@ -141,8 +144,8 @@ class Engine:
         return self._epoch.experimental_get_tracing_count()
 
     def _epoch_fn(self, x, y, batch_size, seed):
-        """Mean train loss; the learning rate held at its start and end; [examples per update min, max, examples
-        in all]; the noise sums [|G|^2, tr(Sigma), |G|^2 squared, estimates]."""
+        """Mean train loss; the learning rate held at its start and end; [examples per update min, max,
+        examples in all]; the noise sums [|G|^2, tr(Sigma), |G|^2 squared, estimates]."""
         n = tf.shape(x)[0]
         order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
         steps = (n + batch_size - 1) // batch_size
@@ -194,8 +197,8 @@ class Engine:
         return idx[replica * share : (replica + 1) * share]
 
     def _chunked_gradient(self, x, y, idx, scale):
-        """The gradient of ``scale * sum(loss)`` over ``idx``, in chunks of at most ``micro_batch`` examples whose
-        gradients and size-weighted ghost-BN statistics are summed; the loss sum; the statistics (mean,
+        """The gradient of ``scale * sum(loss)`` over ``idx``, in chunks of at most ``micro_batch`` examples
+        whose gradients and size-weighted ghost-BN statistics are summed; the loss sum; the statistics (mean,
         variance); and the noise sums over chunks, each chunk's gradient coming in two parts
         (model.split_gradients) that give one estimate (noise_scale.step_estimate)."""
         b = tf.shape(idx)[0]
@@ -205,24 +208,43 @@ class Engine:
         loss_sum, noise = tf.constant(0.0), tf.zeros([4])
         for j in tf.range((b + chunk - 1) // chunk):
             part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
-            parts, sizes, part_loss, statistics = split_gradients(
-                self.model, tf.gather(x, part), tf.gather(y, part), scale
-            )
-            chunk_grads = [tf.reduce_sum(p, axis=0) for p in parts]
+            chunk_grads, part_loss, statistics, chunk_noise = self._chunk_gradient(x, y, part, scale)
             grads = [g + d for g, d in zip(grads, chunk_grads, strict=True)]
-            estimate = step_estimate(
-                squared_norm(chunk_grads),
-                tf.reduce_sum(squared_norm(parts, axis=0)),
-                tf.reduce_sum(tf.square(sizes)),
-                tf.shape(part)[0],
-                scale,
-            )
-            noise += tf.stack([estimate[0], estimate[1], estimate[0] * estimate[0], estimate[2]])
+            noise += chunk_noise
             if statistics is not None:  # size-weighted, as the layer's rule over virtual batches
                 weight = statistics[2] / tf.cast(b, tf.float32)
                 mean, variance = mean + statistics[0] * weight, variance + statistics[1] * weight
             loss_sum += part_loss
         return grads, loss_sum, (mean, variance), noise
+
+    def _chunk_gradient(self, x, y, part, scale):
+        """One chunk: its gradient, loss sum, ghost-BN statistics and noise estimate [|G|^2, tr(Sigma), |G|^2
+        squared, 1] from its two parts (zeros without ``noise``: the chunk in one piece, through the tape)."""
+        if not self.noise:
+            with tf.GradientTape() as tape:
+                z, statistics = forward(self.model, tf.gather(x, part), training=True)
+                part_loss = tf.reduce_sum(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, part), z)
+                )
+                scaled = part_loss * scale
+            return tape.gradient(scaled, self.variables), part_loss, statistics, tf.zeros([4])
+        parts, sizes, part_loss, statistics = split_gradients(
+            self.model, tf.gather(x, part), tf.gather(y, part), scale
+        )
+        chunk_grads = [tf.reduce_sum(p, axis=0) for p in parts]
+        estimate = step_estimate(
+            squared_norm(chunk_grads),
+            tf.reduce_sum(squared_norm(parts, axis=0)),
+            tf.reduce_sum(tf.square(sizes)),
+            tf.shape(part)[0],
+            scale,
+        )
+        return (
+            chunk_grads,
+            part_loss,
+            statistics,
+            tf.stack([estimate[0], estimate[1], estimate[0] * estimate[0], estimate[2]]),
+        )
 
     def _evaluate_fn(self, x, y):
         z = logits(self.model, x, training=False)

@@ -132,8 +132,8 @@ def test_workers_that_disagree_are_refused():
 def mirrored(tmp_path_factory):
     runs = tmp_path_factory.mktemp("mirrored-runs")
     code = (
-        "import json, support; print(json.dumps(support.mirrored_against_one_device(2, "
-        f"{N}, ['sgd', 'adam'], {str(runs)!r})))"
+        f"import json, support; print(json.dumps(support.mirrored_against_one_device(2, {N}, ['sgd', "
+        f"'adam'], {str(runs)!r})))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],

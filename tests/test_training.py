@@ -36,7 +36,8 @@ def test_records_follow_the_schedule(increase_run):
 
 
 def test_records_read_back_what_was_applied(increase_run):
-    """Observed in the graph, not copied: float32 learning rates, every example once, the partial last batch."""
+    """Observed in the graph, not copied: float32 learning rates, every example once, the partial last
+    batch."""
     e = increase_run.epochs
     assert [(r.applied_batch_max, r.applied_batch_min, r.applied_examples) for r in e] == [
         (20, 20, 600),

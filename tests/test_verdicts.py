@@ -160,7 +160,8 @@ def test_an_undeclared_undecided_verdict_is_red(plan):
 
 
 def test_a_declared_undecided_verdict_is_an_xfail_only_inside_its_range():
-    """increase-faster-than-decay[hybrid>increase] is declared possibly undecided for mnist's quick profile."""
+    """increase-faster-than-decay[hybrid>increase] is declared possibly undecided for mnist's quick
+    profile."""
     quick, full = plan_with_seeds("mnist", 3, "quick"), plan_with_seeds("mnist", 10, "full")
     assert (
         claims.status(_undecided("increase-faster-than-decay", "hybrid>increase", 1.01), quick)[0]

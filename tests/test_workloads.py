@@ -81,7 +81,8 @@ def test_the_plan_is_the_union_of_the_claims_needs_timed_first():
 
 
 def test_the_quick_profile_keeps_the_controls_preregistered_as_discriminating():
-    """Those the calibration seeds showed beyond their margin (mnist.json); the rest go to the full profile, and
+    """Those the calibration seeds showed beyond their margin (mnist.json); the rest go to the full profile,
+    and
     the guarded claims say they have no demonstrated power there."""
     from reproduction import calibration
 
@@ -140,3 +141,68 @@ def test_anneal_comparison_pairs_by_seed():
     assert "sgd-lr0.1-b50 | 120 |" in "\n".join(annealing.table([c]))
     with pytest.raises(ValueError, match="base_batch=0"):
         Setting("sgd", 0.1, 0)
+
+
+# ------------------------------------------------------------------------------ a third workload is one
+# module
+@pytest.mark.slow
+def test_a_tiny_synthetic_workload_runs_through_calibration_the_claims_and_the_report(tmp_path):
+    """A workload defined here, on synthetic digits: registered, pre-registered by the calibration code, then
+    judged and reported like the built-in ones. What a new workload needs is this definition and its data."""
+    import json
+
+    from support import synthetic_digits
+
+    from reproduction import calibration
+    from reproduction.reproduce import reproduce
+    from reproduction.runner import run_all
+    from reproduction.store import RunStore
+    from reproduction.workloads import Workload, register
+
+    tiny = register(
+        Workload(
+            name="tiny",
+            title="tiny synthetic digits",
+            dataset="mnist",  # not loaded: the arrays are handed in
+            n_train=600,
+            base_lr={"sgd": 0.1, "adam": 0.01},
+            profiles={"quick": Profile("quick", 2, 1, full=False), "full": Profile("full", 2, 2)},
+            preregistration=tmp_path / "tiny.json",
+            base_batch=20,
+            factor=2,
+            steps=2,
+            epochs_per_step=1,
+            controls=(
+                Control("constant", "no annealing", "train_loss", +1, "constant"),
+                Control("b8", "8x the batch throughout", "test_accuracy", -1, "constant", batch_multiplier=8),
+            ),
+            notes="synthetic digits: a bright block at a label-dependent place",
+        )
+    )
+    data = synthetic_digits(600, 200)
+    store = RunStore(tmp_path / "runs")
+    configs = calibration.calibration_configs(tiny, 2)
+    runs = run_all(configs, data, store, quiet=True, say=lambda text: None).runs
+    content = calibration.build_calibration(tiny, runs, 2)
+    tiny.preregistration.write_text(json.dumps(content))
+    assert set(calibration.read_margins(tiny)) == {"sgd", "adam"}
+
+    out = tmp_path / "report"
+    assert reproduce("tiny", "quick", out, runs_dir=str(store.root), data=data, quiet=True, workers=0) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["workload"] == "tiny" and results["seeds"] == [0, 1]
+    judged = {v["claim"] for v in results["verdicts"]}
+    assert {
+        "accuracy-within-1pt",
+        "train-loss-equivalent",
+        "fewer-updates",
+        "increase-faster-than-decay",
+    } <= judged
+    assert not judged & {
+        "parameter-updates",
+        "baseline-adam",
+        "high-noise",
+    }  # MNIST's own, and no setting here
+    assert all(r["key"].startswith("tiny-") for r in results["runs"])
+    report = (out / "REPORT.md").read_text()
+    assert "(on tiny synthetic digits)" in report and "Workload **tiny**" in report

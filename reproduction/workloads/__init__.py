@@ -199,25 +199,59 @@ class Workload:
         )
 
     def high_noise_margin(self) -> float:
-        """2 x the seed sd of decay's final train loss at ``high_noise`` (the main grid's calibration rule)."""
+        """2 x the seed sd of decay's final train loss at ``high_noise`` (the main grid's calibration
+        rule)."""
         import numpy as np
 
         return 2.0 * float(np.std(self.high_noise_decay_losses, ddof=1))
 
 
-_BUILT_IN = {"mnist": "reproduction.workloads.mnist"}
+_BUILT_IN = {"mnist": "reproduction.workloads.mnist", "fashion-mnist": "reproduction.workloads.fashion_mnist"}
 WORKLOADS: dict[str, Workload] = {}
 
 
+def register(workload: Workload) -> Workload:
+    """Make a workload known by its name (a user's, or a test's); the built-in ones register on first use."""
+    if not isinstance(workload, Workload):
+        raise UsageError(f"register: expected a Workload, got {type(workload).__name__}")
+    WORKLOADS[workload.name] = workload
+    return workload
+
+
 def get_workload(name: str) -> Workload:
-    """A built-in workload by name."""
+    """A workload by name: a built-in one, a registered one, or ``package.module:function``, a function of
+    yours that returns a Workload (imported and called once, then known by that name)."""
     if name not in WORKLOADS and name in _BUILT_IN:
         WORKLOADS[name] = importlib.import_module(_BUILT_IN[name]).WORKLOAD
+    if name not in WORKLOADS and isinstance(name, str) and ":" in name:
+        WORKLOADS[name] = _from_function(name)
     try:
         return WORKLOADS[name]
-    except KeyError:
-        raise UsageError(f"workload={name!r}: unknown; known workloads are {sorted(_BUILT_IN)}") from None
+    except (KeyError, TypeError):
+        raise UsageError(
+            f"workload={name!r}: unknown; known workloads are {known_workloads()}, or "
+            "package.module:function returning a Workload"
+        ) from None
+
+
+def _from_function(spec: str) -> Workload:
+    module_name, _, function_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"workload={spec!r}: cannot import module {module_name!r} ({exc})") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise UsageError(f"workload={spec!r}: module {module_name!r} has no function {function_name!r}")
+    workload = function()
+    if not isinstance(workload, Workload):
+        raise UsageError(
+            f"workload={spec!r}: {function_name}() returned {type(workload).__name__}, not a Workload"
+        )
+    if workload.name != spec:
+        workload = dataclasses.replace(workload, name=spec)  # known, and keyed, by how it is asked for
+    return workload
 
 
 def known_workloads() -> list[str]:
-    return sorted(_BUILT_IN)
+    return sorted(set(_BUILT_IN) | set(WORKLOADS))

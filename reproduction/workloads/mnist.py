@@ -44,8 +44,10 @@ WORKLOAD = Workload(
     base_lr={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adam": 0.01},
     profiles={
         # The README's main job, in 10 minutes on 2 cores: the seeds every discriminating control needs to be
-        # refuted at its claim's level with 80% power (mnist.json, seeds_needed); three optimizers (Nesterov, at
-        # momentum's rate, is left to the full profile), the controls pre-registered as discriminating, and the
+        # refuted at its claim's level with 80% power (mnist.json, seeds_needed); three optimizers (Nesterov,
+        # at
+        # momentum's rate, is left to the full profile), the controls pre-registered as discriminating, and
+        # the
         # main grid of two seeds timed (a timed run trains alone, so the second core idles meanwhile).
         "quick": Profile(
             "quick",
