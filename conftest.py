@@ -33,7 +33,8 @@ def pytest_addoption(parser):
     group.addoption(
         "--workload",
         default=os.environ.get("REPRODUCTION_WORKLOAD", "mnist"),
-        help="the workload whose claims run (reproduction/workloads/; default mnist); env REPRODUCTION_WORKLOAD",
+        help="the workload whose claims run (reproduction/workloads/; default mnist); env "
+        "REPRODUCTION_WORKLOAD",
     )
     group.addoption(
         "--profile",

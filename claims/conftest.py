@@ -1,4 +1,5 @@
-"""The claims as pytest tests: one parametrized test over the claim registry, the runs shared, a verdict table.
+"""The claims as pytest tests: one parametrized test over the claim registry, the runs shared, a verdict
+table.
 
 ``--workload`` and ``--profile`` choose the plan (default mnist, quick). Runs are shared: one session fixture
 asks the run store for every configuration the plan's claims need and trains only what is missing
@@ -108,8 +109,8 @@ def runs(pytestconfig, plan, store, dataset):
 
 @pytest.fixture(scope="session")
 def verdicts_of(request, plan):
-    """claim id -> {params: Verdict}, each claim evaluated once per session; runs are trained only when a claim
-    that reads them is judged."""
+    """claim id -> {params: Verdict}, each claim evaluated once per session; runs are trained only when a
+    claim that reads them is judged."""
     cache = {}
 
     def _verdicts_of(claim_id: str):

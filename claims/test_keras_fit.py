@@ -4,7 +4,7 @@ increase schedule takes the schedule's 1488 updates and trains like the engine's
 With arrays, the recipe feeds the engine's batches in the engine's order from the same initial weights, so
 the two differ only by floating-point order (Keras's unfolded ghost-BN layer against the engine's folded,
 micro-batched step). Bound: per-epoch train loss within 0.5% of the engine's and final test accuracy within
-0.3 pt (one seed; measured: at most 0.03% and 0.01 pt, docs/reference.md). Red if fit ignored the batch
+0.3 pt (one seed; measured: at most 0.03% and 0.01 pt, docs/keras-recipe.md). Red if fit ignored the batch
 schedule (B 100 throughout: 25-33% off from epoch 3 on), the learning rate, or the order.
 """
 

@@ -12,10 +12,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reproduction import stats
+
+if TYPE_CHECKING:
+    from reproduction.results import RunResult
+
 from reproduction.config import RunConfig
 from reproduction.workloads import SEARCH_SEEDS, Setting, Workload
 
@@ -43,7 +48,7 @@ class Comparison:
 
 
 def compare(
-    workload: Workload, setting: Setting, runs: Mapping[RunConfig, object], seeds: Sequence[int]
+    workload: Workload, setting: Setting, runs: Mapping[RunConfig, RunResult], seeds: Sequence[int]
 ) -> Comparison:
     decay = [runs[setting.config(workload, "decay", k)] for k in seeds]
     const = [runs[setting.config(workload, "constant", k)] for k in seeds]

@@ -22,10 +22,15 @@ import datetime
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reproduction import stats
+
+if TYPE_CHECKING:
+    from reproduction.results import RunResult
+
 from reproduction.config import CODE_VERSION, RunConfig
 from reproduction.errors import UsageError
 from reproduction.optimizers import get_optimizer
@@ -110,7 +115,7 @@ def _control_entry(workload, runs, optimizer, control, seeds, margin, level) -> 
 
 
 def build_calibration(
-    workload: Workload, runs: Mapping[RunConfig, object], n_seeds: int, provenance: Mapping | None = None
+    workload: Workload, runs: Mapping[RunConfig, RunResult], n_seeds: int, provenance: Mapping | None = None
 ) -> dict:
     """The pre-registration file's content from the runs of ``calibration_configs(workload, n_seeds)``. The
     controls' levels are those of the full profile (every optimizer: the strictest Bonferroni level)."""
@@ -221,8 +226,7 @@ def read_margins(workload: Workload) -> dict[str, Margin]:
 
 def discriminating(workload: Workload) -> set[str]:
     """The controls ('optimizer-name') pre-registered as discriminating: beyond their margin on the
-    calibration
-    seeds, with a seed count that refutes them at their claim's level (``seeds_needed``)."""
+    calibration seeds, with a seed count that refutes them at their claim's level (``seeds_needed``)."""
     content = read_preregistration(workload)
     load_margins(content, workload, str(workload.preregistration))  # the same checks: version, settings
     controls = content.get("controls")

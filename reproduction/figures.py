@@ -17,7 +17,8 @@ from reproduction.results import RunResult  # noqa: E402
 from reproduction.schedules import MAIN_SCHEDULES  # noqa: E402
 
 COLORS = {"decay": "tab:blue", "hybrid": "tab:orange", "increase": "tab:green"}
-# The three schedules often coincide (that is the claim): wide solid, dashed and dotted lines keep each visible.
+# The three schedules often coincide (that is the claim): wide solid, dashed and dotted lines keep each
+# visible.
 STYLES = {
     "decay": dict(linestyle="-", linewidth=4.0, alpha=0.55, marker="o", markersize=7),
     "hybrid": dict(linestyle="--", linewidth=2.4, marker="s", markersize=5),
@@ -140,7 +141,8 @@ def train_loss_vs_epoch(plan, runs, out):
 
 
 def train_time(plan, runs: Runs, out: Path) -> Path:
-    """The report's time plots: training seconds per schedule and optimizer (median bar, timed seeds as dots)."""
+    """The report's time plots: training seconds per schedule and optimizer (median bar, timed seeds as
+    dots)."""
     optimizers = plan.optimizers
     fig, ax = plt.subplots(figsize=(8, 3.8))
     width = 0.26
@@ -232,7 +234,8 @@ def gradient_noise_scale(plan, runs: Runs, out: Path) -> Path:
     np.atleast_1d(axes)[0].set_ylabel("examples")
     np.atleast_1d(axes)[0].legend(fontsize=7, ncol=2)
     fig.suptitle(
-        f"gradient noise scale B_simple (thick; open: lower bound) and batch size B (thin), {len(seeds)} seed(s)",
+        f"gradient noise scale B_simple (thick; open: lower bound) and batch size B (thin), {len(seeds)} "
+        "seed(s)",
         fontsize=10,
     )
     return _save(fig, out / "fig7_gradient_noise_scale.png")

@@ -84,8 +84,8 @@ def from_parts(m1: np.ndarray, m2: np.ndarray, b1: int, b2: int) -> NoiseScale:
 def step_estimate(total_sq, parts_sq, sizes_sq, batch, scale):
     """In the graph: one update's unbiased (|G|^2, tr(Sigma), 1) from the gradients of its parts, or zeros
     when it had a single part. With c_j the part sums of per-example gradients (b_j examples each) and
-    B = sum b_j, E|c_j|^2 = b_j^2 |G|^2 + b_j tr(Sigma) and E<c_j, c_k> = b_j b_k |G|^2 (independent parts),
-    so
+    B = sum b_j, E|c_j|^2 = b_j^2 |G|^2 + b_j tr(Sigma) and E<c_j, c_k> = b_j b_k |G|^2 (independent
+    parts), so
         |G|^2     = (|sum c_j|^2 - sum |c_j|^2) / (B^2 - sum b_j^2)
         tr(Sigma) = (sum |c_j|^2 - |G|^2 sum b_j^2) / B
     (with two equal halves: <m1, m2> and |m1 - m2|^2 / (2 / b), McCandlish et al.'s estimator with small batch

@@ -52,5 +52,5 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 def get_optimizer(name: str) -> OptimizerSpec:
     try:
         return OPTIMIZERS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise UsageError(f"optimizer={name!r}: unknown; known optimizers are {sorted(OPTIMIZERS)}") from None

@@ -1,11 +1,12 @@
 """A roofline for one training epoch of the report's CNN: the least time this machine's arithmetic and
-memory bandwidth allow, to set the engine's epoch against (benchmarks/test_roofline.py, docs/engine-speed.md).
+memory bandwidth allow, to set the engine's epoch against (benchmarks/test_roofline.py, docs/engine.md).
 
 Pure arithmetic, no TensorFlow. The model follows the engine's step (reproduction/training.py with the
 folded normalization of model.forward), per image, layer by layer, forward then backward:
 
   gather      the batch from the training set: read the image, write it
-  ghost BN    standardize: read x twice (mean, then variance of the centred values), write x_hat; ~5 FLOP a pixel
+  ghost BN    standardize: read x twice (mean, then variance of the centred values), write x_hat;
+              ~5 FLOP a pixel
   conv        3x3 'valid', 1 -> F channels on x_hat (the BN fold makes gamma, beta part of the filter)
   max pool    2x2: read the conv output, write the pooled one
   dense       flatten -> 10 logits; softmax cross-entropy on 10 values

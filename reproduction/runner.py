@@ -206,7 +206,7 @@ def _check_not_bootstrapping() -> None:
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         raise UsageError(
             "run_all: called while a worker process imports the main script; guard the script's code "
-            "with `if __name__ == \"__main__\":`"
+            'with `if __name__ == "__main__":`'
         )
 
 

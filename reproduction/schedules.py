@@ -177,8 +177,8 @@ def increased_momentum(
     scale = round(ratio)
     if scale < 1 or abs(scale - ratio) > 1e-9 * ratio:
         raise UsageError(
-            f"new_momentum={new_momentum!r}: (1 - {momentum}) / (1 - {new_momentum}) = {ratio:.6g} "
-            "is not a whole batch-size multiple"
+            f"new_momentum={new_momentum!r}: (1 - {momentum}) / (1 - {new_momentum}) = {ratio:.6g} is not a "
+            "whole batch-size multiple"
         )
     base = increase_batch(base_lr, base_batch * scale, factor, steps, epochs_per_step)
     return Schedule("increase-momentum", base.phases, momentum=new_momentum)
@@ -199,7 +199,7 @@ MAIN_SCHEDULES = ("decay", "hybrid", "increase")  # the paper's three, compared 
 def get_schedule(name: str) -> ScheduleFactory:
     try:
         return SCHEDULES[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise UsageError(f"schedule={name!r}: unknown; known schedules are {sorted(SCHEDULES)}") from None
 
 

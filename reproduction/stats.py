@@ -98,7 +98,8 @@ class Verdict:
         failure = " (SETUP FAILURE)" if self.setup_failure else ""
         return (
             f"{self.claim}[{self.params}] {self.verdict}{failure}: effect {self.effect:.4g}{self.unit} "
-            f"[{self.low:.4g}, {self.high:.4g}] (n={self.n} {self.n_unit}{p}), bound {self.bound}{decide}{extra}"
+            f"[{self.low:.4g}, {self.high:.4g}] (n={self.n} {self.n_unit}{p}), bound "
+            f"{self.bound}{decide}{extra}"
         )
 
     def to_dict(self) -> dict:
@@ -243,9 +244,11 @@ def at_least(
     values: Sequence[float], threshold: float, alpha: float = 0.05, alpha_refute: float | None = None
 ) -> Decision:
     """Is the mean of ``values`` at least ``threshold``? (one-sided t test on values - threshold)."""
-    values = np.asarray(values, dtype=float)
     return one_sided_paired(
-        values - threshold, alpha, interval_transform=lambda x: x + threshold, alpha_refute=alpha_refute
+        [float(v) - threshold for v in values],
+        alpha,
+        interval_transform=lambda x: x + threshold,
+        alpha_refute=alpha_refute,
     )
 
 

@@ -1,4 +1,5 @@
-"""TensorBoard scalars per run (``reproduction reproduce --tensorboard``): the optional package, checked first."""
+"""TensorBoard scalars per run (``reproduction reproduce --tensorboard``): the optional package, checked
+first."""
 
 from __future__ import annotations
 

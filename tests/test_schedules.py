@@ -163,3 +163,21 @@ TestScheduleWalk = ScheduleWalk.TestCase
 def test_constant_never_reduces_noise(steps):
     s = SCHEDULES["constant"](base_lr=0.1, base_batch=100, factor=5, steps=steps, epochs_per_step=2)
     assert len(set(s.noise_scale(60_000))) == 1
+
+
+def test_a_new_schedule_is_one_entry(monkeypatch):
+    """What CONTRIBUTING.md promises: a factory of phases and one SCHEDULES entry make a schedule that every
+    derived quantity (updates, noise scale) and the run config accept; nothing else to edit."""
+    from reproduction.config import RunConfig
+
+    def warm_restart(base_lr=0.1, base_batch=100, factor=5, steps=3, epochs_per_step=2) -> Schedule:
+        return Schedule(
+            "warm-restart",
+            (Phase(epochs_per_step, base_lr, base_batch), Phase(4, base_lr / factor, base_batch)),
+        )
+
+    monkeypatch.setitem(SCHEDULES, "warm-restart", warm_restart)
+    schedule = get_schedule("warm-restart")(base_lr=0.1)
+    assert schedule.updates_per_epoch(60_000) == [600] * 6
+    assert schedule.noise_scale(60_000) == pytest.approx([60.0] * 2 + [12.0] * 4)
+    assert RunConfig("sgd", "warm-restart", 0).schedule == "warm-restart"

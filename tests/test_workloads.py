@@ -82,8 +82,7 @@ def test_the_plan_is_the_union_of_the_claims_needs_timed_first():
 
 def test_the_quick_profile_keeps_the_controls_preregistered_as_discriminating():
     """Those the calibration seeds showed beyond their margin (mnist.json); the rest go to the full profile,
-    and
-    the guarded claims say they have no demonstrated power there."""
+    and the guarded claims say they have no demonstrated power there."""
     from reproduction import calibration
 
     quick = plan_with_seeds("mnist", 5, "quick")

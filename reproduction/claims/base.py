@@ -189,6 +189,7 @@ def evaluate(claim_id: str, plan: Plan, runs: Runs) -> dict[str, Verdict]:
     declared parameter sets, once each."""
     claim = get_claim(claim_id)
     params = claim.params_for(plan)
+    assert claim.evaluator is not None, f"{claim_id}: registered without an evaluator"
     verdicts = claim.evaluator(plan, runs)
     got = [v.params for v in verdicts]
     if (

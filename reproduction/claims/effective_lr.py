@@ -15,7 +15,7 @@ from reproduction.claims.base import (
     register,
     tost,
 )
-from reproduction.stats import Verdict
+from reproduction.stats import REFUTED, Verdict
 
 VARIANTS = ("increase-initial-lr", "increase-momentum")
 
@@ -53,7 +53,7 @@ def _runs(plan: Plan) -> list:
                 "already under decay, docs/tuning.md)",
                 # the seeds that trained: a drop near 1 pt; a run at chance on every seed is a setup failure
                 effect_range=(-2.5, 0.0),
-                verdicts=("refuted",),
+                verdicts=(REFUTED,),
             ),
             "increase-momentum-accuracy": KnownFailure(
                 "the paper's drop reproduces, larger: momentum 0.98 with B x5 reached a mean 95.41% over 10 "

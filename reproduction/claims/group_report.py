@@ -21,7 +21,7 @@ from reproduction.claims.base import (
 )
 from reproduction.config import ModelOptions
 from reproduction.schedules import MAIN_SCHEDULES
-from reproduction.stats import Verdict
+from reproduction.stats import REFUTED, UNDECIDED, Verdict
 
 REPORT_ACCURACY = {"decay": 97.66, "increase": 97.44, "hybrid": 97.59}  # report notebooks @ b002b57, percent
 REPORT_LR = {"decay": 0.15, "increase": 0.07, "hybrid": 0.05}  # the report's own SGD base rates per schedule
@@ -64,7 +64,7 @@ def report_configs(plan: Plan) -> list:
                 "0.05. The report's figure lies inside our seed spread (4 of 10 seeds reached it), so its "
                 "one run reads as a good draw rather than a different model",
                 effect_range=(96.9, 97.44),  # just short of 97.44%; lower: a broken path
-                verdicts=("refuted", "undecided"),
+                verdicts=(REFUTED, UNDECIDED),
             )
         }
     },

@@ -87,7 +87,8 @@ def judge_control(plan: Plan, runs: Runs, optimizer: str, control: Control) -> V
 def power_note(plan: Plan, runs: Runs, optimizer: str, quantity: str) -> str:
     """What the guarded claim's own test, at its own level, showed it can tell apart for this optimizer; and
     the controls pre-registered as not discriminating, which this profile leaves out."""
-    told, not_told = [], []
+    told: list[str] = []
+    not_told: list[str] = []
     for control in plan.controls(optimizer):
         if control.quantity != quantity:
             continue

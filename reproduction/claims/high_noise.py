@@ -19,11 +19,13 @@ PARAMS = (
 
 def _runs(plan: Plan) -> list:
     setting = plan.workload.high_noise
+    assert setting is not None, "registered for workloads with a high-noise setting only"
     return [setting.config(plan.workload, s, k) for k in plan.seeds for s in (*MAIN_SCHEDULES, "constant")]
 
 
 def _pairs(plan: Plan, schedule: str):
     setting, w = plan.workload.high_noise, plan.workload
+    assert setting is not None, "registered for workloads with a high-noise setting only"
     return [(setting.config(w, schedule, k), setting.config(w, "decay", k)) for k in plan.seeds]
 
 

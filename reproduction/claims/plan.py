@@ -37,7 +37,7 @@ def main_grid(plan: Plan, seeds=None) -> list[RunConfig]:
 
 def timed_blocks(plan: Plan) -> list[tuple[RunConfig, ...]]:
     """The main grid of the timed seeds, one block per (seed, optimizer), schedules in Williams order."""
-    blocks = []
+    blocks: list[tuple[RunConfig, ...]] = []
     for k in plan.timed_seeds:
         for o in plan.optimizers:
             order = WILLIAMS_ORDERS[len(blocks) % len(WILLIAMS_ORDERS)]

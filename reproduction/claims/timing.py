@@ -106,7 +106,9 @@ def eval_increase_faster(plan: Plan, runs: Runs) -> list[Verdict]:
     failures = _setup_failures(plan, runs)
     out = []
     for slow, fast in ORDER_PAIRS:
-        t_slow, t_fast, per_optimizer = [], [], []
+        t_slow: list[float] = []
+        t_fast: list[float] = []
+        per_optimizer = []
         for o in plan.optimizers:
             a = [get_run(runs, plan.config(o, slow, k)).train_seconds for k in plan.timed_seeds]
             b = [get_run(runs, plan.config(o, fast, k)).train_seconds for k in plan.timed_seeds]

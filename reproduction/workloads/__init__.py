@@ -18,6 +18,7 @@ import importlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from reproduction.config import ModelOptions, RunConfig
 from reproduction.errors import UsageError
@@ -167,7 +168,7 @@ class Workload:
     def config(self, optimizer: str, schedule: str, seed: int, **overrides) -> RunConfig:
         """A run of this workload: its model and schedule shape unless ``overrides`` say otherwise (a value of
         None keeps the workload's)."""
-        fields = {
+        fields: dict[str, Any] = {
             "base_batch": self.base_batch,
             "factor": self.factor,
             "steps": self.steps,
