@@ -8,7 +8,8 @@ medians over every epoch at a batch size. The paper's argument is that larger ba
 (fewer all-reduces per epoch); there is no pass/fail bound on the speed-up, which on 2 cores may be below 1.
 What must hold: every way makes the same parameter updates (3600 / 1680 / 1488), and the 2-worker runs equal
 the one-process runs within the full-run tolerance (losses 1e-3, test accuracy 0.1 points; for scale, it
-also prints how far one process at 1 thread is from the same run on every core), and the 1-worker runs equal them bit for bit. Not part of the default ``tox`` run:
+also prints how far one process at 1 thread is from the same run on every core), and the 1-worker runs
+equal them bit for bit. Not part of the default ``tox`` run:
 ``pytest benchmarks/test_data_parallel.py --benchmark-only -s`` (about 4 minutes here).
 """
 
@@ -63,7 +64,8 @@ def test_data_parallel_scaling(benchmark, tmp_path):
         }
     )
     print(
-        "\n| B | one process (engine) | 1 worker | 2 workers | speed-up, 2 workers over 1 | over one process |"
+        "\n| B | one process (engine) | 1 worker | 2 workers | speed-up, 2 workers over 1 "
+        "| over one process |"
     )
     print("|---|---|---|---|---|---|")
     for b in medians["one process"]:
@@ -77,7 +79,8 @@ def test_data_parallel_scaling(benchmark, tmp_path):
             f"{' / '.join(f'{100 * runs[s, w].final.test_accuracy:.2f}%' for w in WAYS)} |"
         )
     print(
-        "| schedule | largest difference, 2 workers against one process: train loss, test loss, test accuracy |"
+        "| schedule | largest difference, 2 workers against one process: train loss, test loss, "
+        "test accuracy |"
     )
     print("|---|---|")
     for s in SCHEDULES:
