@@ -1,8 +1,10 @@
-"""Pre-registration on calibration seeds: the train-loss margins and the power of the negative controls.
+"""Pre-registration on calibration seeds: the equivalence margins and the power of the negative controls.
 
 The train-loss claim asks whether hybrid and increase end with the same training loss as decay. "The same"
 needs a margin fixed before the comparison: 2 x the seed-to-seed standard deviation of decay's final
-training loss, per optimizer, on calibration seeds (1000 and up) that no claim compares.
+training loss, per optimizer, on calibration seeds (1000 and up) that no claim compares. A workload with
+``accuracy_equivalence`` gets the same rule for final test accuracy (claim accuracy-equivalent); the paper's
+accuracy claim keeps its fixed 1 pt.
 
 The negative controls must be refuted by their guarded claim's own test at its own refutation level; how
 many seeds that takes depends on their spread, measured here too: each control against decay, paired by
@@ -49,6 +51,17 @@ class Margin:
     margin: float  # MARGIN_SDS x sd
     sd: float  # sample sd (ddof 1) of decay's final train loss over the seeds
     seeds: tuple[int, ...]
+    accuracy_margin: float | None = None  # points, MARGIN_SDS x sd of decay's final test accuracy
+
+    def for_claim(self, claim: str) -> tuple[float, str]:
+        """The margin (and unit) of an equivalence claim for this optimizer."""
+        if claim == "accuracy-within-1pt":
+            return ACCURACY_MARGIN, " pt"
+        if claim == "accuracy-equivalent":
+            if self.accuracy_margin is None:
+                raise UsageError(f"{self.optimizer}: no calibrated accuracy margin (accuracy_equivalence)")
+            return self.accuracy_margin, " pt"
+        return self.margin, ""
 
 
 def calibration_seeds(n_seeds: int = DEFAULT_SEEDS) -> list[int]:
@@ -119,32 +132,29 @@ def build_calibration(
 ) -> dict:
     """The pre-registration file's content from the runs of ``calibration_configs(workload, n_seeds)``. The
     controls' levels are those of the full profile (every optimizer: the strictest Bonferroni level)."""
-    from reproduction.claims import GUARDED_BY, Plan, refute_alpha  # the claims' own levels
+    from reproduction.claims import Plan, refute_alpha  # the claims' own levels
 
     full = Plan(workload, workload.profile("full"))
     seeds = calibration_seeds(n_seeds)
     optimizers, controls = {}, {}
     for o in workload.optimizers:
-        losses = [runs[workload.config(o, "decay", k)].final.train_loss for k in seeds]
-        sd = float(np.std(losses, ddof=1))
-        optimizers[o] = {
-            "setting": _setting(workload, o),
-            "seeds": seeds,
-            "final_train_loss": losses,
-            "sd": sd,
-            "margin": MARGIN_SDS * sd,
-        }
+        optimizers[o] = _optimizer_entry(workload, runs, o, seeds)
+        margin = _margin(optimizers[o], workload, o, "calibration")
         for c in workload.controls:
-            margin = ACCURACY_MARGIN if c.quantity == "test_accuracy" else MARGIN_SDS * sd
-            level = refute_alpha(GUARDED_BY[c.quantity], full)
+            level = refute_alpha(c.claim, full)
             controls[f"{o}-{c.name}"] = _control_entry(
-                workload, runs, o, c, seeds[:CONTROL_SEEDS], margin, level
+                workload, runs, o, c, seeds[:CONTROL_SEEDS], margin.for_claim(c.claim)[0], level
             )
     needed = [e["seeds_needed"] for e in controls.values() if e["discriminates"]]
+    accuracy = (
+        " (and of its final test accuracy in points, read by accuracy-equivalent)"
+        if workload.accuracy_equivalence
+        else ""
+    )
     return {
         "what": f"margin = {MARGIN_SDS:g} x sd (ddof 1) of decay's final train loss over the seeds, per "
-        "optimizer, read by the train-loss-equivalent claim; each control - decay on the first seeds, and "
-        f"the seeds it needs to be refuted at its guarded claim's level with {POWER:.0%} power",
+        f"optimizer, read by the train-loss-equivalent claim{accuracy}; each control - decay on the first "
+        f"seeds, and the seeds it needs to be refuted at its guarded claim's level with {POWER:.0%} power",
         "workload": workload.name,
         "command": f"reproduction calibrate --workload {workload.name} --seeds {n_seeds}",
         "code_version": CODE_VERSION,
@@ -154,6 +164,30 @@ def build_calibration(
         "controls": controls,
         "seeds_needed": max(needed) if needed else None,
     }
+
+
+def _optimizer_entry(workload: Workload, runs: Mapping[RunConfig, RunResult], o: str, seeds) -> dict:
+    decay = [runs[workload.config(o, "decay", k)] for k in seeds]
+    losses = [r.final.train_loss for r in decay]
+    diverged = [k for k, loss in zip(seeds, losses, strict=True) if not np.isfinite(loss)]
+    if diverged:
+        raise UsageError(
+            f"calibration: {o} decay at base rate {workload.learning_rate(o):g} diverged on calibration "
+            f"seed(s) {diverged}: the rate is unstable; lower it (docs/tuning.md) and calibrate again"
+        )
+    entry = {
+        "setting": _setting(workload, o),
+        "seeds": seeds,
+        "final_train_loss": losses,
+        "sd": float(np.std(losses, ddof=1)),
+        "margin": MARGIN_SDS * float(np.std(losses, ddof=1)),
+    }
+    if workload.accuracy_equivalence:
+        accuracy = [100.0 * r.final.test_accuracy for r in decay]
+        entry["final_test_accuracy"] = accuracy
+        entry["accuracy_sd"] = float(np.std(accuracy, ddof=1))
+        entry["accuracy_margin"] = MARGIN_SDS * entry["accuracy_sd"]
+    return entry
 
 
 def load_margins(content: dict, workload: Workload, where: str = "calibration") -> dict[str, Margin]:
@@ -205,7 +239,25 @@ def _margin(entry, workload: Workload, o: str, where: str) -> Margin:
         margin_recorded, MARGIN_SDS * sd, rtol=1e-9
     ):
         raise UsageError(f"{where}: optimizers.{o}: sd/margin do not follow from its losses (sd {sd})")
-    return Margin(o, MARGIN_SDS * sd, sd, tuple(seeds))
+    accuracy = _accuracy_margin(entry, o, where) if workload.accuracy_equivalence else None
+    return Margin(o, MARGIN_SDS * sd, sd, tuple(seeds), accuracy)
+
+
+def _accuracy_margin(entry: dict, o: str, where: str) -> float:
+    try:
+        accuracy = [float(x) for x in entry["final_test_accuracy"]]
+        recorded = float(entry["accuracy_margin"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(
+            f"{where}: optimizers.{o}: missing or malformed accuracy field ({type(exc).__name__}: {exc}); "
+            "run `reproduction calibrate`"
+        ) from None
+    if len(accuracy) != len(entry["seeds"]) or not all(0.0 <= a <= 100.0 for a in accuracy):
+        raise UsageError(f"{where}: optimizers.{o}.final_test_accuracy: one accuracy in [0, 100] per seed")
+    margin = MARGIN_SDS * float(np.std(accuracy, ddof=1))
+    if not np.isclose(recorded, margin, rtol=1e-9):
+        raise UsageError(f"{where}: optimizers.{o}: accuracy_margin does not follow from its accuracies")
+    return margin
 
 
 def read_preregistration(workload: Workload) -> dict:
@@ -224,9 +276,10 @@ def read_margins(workload: Workload) -> dict[str, Margin]:
     return load_margins(read_preregistration(workload), workload, str(workload.preregistration))
 
 
-def discriminating(workload: Workload) -> set[str]:
+def discriminating(workload: Workload, seeds: int | None = None) -> set[str]:
     """The controls ('optimizer-name') pre-registered as discriminating: beyond their margin on the
-    calibration seeds, with a seed count that refutes them at their claim's level (``seeds_needed``)."""
+    calibration seeds, with a seed count that refutes them at their claim's level with 80% power
+    (``seeds_needed``), at most ``seeds`` when given."""
     content = read_preregistration(workload)
     load_margins(content, workload, str(workload.preregistration))  # the same checks: version, settings
     controls = content.get("controls")
@@ -236,5 +289,9 @@ def discriminating(workload: Workload) -> set[str]:
             f"--workload {workload.name}`"
         )
     return {
-        name for name, entry in controls.items() if isinstance(entry, dict) and entry.get("discriminates")
+        name
+        for name, entry in controls.items()
+        if isinstance(entry, dict)
+        and entry.get("discriminates")
+        and (seeds is None or (entry.get("seeds_needed") or 0) <= seeds)
     }

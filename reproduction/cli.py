@@ -229,10 +229,17 @@ def cmd_calibrate(args) -> int:
     for name, e in content["controls"].items():
         print(
             f"| {name} | {e['mean']:+.4g} | {e['sd']:.3g} | {e['margin']:.4g} | {e['level']:.3g} | "
-            f"{e['seeds_needed'] or 'none: inside its margin'} |"
+            f"{_seeds_needed(e)} |"
         )
     print(f"seeds every discriminating control needs: {content['seeds_needed']}\nwritten: {out}")
     return 0
+
+
+def _seeds_needed(entry: dict) -> str:
+    if entry["seeds_needed"]:
+        return str(entry["seeds_needed"])
+    beyond = entry["direction"] * entry["mean"] > entry["margin"]
+    return "none: more than 100 seeds" if beyond else "none: inside its margin"
 
 
 def cmd_anneal(args) -> int:

@@ -93,15 +93,16 @@ def test_a_missing_or_unreadable_file_is_a_clear_error(tmp_path):
         calibration.read_margins(dataclasses.replace(MNIST, preregistration=tmp_path / "bad.json"))
 
 
-def _synthetic(n: int):
-    configs = calibration.calibration_configs(MNIST, n)
+def _synthetic(n: int, workload=MNIST):
+    configs = calibration.calibration_configs(workload, n)
     values = {}
     for i, c in enumerate(configs):
         loss = 0.05 + 0.001 * (i % 7)
         accuracy = 0.975
-        if c.schedule == "constant" and c.base_batch == MNIST.base_batch:
+        if c.schedule == "constant" and c.base_batch == workload.base_batch:
             loss += 0.02  # the constant control: well above decay
-        if c.base_lr is not None or c.base_batch != MNIST.base_batch:
+            accuracy -= 0.01 if workload.accuracy_equivalence else 0.0  # one point below there
+        if c.base_lr is not None or c.base_batch != workload.base_batch:
             accuracy -= 0.05  # eps5 and b2500: 5 points below
         values[c] = SimpleNamespace(
             final=SimpleNamespace(train_loss=loss, test_accuracy=accuracy + 0.0001 * (i % 3))
@@ -140,3 +141,39 @@ def test_a_control_inside_its_margin_is_preregistered_as_not_discriminating():
 def test_one_calibration_seed_is_refused():
     with pytest.raises(ValueError, match=r"seeds=1: expected an integer >= 2"):
         calibration.calibration_configs(MNIST, 1)
+
+
+def test_a_calibrated_accuracy_margin_is_two_sample_sds_and_guards_its_controls():
+    """Fashion-MNIST judges accuracy also at 2 sd of decay's final test accuracy (accuracy-equivalent): the
+    constant control, 1 pt below decay, is inside the paper's 1 pt but beyond this margin."""
+    fashion, n = get_workload("fashion-mnist"), 6
+    runs = _synthetic(n, fashion)
+    content = json.loads(json.dumps(calibration.build_calibration(fashion, runs, n)))
+    margins = calibration.load_margins(content, fashion)
+    for o in fashion.optimizers:
+        mine = [
+            100 * runs[fashion.config(o, "decay", CALIBRATION_SEEDS + k)].final.test_accuracy
+            for k in range(n)
+        ]
+        assert margins[o].accuracy_margin == pytest.approx(2 * np.std(mine, ddof=1))
+        assert margins[o].for_claim("accuracy-equivalent") == (margins[o].accuracy_margin, " pt")
+        entry = content["controls"][f"{o}-constant-accuracy"]
+        assert entry["margin"] == pytest.approx(margins[o].accuracy_margin) and entry["discriminates"]
+    tampered = copy.deepcopy(content)
+    tampered["optimizers"]["sgd"]["accuracy_margin"] = 1.0
+    with pytest.raises(
+        ValueError, match="optimizers.sgd: accuracy_margin does not follow from its accuracies"
+    ):
+        calibration.load_margins(tampered, fashion)
+    del tampered["optimizers"]["sgd"]["final_test_accuracy"]
+    with pytest.raises(ValueError, match="optimizers.sgd: missing or malformed accuracy field"):
+        calibration.load_margins(tampered, fashion)
+
+
+def test_a_rate_that_diverges_on_a_calibration_seed_is_refused_naming_the_seed():
+    runs = _synthetic(4)
+    runs[MNIST.config("sgd", "decay", CALIBRATION_SEEDS + 2)].final.train_loss = float("nan")
+    with pytest.raises(
+        ValueError, match=r"sgd decay at base rate 0.1 diverged on calibration seed\(s\) \[1002\]"
+    ):
+        calibration.build_calibration(MNIST, runs, 4)

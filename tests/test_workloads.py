@@ -4,6 +4,7 @@ timed blocks are counterbalanced; mnist keeps the store keys its runs had before
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 
 import pytest
@@ -86,7 +87,7 @@ def test_the_quick_profile_keeps_the_controls_preregistered_as_discriminating():
     from reproduction import calibration
 
     quick = plan_with_seeds("mnist", 5, "quick")
-    keep = calibration.discriminating(quick.workload)
+    keep = calibration.discriminating(quick.workload, 5)
     for o in quick.optimizers:
         expected = {c.name for c in quick.workload.controls if f"{o}-{c.name}" in keep}
         assert {c.name for c in quick.controls(o)} == expected
@@ -205,3 +206,36 @@ def test_a_tiny_synthetic_workload_runs_through_calibration_the_claims_and_the_r
     assert all(r["key"].startswith("tiny-") for r in results["runs"])
     report = (out / "REPORT.md").read_text()
     assert "(on tiny synthetic digits)" in report and "Workload **tiny**" in report
+
+
+def test_a_control_guards_only_a_claim_of_its_quantity():
+    from reproduction.workloads import Control
+
+    with pytest.raises(
+        ValueError, match=r"Control.guards='accuracy-equivalent': a train_loss control guards"
+    ):
+        Control("c", "d", "train_loss", +1, "constant", guards="accuracy-equivalent")
+    assert Control("c", "d", "test_accuracy", -1, "constant").claim == "accuracy-within-1pt"
+
+
+def test_a_control_of_the_calibrated_accuracy_claim_needs_the_workload_to_ask_for_it():
+    fashion = get_workload("fashion-mnist")
+    with pytest.raises(ValueError, match=r"\['constant-accuracy', 'eps5'\] guard accuracy-equivalent"):
+        dataclasses.replace(fashion, accuracy_equivalence=False)
+
+
+def test_a_profile_keeps_the_controls_its_seed_count_refutes_with_80_percent_power():
+    """Fashion-MNIST's no-annealing accuracy control needs more seeds than the quick profile has: it is
+    left out there (and the guarded claim says so), while eps/5 and B 2500 are judged."""
+    from reproduction import calibration
+
+    quick = plan_with_seeds("fashion-mnist", 5, "quick")
+    content = calibration.read_preregistration(quick.workload)["controls"]
+    for o in quick.optimizers:
+        kept = {c.name for c in quick.controls(o)}
+        for c in quick.workload.controls:
+            entry = content[f"{o}-{c.name}"]
+            assert (c.name in kept) == bool(entry["discriminates"] and entry["seeds_needed"] <= 5), (
+                o,
+                c.name,
+            )

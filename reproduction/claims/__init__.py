@@ -34,7 +34,7 @@ from reproduction.claims import updates, applied, ghost_bn
 from reproduction.claims import equivalence, controls, high_noise, gradient_noise
 from reproduction.claims import timing, effective_lr, group_report
 from reproduction.claims.applied import schedule_applied_verdict, schedule_mismatches
-from reproduction.claims.guards import GUARDED_BY, control_margin
+from reproduction.claims.guards import GUARDED_CLAIMS, control_margin
 from reproduction.claims.ghost_bn import GHOST_BN_TOLERANCE, ghost_bn_deviation
 
 

@@ -90,13 +90,13 @@ class Plan:
 
     def controls(self, optimizer: str) -> tuple:
         """The workload's negative controls for an optimizer; a profile without ``all_controls`` keeps those
-        pre-registered as discriminating (the workload's pre-registration file,
-        reproduction/calibration.py)."""
+        pre-registered as discriminating at its number of seeds (80% power to be refuted: the workload's
+        pre-registration file, reproduction/calibration.py)."""
         if self.profile.all_controls:
             return self.workload.controls
         from reproduction.calibration import discriminating  # here: calibration imports the claims' levels
 
-        keep = discriminating(self.workload)
+        keep = discriminating(self.workload, len(self.seeds))
         return tuple(c for c in self.workload.controls if f"{optimizer}-{c.name}" in keep)
 
     def config(self, optimizer: str, schedule: str, seed: int, **overrides) -> RunConfig:

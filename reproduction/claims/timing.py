@@ -89,7 +89,7 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     needs=timed_grid,
     timed=timed_grid,
     may_be_undecided={
-        ("mnist", "quick"): {
+        (workload, "quick"): {
             "hybrid>increase": MayBeUndecided(
                 "hybrid and increase differ only in their last two epochs, B 500 against B 2500, which one "
                 "TensorFlow thread runs at nearly the same speed (see epoch-time-falls-with-batch): a "
@@ -98,6 +98,7 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
                 seeds_to_decide=10,
             )
         }
+        for workload in ("mnist", "fashion-mnist")  # the same model and image size: the same arithmetic
     },
 )
 def eval_increase_faster(plan: Plan, runs: Runs) -> list[Verdict]:
@@ -142,7 +143,7 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
     needs=timed_grid,
     timed=timed_grid,
     may_be_undecided={
-        ("mnist", "quick"): {
+        (workload, "quick"): {
             "B500>B2500": MayBeUndecided(
                 "on one TensorFlow thread a B-2500 epoch is barely faster than a B-500 one (the engine "
                 "benchmark, before any claim read these runs: 0.78 against 0.81 s, about 1.04x; with two "
@@ -151,6 +152,7 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
                 seeds_to_decide=10,
             )
         }
+        for workload in ("mnist", "fashion-mnist")
     },
 )
 def eval_epoch_time(plan: Plan, runs: Runs) -> list[Verdict]:

