@@ -31,7 +31,7 @@ def test_epoch_seconds(benchmark, factor, dataset, runs, plan):
         iterations=1,
         warmup_rounds=0,
     )
-    assert applied["steps"] == -(-len(x_np) // batch)
+    assert applied.steps == -(-len(x_np) // batch)
     from_runs = [
         e.train_seconds
         for o in plan.optimizers

@@ -197,7 +197,14 @@ def test_an_unreachable_scheduler_fails_fast_with_a_clear_error():
 def test_timed_blocks_need_a_worker_that_holds_a_machine():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
         block = [RunConfig("sgd", "decay", 0, **SMALL)]
         with pytest.raises(ValueError, match=r"resource machine=1.*--resources machine=1"):
             list(train_on_cluster([], DATA, scheduler=cluster.scheduler_address, blocks=[block]))
