@@ -50,7 +50,7 @@ def pytest_generate_tests(metafunc):
     params = []
     for claim in claims_mod.claims_in(plan):
         for p in claim.params_for(plan):
-            known = claim.known_failure(plan.workload.name, p)
+            known = claim.known_failure(plan, p)
             marks = [pytest.mark.slow] if claim.reads_runs else []
             if known is not None:
                 marks.append(

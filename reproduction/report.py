@@ -106,16 +106,16 @@ def controls_table(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
             eq = [by_key.get((claim_id, f"{o}-{s}")) for s in ("hybrid", "increase")]
             controls = [
                 (c, by_key.get(("negative-control", f"{o}-{c.name}")))
-                for c in plan.workload.controls
+                for c in plan.controls(o)
                 if c.claim == claim_id
             ]
             if any(v is None for v in eq) or any(v is None for _, v in controls):
-                continue
+                continue  # a claim or control this profile does not judge
             digits = 4 if claim_id == "train-loss-equivalent" else 2
             shown = "; ".join(f"{c.name}: {_fixed(v, digits)} {_control_mark(v, plan)}" for c, v in controls)
             lines.append(
                 f"| {o} | {claim_id} | {_fixed(eq[0], digits)} {MARK[eq[0].verdict]} | "
-                f"{_fixed(eq[1], digits)} {MARK[eq[1].verdict]} | {shown or 'none'} |"
+                f"{_fixed(eq[1], digits)} {MARK[eq[1].verdict]} | {shown or 'none judged in this profile'} |"
             )
     return lines
 
@@ -318,7 +318,7 @@ def _left_to_full(plan: Plan) -> list[str]:
 def _expectations(plan: Plan) -> list[str]:
     lines = []
     for claim in claims.claims_in(plan):
-        for p, k in claim.known_failures.get(plan.workload.name, {}).items():
+        for p, k in claim.known_failures_in(plan).items():
             lines.append(
                 f"- `{claim.id}[{p}]` (documented non-reproduction, {'/'.join(k.verdicts)} in "
                 f"[{k.effect_range[0]:g}, {k.effect_range[1]:g}]): {k.reason}"
@@ -410,11 +410,12 @@ def _controls_section(plan: Plan, runs: Runs, verdicts: Sequence[Verdict]) -> li
     return [
         "## Could the equivalence verdicts have failed?",
         "",
-        f"Each equivalence claim has pre-registered negative controls (reproduction/workloads/{w.name}.py): "
-        f"configurations the theory says must not match decay. {controls}. Each is compared with decay by "
-        "the same TOST, margin and refutation level as the claim it guards; a refuted control shows that "
-        "the claim's test could have failed for that difference. A control that is not refuted leaves the "
-        "claim without demonstrated power against it (the claim's verdict says so).",
+        "Each equivalence claim has pre-registered negative controls (the workload's definition, "
+        f"docs/preregistration.md): configurations the theory says must not match decay. {controls}. Each is "
+        "compared with decay by the same TOST, margin and refutation level as the claim it guards; a "
+        "refuted control shows that the claim's test could have failed for that difference. A control that "
+        "is not refuted leaves the claim without demonstrated power against it (the claim's verdict says "
+        "so).",
         "",
         *controls_table(plan, verdicts),
         "",
@@ -441,15 +442,15 @@ def headline(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: st
         "| optimizer (base rate) | decay | hybrid | increase | updates (decay / hybrid / increase) |",
         "|---|---|---|---|---|",
     ]
-    for o in plan.optimizers:
-        accs = [
-            np.mean([100 * runs[plan.config(o, s, k)].final.test_accuracy for k in plan.seeds])
-            for s in MAIN_SCHEDULES
+    lines += [_headline_row(plan, runs, o) for o in plan.optimizers]
+    controls = [v for v in verdicts if v.claim == "negative-control"]
+    if controls:
+        told = sum(v.verdict == HOLDS for v in controls)
+        lines += [
+            "",
+            "Negative controls told apart from decay by the test and level of the claim each guards: "
+            f"{told} of {len(controls)}.",
         ]
-        updates = " / ".join(str(runs[plan.config(o, s, 0)].parameter_updates) for s in MAIN_SCHEDULES)
-        lines.append(
-            f"| {o} ({w.learning_rate(o):g}) | " + " | ".join(f"{a:.2f}%" for a in accs) + f" | {updates} |"
-        )
     ratios = [by_key.get(("increase-faster-than-decay", p)) for p in ("decay>hybrid", "hybrid>increase")]
     if all(ratios):
         lines += [
@@ -473,6 +474,16 @@ def headline(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: st
             + ".",
         ]
     return lines
+
+
+def _headline_row(plan: Plan, runs: Runs, o: str) -> str:
+    accs = [
+        np.mean([100 * runs[plan.config(o, s, k)].final.test_accuracy for k in plan.seeds])
+        for s in MAIN_SCHEDULES
+    ]
+    updates = " / ".join(str(runs[plan.config(o, s, 0)].parameter_updates) for s in MAIN_SCHEDULES)
+    rate = plan.workload.learning_rate(o)
+    return f"| {o} ({rate:g}) | " + " | ".join(f"{a:.2f}%" for a in accs) + f" | {updates} |"
 
 
 def readme_block(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: str) -> str:
@@ -518,11 +529,11 @@ def build_report(plan: Plan, runs: Runs, out: Path, known=None) -> tuple[Path, l
     return out / "REPORT.md", verdicts
 
 
-def load_results(directory: Path) -> tuple[Plan, dict[RunConfig, RunResult], list[Verdict]]:
-    """The plan, runs and verdicts of a results.json; ValueError naming the file and the field otherwise."""
+def load_results(directory: Path | str) -> tuple[Plan, dict[RunConfig, RunResult], list[Verdict]]:
+    """The plan, runs and verdicts of a results.json; UsageError naming the file and the field otherwise."""
     from reproduction.workloads import get_workload
 
-    path = directory / "results.json"
+    path = Path(directory) / "results.json"
     if not path.is_file():
         raise UsageError(
             f"--from {directory}: no results.json there; run 'reproduction reproduce --out {directory}' first"

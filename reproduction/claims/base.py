@@ -125,7 +125,10 @@ class Claim:
     timed: Needs = no_runs  # of those, the ones whose training seconds it reads (trained alone, in order)
     workloads: tuple[str, ...] | None = None  # None: every workload
     full_profile_only: bool = False  # its runs train in the full profile only
-    known_failures: Mapping[str, Mapping[str, KnownFailure]] = dataclasses.field(default_factory=dict)
+    # workload, or (workload, profile) for one profile's measurement -> params -> documented failure
+    known_failures: Mapping[str | tuple[str, str], Mapping[str, KnownFailure]] = dataclasses.field(
+        default_factory=dict
+    )
     may_be_undecided: Mapping[tuple[str, str], Mapping[str, MayBeUndecided]] = dataclasses.field(
         default_factory=dict
     )  # (workload, profile) -> params -> declaration
@@ -143,8 +146,14 @@ class Claim:
         in_workload = self.workloads is None or plan.workload.name in self.workloads
         return in_workload and (plan.profile.full or not self.full_profile_only)
 
-    def known_failure(self, workload: str, params: str) -> KnownFailure | None:
-        return self.known_failures.get(workload, {}).get(params)
+    def known_failure(self, plan: Plan, params: str) -> KnownFailure | None:
+        """The documented non-reproduction for this profile, else for the workload, else None."""
+        w = plan.workload.name
+        by_profile = self.known_failures.get((w, plan.profile.name), {})
+        return by_profile.get(params) or self.known_failures.get(w, {}).get(params)
+
+    def known_failures_in(self, plan: Plan) -> dict[str, KnownFailure]:
+        return {p: k for p in self.params_for(plan) if (k := self.known_failure(plan, p)) is not None}
 
     def declared_undecided(self, plan: Plan, params: str) -> MayBeUndecided | None:
         return self.may_be_undecided.get((plan.workload.name, plan.profile.name), {}).get(params)
@@ -218,7 +227,7 @@ def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
     claim = get_claim(verdict.claim)
     if verdict.setup_failure:
         return Status.FAIL, "setup failure: the evidence could not be judged"
-    known = claim.known_failure(plan.workload.name, verdict.params)
+    known = claim.known_failure(plan, verdict.params)
     if known is not None:
         if verdict.verdict == HOLDS:
             return Status.REPRODUCES, "documented as a non-reproduction, but it holds now"

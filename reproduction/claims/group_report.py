@@ -101,6 +101,19 @@ def eval_baseline(plan: Plan, runs: Runs) -> list[Verdict]:
     workloads=("mnist",),
     full_profile_only=True,
     needs=report_configs,
+    known_failures={
+        "mnist": {
+            "hybrid": KnownFailure(
+                "measured at code version 5 (one TensorFlow thread): the report's hybrid at its own rate "
+                "0.05 reached a mean 97.03% over 10 seeds (96.63-97.27%) against the 97.59% its notebook "
+                "logged from one run, -0.56 pt (90% interval [-0.67, -0.46]) against a 0.5-pt bound: "
+                "undecided, leaning beyond. Decay and increase at their own rates reproduce their logged "
+                "values; the report's hybrid run lies above all ten of our seeds",
+                effect_range=(-1.0, -0.3),  # about half a point short; further: the engine, not a draw
+                verdicts=(UNDECIDED, REFUTED),
+            )
+        }
+    },
 )
 def eval_report_as_run(plan: Plan, runs: Runs) -> list[Verdict]:
     from reproduction.claims.base import Pairs

@@ -16,11 +16,20 @@ import math
 
 import numpy as np
 
-from reproduction.claims.base import MayBeUndecided, Plan, Runs, get_run, one_sided, refute_alpha, register
+from reproduction.claims.base import (
+    KnownFailure,
+    MayBeUndecided,
+    Plan,
+    Runs,
+    get_run,
+    one_sided,
+    refute_alpha,
+    register,
+)
 from reproduction.claims.plan import timed_grid
 from reproduction.hostload import MAX_OTHER_LOAD
 from reproduction.results import RunResult
-from reproduction.stats import Verdict
+from reproduction.stats import REFUTED, UNDECIDED, Verdict
 
 ORDER_PAIRS = (("decay", "hybrid"), ("hybrid", "increase"), ("decay", "increase"))
 BATCH_FACTORS = (1, 5)  # compare B with 5B and 5B with 25B (the increase schedule's phases)
@@ -88,6 +97,28 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     params=tuple(f"{a}>{b}" for a, b in ORDER_PAIRS),
     needs=timed_grid,
     timed=timed_grid,
+    known_failures={
+        ("mnist", "full"): {
+            "hybrid>increase": KnownFailure(
+                "not reproduced on one TensorFlow thread: hybrid and increase train equally fast, 1.003x "
+                "(90% interval [0.998, 1.008]) over the full profile's 40 blocks. They differ only in their "
+                "last two epochs, B 500 against B 2500, and one thread runs those at nearly the same speed "
+                "(epoch-time-falls-with-batch, B500>B2500); the report's ordering came from a "
+                "multi-threaded Keras loop, and code version 4 (two threads) measured 1.06x",
+                effect_range=(0.98, 1.03),  # equal within a few percent; beyond: a real difference again
+                verdicts=(UNDECIDED, REFUTED),
+            )
+        },
+        ("fashion-mnist", "full"): {
+            "hybrid>increase": KnownFailure(
+                "not reproduced on one TensorFlow thread, as on MNIST: 1.007x (90% interval [0.999, 1.014]) "
+                "over the full profile's 40 blocks; the same model and batch sizes, the same arithmetic "
+                "(B500>B2500 is 1.025x here)",
+                effect_range=(0.98, 1.03),
+                verdicts=(UNDECIDED, REFUTED),
+            )
+        },
+    },
     may_be_undecided={
         (workload, "quick"): {
             "hybrid>increase": MayBeUndecided(
@@ -125,6 +156,8 @@ def eval_increase_faster(plan: Plan, runs: Runs) -> list[Verdict]:
 
 def _batch_params(plan: Plan) -> tuple[str, ...]:
     workload = plan.workload
+    if workload.epochs_per_step < 2:
+        return ()  # the base batch's only epoch is the warm-up epoch, which is left out
     b = workload.base_batch
     return tuple(f"B{b * f}>B{b * f * workload.factor}" for f in BATCH_FACTORS[: workload.steps - 1])
 
