@@ -40,7 +40,8 @@ def pytest_addoption(parser):
         "--profile",
         choices=["quick", "full"],
         default=os.environ.get("REPRODUCTION_PROFILE", "quick"),
-        help="claims profile: quick (CI default, 3 seeds) or full (10 seeds); env REPRODUCTION_PROFILE",
+        help="claims profile: quick (CI default) or full; each workload sets its seeds (docs/commands.md); "
+        "env REPRODUCTION_PROFILE",
     )
     group.addoption(
         "--runs-dir",
@@ -51,6 +52,6 @@ def pytest_addoption(parser):
     group.addoption(
         "--scheduler",
         default=os.environ.get("REPRODUCTION_SCHEDULER") or None,
-        help="Dask scheduler address (tcp://HOST:PORT) for the claims' runs; default: "
+        help="Dask scheduler address (tcp:// or tls://HOST:PORT) for the claims' runs; default: "
         "$REPRODUCTION_SCHEDULER, else a LocalCluster on 127.0.0.1 (reproduction/cluster.py)",
     )
