@@ -719,8 +719,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, fetch:
     return loader(data_dir, fetch=fetch)
 
 
-# ------------------------------------------------------------------------------- sources for training
-# processes
+# ---------------------------------------------------------------------- sources for training processes
 @dataclasses.dataclass(frozen=True)
 class DatasetSource:
     """A dataset by name (reproduction.data.DATASETS), loaded where the run trains through the verified loader

@@ -143,8 +143,7 @@ def test_anneal_comparison_pairs_by_seed():
         Setting("sgd", 0.1, 0)
 
 
-# ------------------------------------------------------------------------------ a third workload is one
-# module
+# ---------------------------------------------------------------------- a third workload is one module
 @pytest.mark.slow
 def test_a_tiny_synthetic_workload_runs_through_calibration_the_claims_and_the_report(tmp_path):
     """A workload defined here, on synthetic digits: registered, pre-registered by the calibration code, then

@@ -45,10 +45,8 @@ WORKLOAD = Workload(
     profiles={
         # The README's main job, in 10 minutes on 2 cores: the seeds every discriminating control needs to be
         # refuted at its claim's level with 80% power (mnist.json, seeds_needed); three optimizers (Nesterov,
-        # at
-        # momentum's rate, is left to the full profile), the controls pre-registered as discriminating, and
-        # the
-        # main grid of two seeds timed (a timed run trains alone, so the second core idles meanwhile).
+        # at momentum's rate, is left to the full profile), the controls pre-registered as discriminating,
+        # and the main grid of two seeds timed (a timed run trains alone, so the second core idles meanwhile).
         "quick": Profile(
             "quick",
             seeds=5,
