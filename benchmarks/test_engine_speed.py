@@ -373,6 +373,45 @@ def test_noise_scale_cost(benchmark, mnist, batch):
     assert ratio <= 1.2, f"the noise estimate costs {ratio:.2f}x an epoch at B {batch}"
 
 
+@pytest.mark.parametrize("batch", [100, 2500], ids=lambda b: f"B{b}")
+def test_generic_engine_against_the_folded_path(benchmark, mnist, batch):
+    """What a user's model pays for the generic engine (any Keras classifier, through its own call): the
+    report's CNN trained by both, the noise estimate on, epochs alternating, the median per-pair ratio.
+    The folded path never computes the convolution's input gradient, the generic one must. Bound: at most
+    4x (the measured figures: docs/measurements.md)."""
+    from reproduction.classifier import output_kind
+    from reproduction.training import GenericEngine
+
+    x_np, y_np = mnist
+    x, y = tf.constant(x_np), tf.constant(y_np)
+    configure_determinism()
+    model = build_cnn(seed=0)
+    engines = {
+        "folded": _engine(),
+        "generic": GenericEngine(model, keras.optimizers.SGD(0.05), output_kind(model)),
+    }
+    for engine in engines.values():
+        _warm(engine, x, y)
+        engine.train_epoch(x, y, 0.05, batch, (0, 99))
+    seconds = {name: [] for name in engines}
+    for r in range(ROUNDS):
+        for name, engine in engines.items():
+            t = time.perf_counter()
+            engine.train_epoch(x, y, 0.05, batch, (0, r))
+            seconds[name].append(time.perf_counter() - t)
+    ratio = benchmark.pedantic(
+        lambda: statistics.median(a / b for a, b in zip(seconds["generic"], seconds["folded"], strict=True)),
+        rounds=1,
+        iterations=1,
+    )
+    benchmark.extra_info.update({"batch_size": batch, **seconds, "median_ratio": ratio})
+    print(
+        f"\nB={batch}: generic engine {statistics.median(seconds['generic']):.3f} s, folded "
+        f"{statistics.median(seconds['folded']):.3f} s per epoch: {ratio:.2f}x"
+    )
+    assert ratio <= 4.0, f"the generic engine took {ratio:.2f}x the folded path's epoch at B {batch}"
+
+
 def test_dask_workers_against_plain_processes(benchmark, mnist_all):
     """The untimed runs' workers (reproduction/cluster.py): two runs on a LocalCluster of two single-threaded
     workers with Dask's defaults, with LOCAL_CLUSTER_CONFIG (no profiler, slow tick, no

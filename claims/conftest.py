@@ -20,7 +20,6 @@ from reproduction import claims as claims_mod
 from reproduction.atomic import atomic_write_json
 from reproduction.claims import Status
 from reproduction.cluster import DEFAULT_WORKERS
-from reproduction.data import DatasetSource
 from reproduction.runner import run_all
 from reproduction.store import RunStore, default_runs_dir
 
@@ -75,7 +74,7 @@ def store(pytestconfig):
 @pytest.fixture(scope="session")
 def dataset(plan):
     """The workload's data, fetched and verified once, before any worker looks for its cache."""
-    return DatasetSource(plan.workload.dataset).load()
+    return plan.workload.source().load()
 
 
 def _say(pytestconfig, text):
@@ -96,7 +95,7 @@ def runs(pytestconfig, plan, store, dataset):
     """Every run the plan's claims need: from the store, training only what is missing."""
     return run_all(
         claims_mod.required_configs(plan),
-        DatasetSource(plan.workload.dataset),
+        plan.workload.source(),
         store,
         fresh=pytestconfig.getoption("--fresh-runs"),
         quiet=True,

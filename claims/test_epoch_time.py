@@ -4,14 +4,11 @@ workload's training set per round at each batch size, with the timed runs' per-e
 timed runs.)
 """
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from reproduction.model import build_cnn, micro_batch_size
-from reproduction.optimizers import get_optimizer
-from reproduction.training import Engine, configure_determinism
+from reproduction.training import Trainer
 
 
 @pytest.mark.slow
@@ -20,12 +17,9 @@ def test_epoch_seconds(benchmark, factor, dataset, runs, plan):
     x_np, y_np, _, _ = dataset
     batch = plan.workload.base_batch * factor
     x, y = tf.constant(x_np), tf.constant(y_np)
-    configure_determinism()
-    keras.utils.set_random_seed(0)
-    model = plan.workload.model
-    # Chunked as the runs train (training.Trainer), so these rounds time the same computation.
-    engine = Engine(build_cnn(model), get_optimizer("sgd").build(), micro_batch=micro_batch_size(model))
-    engine.warm_up(x, y)
+    # The engine the runs train with (training.Trainer: chunks, noise estimate, the workload's model), so
+    # these rounds time the same computation.
+    engine = Trainer(dataset).engine(plan.config(plan.optimizers[0], "increase", 0))
     # As in an increase run, whose large batches follow an epoch at the base batch: a fresh engine's first
     # B-2500 epochs ran 1.4x slower here until an epoch at a smaller batch had run (cause not found).
     engine.train_epoch(x, y, 0.05, plan.workload.base_batch, (0, 100))

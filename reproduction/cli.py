@@ -37,9 +37,7 @@ def _workload(args):
 
 
 def _source(args):
-    from reproduction.data import DatasetSource
-
-    return DatasetSource(_workload(args).dataset, args.data_dir)
+    return _workload(args).source(args.data_dir)
 
 
 def _store(args):
@@ -85,6 +83,7 @@ def _run_config(args, strategy: str = "default", replicas: int = 1):
         args.schedule,
         args.seed,
         base_lr=args.lr,
+        base_batch=args.base_batch,
         train_examples=args.train_examples,
         strategy=strategy,
         replicas=replicas,
@@ -384,6 +383,12 @@ def _add_run(sub) -> None:
         default=None,
         help="train on the first N training images only (smoke tests; default: all)",
     )
+    p.add_argument(
+        "--base-batch",
+        type=_positive_int,
+        default=None,
+        help="the first phase's batch (default: the workload's); the schedule keeps its factor",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -431,7 +436,9 @@ def _add_preregistration(sub) -> None:
     p.add_argument(
         "--seeds", type=_positive_int, default=10, help="calibration seeds per optimizer (default 10)"
     )
-    p.add_argument("--out", default=None, help="where to write (default: reproduction/workloads/NAME.json)")
+    p.add_argument(
+        "--out", default=None, help="where to write (default: the workload's preregistration file)"
+    )
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser(

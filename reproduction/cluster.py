@@ -154,13 +154,47 @@ def _submit(client, runs, blocks, data) -> dict:
         source = client.scatter(source, broadcast=True)
     tasks = {}
     for block in blocks:
+        needs = {MACHINE: 1, **run_resources(block[0])}
         future = client.submit(
-            train_runs, [c.to_dict() for c in block], source, True, resources={MACHINE: 1}, pure=False
+            train_runs, [c.to_dict() for c in block], source, True, resources=needs, pure=False
         )
         tasks[future] = tuple(block)
     for config in runs:
-        tasks[client.submit(train_runs, [config.to_dict()], source, pure=False)] = (config,)
+        needs = run_resources(config) or None
+        tasks[client.submit(train_runs, [config.to_dict()], source, pure=False, resources=needs)] = (config,)
     return tasks
+
+
+def run_resources(config: RunConfig) -> dict[str, float]:
+    """The worker resources a run needs: its workload's (``Workload.resources``, e.g. {"GPU": 1})."""
+    from reproduction.workloads import get_workload
+
+    return dict(get_workload(config.workload).resources)
+
+
+def _most_resources(runs: Sequence[RunConfig]) -> dict[str, float]:
+    """Per resource, the most any one run needs (what each local worker offers)."""
+    needs: dict[str, float] = {}
+    for config in runs:
+        for name, amount in run_resources(config).items():
+            needs[name] = max(needs.get(name, 0), amount)
+    return needs
+
+
+def _check_resource_workers(client, runs: Sequence[RunConfig]) -> None:
+    """Each resource the runs need is offered by some worker; else the runs would wait forever."""
+    offered: dict[str, float] = {}
+    for w in client.scheduler_info()["workers"].values():
+        for name, amount in w.get("resources", {}).items():
+            offered[name] = max(offered.get(name, 0), amount)
+    for config in runs:
+        for name, amount in run_resources(config).items():
+            if offered.get(name, 0) < amount:
+                raise UsageError(
+                    f"workload {config.workload!r}: its runs need the worker resource {name}={amount:g}, "
+                    "which no worker of this cluster offers: start workers with 'dask worker ADDRESS "
+                    f"--nthreads 1 --resources {name}={amount:g}' on machines that have it"
+                )
 
 
 # ------------------------------------------------------------------------------------------- the worker side
@@ -222,9 +256,10 @@ class ClusterLost(RuntimeError):
         )
 
 
-def connect(scheduler: str | None, workers: int, tls: Tls | None = None, say=print):
+def connect(scheduler: str | None, workers: int, tls: Tls | None = None, say=print, resources=None):
     """(client, cluster): a client of the scheduler at ``scheduler`` (cluster None), or of a LocalCluster
-    of ``workers`` single-threaded process workers on 127.0.0.1 that the caller must close."""
+    of ``workers`` single-threaded process workers on 127.0.0.1 that the caller must close, each offering
+    ``resources`` (the runs' own: this machine is taken to have what they ask for)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -250,6 +285,7 @@ def connect(scheduler: str | None, workers: int, tls: Tls | None = None, say=pri
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
+            resources=resources or None,
         )
     try:
         return Client(cluster), cluster
@@ -291,10 +327,12 @@ def train_on_cluster(
         return
     from distributed import as_completed
 
-    client, cluster = connect(scheduler, max(1, min(workers, len(runs) + len(blocks))), tls, say)
+    needs = _most_resources(runs)
+    client, cluster = connect(scheduler, max(1, min(workers, len(runs) + len(blocks))), tls, say, needs)
     try:
         if blocks:
             _check_machine_workers(client)
+        _check_resource_workers(client, runs)
         tasks = _submit(client, runs, blocks, data)
         failures, lost = [], []
         for future in as_completed(tasks):

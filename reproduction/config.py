@@ -153,9 +153,11 @@ class RunConfig:
             **dataclasses.asdict(get_optimizer(self.optimizer)),
             "base_lr": self._workload().learning_rate(self.optimizer),
         }
-        canonical = json.dumps(
-            {"config": self.to_dict(), "code_version": CODE_VERSION, "optimizer_spec": spec}, sort_keys=True
-        )
+        identity = {"config": self.to_dict(), "code_version": CODE_VERSION, "optimizer_spec": spec}
+        fingerprint = self._workload().fingerprint()
+        if fingerprint:  # a workload's own model or data: its source is part of the run
+            identity["workload_source"] = fingerprint
+        canonical = json.dumps(identity, sort_keys=True)
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         where = "" if self.strategy == "default" else f"-{self.strategy}-x{self.replicas}"
         workload = "" if self.workload == "mnist" else re.sub(r"[^A-Za-z0-9_-]+", "-", self.workload) + "-"

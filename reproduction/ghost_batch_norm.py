@@ -17,6 +17,10 @@ full) and var_v is the biased variance of virtual batch v, as Keras's BatchNorma
 
 Inference: the moving statistics, for any batch size.
 
+Deferred statistics: while ``defer_statistics`` has given it a list, a training call appends its (mean,
+variance, examples) there instead of updating, so an engine that computes one update in pieces
+(training.GenericEngine) can combine them and update once, as one call over the whole batch would.
+
 Data parallel (tf.distribute): the moving statistics are averaged over the replicas at each update, so with
 equal whole virtual batches per replica they move exactly as on one device over the global batch.
 
@@ -60,6 +64,7 @@ class GhostBatchNormalization(keras.layers.Layer):
         self.center = center
         self.scale = scale
         self.axis = axis
+        self.defer_statistics(None)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -96,6 +101,10 @@ class GhostBatchNormalization(keras.layers.Layer):
         variance = tf.reduce_mean(tf.gather(var_v, segment), axis=0)
         return x_hat, mean, variance
 
+    def defer_statistics(self, sink: list | None) -> None:
+        """Training calls append their statistics to ``sink`` instead of updating; None: they update."""
+        object.__setattr__(self, "_deferred", sink)  # a plain list, outside Keras's attribute tracking
+
     def update_moving_statistics(self, mean, variance):
         m = self.momentum
         self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * tf.cast(mean, self.moving_mean.dtype))
@@ -118,7 +127,10 @@ class GhostBatchNormalization(keras.layers.Layer):
     def call(self, x, training=False):
         if training:
             x_hat, mean, variance = self.standardize(x)
-            self.update_moving_statistics(mean, variance)
+            if self._deferred is not None:
+                self._deferred.append((mean, variance, tf.cast(tf.shape(x)[0], mean.dtype)))
+            else:
+                self.update_moving_statistics(mean, variance)
             gamma, beta = self.affine()
             return gamma * x_hat + beta
         a, b = self.inference_scale_shift()

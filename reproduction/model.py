@@ -86,7 +86,7 @@ def forward(model: keras.Model, x, training: bool):
     return tf.matmul(h, dense.kernel) + dense.bias, statistics
 
 
-def _two_parts(n, unit: int):
+def two_parts(n, unit: int):
     """Where a chunk of ``n`` examples splits into two parts of whole units (virtual batches): the first
     ceil(units / 2) units, then the rest (empty when there is a single unit)."""
     units = (n + unit - 1) // unit
@@ -141,10 +141,10 @@ def standardized(norm, x, n, channels):
             x,
             (mean, variance, tf.cast(n, mean.dtype)),
             norm.affine(),
-            _two_parts(n, norm.virtual_batch_size),
+            two_parts(n, norm.virtual_batch_size),
         )
     if norm is None:
-        return x, None, (tf.ones([channels]), tf.zeros([channels])), _two_parts(n, 1)
+        return x, None, (tf.ones([channels]), tf.zeros([channels])), two_parts(n, 1)
     raise UsageError("split_gradients: plain batch norm couples the whole batch; use forward() and a tape")
 
 

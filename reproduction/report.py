@@ -273,6 +273,25 @@ def _dirty(meta) -> str:
     return " with uncommitted changes" if meta.get("git_dirty") else ""
 
 
+def _model_line(w, meta) -> str:
+    if w.build_model is None:
+        return w.model.describe()
+    return (
+        f"`{meta.get('model')}` from the workload's build_model, {meta.get('parameters')} parameters, "
+        "trained through the generic engine (reproduction/classifier.py); noise scale: "
+        f"{meta.get('noise_scale')}"
+    )
+
+
+def _shown_path(path) -> str:
+    """A path inside the project relative to its root (reproduction/workloads/mnist.json), else as given."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def setup_lines(plan: Plan, runs: Runs) -> list[str]:
     from reproduction.claims.updates import workload_schedules
 
@@ -285,14 +304,14 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
     return [
         f"- Data: {w.notes}; {meta.get('n_train')} training and {meta.get('n_test')} test images in these "
         "runs.",
-        f"- Model: {w.model.describe()}.",
+        f"- Model: {_model_line(w, meta)}.",
         f"- Schedules: {w.steps * w.epochs_per_step} epochs, a step every {w.epochs_per_step} epochs, "
         f"factor {w.factor}, base batch {w.base_batch}: {schedules}.",
         "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), tuned "
         f"on the decay schedule on seeds no claim reads (`reproduction tune`, docs/tuning.md): {rates}.",
         f"- Seeds: {list(plan.seeds)} judged; the main grid of seeds {list(plan.timed_seeds)} trained timed, "
         "alone, in counterbalanced order. Train-loss margins: pre-registered in "
-        f"reproduction/workloads/{Path(w.preregistration).name}, 2 sd of decay's final train loss over "
+        f"{_shown_path(w.preregistration)}, 2 sd of decay's final train loss over "
         f"seeds {_calibration_seeds(plan)} (`reproduction calibrate`).",
         f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy "
         f"{meta.get('numpy')}, Python {meta.get('python')}; code version {meta.get('code_version')}, commit "

@@ -7,7 +7,6 @@ from pathlib import Path
 from reproduction import claims
 from reproduction.atomic import ensure_directory
 from reproduction.cluster import DEFAULT_WORKERS, check_scheduler, check_workers
-from reproduction.data import DatasetSource
 from reproduction.report import build_report, tally
 from reproduction.runner import run_all, say
 from reproduction.store import RunStore
@@ -37,7 +36,7 @@ def reproduce(
     store = RunStore(runs_dir)
     _check_outputs(store, Path(out), tensorboard)
     if data is None:
-        data = DatasetSource(plan.workload.dataset, data_dir)
+        data = plan.workload.source(data_dir)
         data.load()  # fetched and verified here, once, before any worker looks for its cache
     configs, timed = claims.required_configs(plan), claims.timed_configs(plan)
     say(

@@ -27,6 +27,7 @@ from reproduction.errors import UsageError
 from reproduction.hostload import alone
 from reproduction.results import EpochRecord, RunResult
 from reproduction.store import RunLocks, RunStore
+from reproduction.workloads import get_workload
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +216,10 @@ def _train(job: _Job, pending, data, workers, scheduler, strategy, tls, timed_or
     if not pending:
         return
     source = as_source(data)  # only now: with nothing to train the data are never needed
+    if any(get_workload(c.workload).build_model is not None for c in pending):
+        from reproduction.training import check_models
+
+        check_models(pending, source.load())  # a user's model that cannot train: refused before any run
     missing = set(pending)
     timed = [c for c in timed_order if c in missing and c in job.timed]
     untimed = [c for c in pending if c not in job.timed]

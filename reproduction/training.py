@@ -39,15 +39,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from reproduction.classifier import (
+    check_batches,
+    check_classifier,
+    coupling_unit,
+    cross_entropy_sum,
+    ghost_layers,
+    piece_gradient,
+    regularization,
+)
 from reproduction.config import RunConfig
 from reproduction.distribute import check_split, describe
 from reproduction.errors import UsageError
 from reproduction.hostload import measured
-from reproduction.model import build_cnn, forward, logits, micro_batch_size, split_gradients
+from reproduction.model import build_cnn, forward, logits, micro_batch_size, split_gradients, two_parts
 from reproduction.noise_scale import NoiseScale, epoch_noise, squared_norm, step_estimate
 from reproduction.optimizers import get_optimizer
 from reproduction.provenance import metadata
 from reproduction.results import EpochRecord, RunResult
+from reproduction.workloads import get_workload
 
 EVAL_BATCH = 10_000
 THREADS = 1
@@ -175,10 +185,13 @@ class Engine:
         total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
         idx = self._replica_slice(idx)
         grads, loss_sum, statistics, noise = self._chunked_gradient(x, y, idx, 1.0 / total)
-        if self.norm is not None:  # this replica's; the variables average them over replicas
-            self.norm.update_moving_statistics(*statistics)
+        self._apply_statistics(statistics)
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss_sum, noise
+
+    def _apply_statistics(self, statistics) -> None:
+        if self.norm is not None:  # this replica's; the variables average them over replicas
+            self.norm.update_moving_statistics(*statistics)
 
     def _plain_step(self, x, y, idx):
         """Plain batch norm: the whole batch in one piece, on one replica (__init__), no noise estimate."""
@@ -232,19 +245,9 @@ class Engine:
             self.model, tf.gather(x, part), tf.gather(y, part), scale
         )
         chunk_grads = [tf.reduce_sum(p, axis=0) for p in parts]
-        estimate = step_estimate(
-            squared_norm(chunk_grads),
-            tf.reduce_sum(squared_norm(parts, axis=0)),
-            tf.reduce_sum(tf.square(sizes)),
-            tf.shape(part)[0],
-            scale,
-        )
-        return (
-            chunk_grads,
-            part_loss,
-            statistics,
-            tf.stack([estimate[0], estimate[1], estimate[0] * estimate[0], estimate[2]]),
-        )
+        return chunk_grads, part_loss, statistics, noise_sums(chunk_grads, parts, sizes, scale)
+
+    eval_batch = EVAL_BATCH
 
     def _evaluate_fn(self, x, y):
         z = logits(self.model, x, training=False)
@@ -286,11 +289,112 @@ class Engine:
     def evaluate(self, x, y) -> tuple[float, float]:
         """(mean loss, accuracy) in inference mode."""
         loss_sum, correct = 0.0, 0.0
-        for start in range(0, int(x.shape[0]), EVAL_BATCH):
-            l_, c_ = self._evaluate(x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH])
+        for start in range(0, int(x.shape[0]), self.eval_batch):
+            l_, c_ = self._evaluate(x[start : start + self.eval_batch], y[start : start + self.eval_batch])
             loss_sum, correct = loss_sum + float(l_), correct + float(c_)
         n = max(int(x.shape[0]), 1)
         return loss_sum / n, correct / n
+
+
+def noise_sums(chunk_grads, parts, sizes, scale):
+    """A chunk's noise sums [|G|^2, tr(Sigma), |G|^2 squared, 1] from its gradient and its two parts'
+    (stacked on a first axis of 2) of ``sizes`` examples (noise_scale.step_estimate)."""
+    estimate = step_estimate(
+        squared_norm(chunk_grads),
+        tf.reduce_sum(squared_norm(parts, axis=0)),
+        tf.reduce_sum(tf.square(sizes)),
+        tf.reduce_sum(sizes),
+        scale,
+    )
+    return tf.stack([estimate[0], estimate[1], estimate[0] * estimate[0], estimate[2]])
+
+
+class GenericEngine(Engine):
+    """Any Keras 3 classifier (reproduction/classifier.py), through the model's own call. Each chunk of whole
+    coupling units is computed in two parts (the first half of its units and the rest), one forward and
+    backward pass each, over half the examples each: the chunk's gradient is their sum, and the pair is the
+    noise estimate's. Ghost layers' statistics are combined over the parts and chunks and applied once per
+    update, as one call over the batch would. A model with plain batch norm (no unit) trains each update in
+    one piece, unmeasured. ``kind``: 'logits' or 'probabilities' (classifier.output_kind)."""
+
+    eval_batch = 1000  # inference memory for larger models
+
+    def __init__(self, model, optimizer, kind: str, strategy=None, noise: bool = True, chunk_target=500):
+        self.kind = kind
+        self.unit, self.noise_note = coupling_unit(model)
+        self.ghost = ghost_layers(model)
+        micro = None if self.unit is None else max(1, chunk_target // self.unit) * self.unit
+        super().__init__(model, optimizer, micro_batch=micro, strategy=strategy, noise=noise and bool(micro))
+        self.norm = None  # the report CNN's layer name means nothing here
+
+    def _apply_statistics(self, statistics) -> None:
+        for layer, (mean, variance) in zip(self.ghost, statistics, strict=True):
+            layer.update_moving_statistics(mean, variance)
+
+    def _plain_step(self, x, y, idx):
+        b = tf.cast(tf.shape(idx)[0], tf.float32)
+        with tf.GradientTape() as tape:
+            outputs = self.model(tf.gather(x, idx), training=True)
+            loss_sum = cross_entropy_sum(tf.gather(y, idx), outputs, self.kind)
+            loss = loss_sum / b + regularization(self.model)
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
+        return loss_sum, tf.zeros([4])
+
+    def _chunked_gradient(self, x, y, idx, scale):
+        """As ``Engine._chunked_gradient``, the statistics one (mean, variance) per ghost layer."""
+        b = tf.shape(idx)[0]
+        chunk = tf.minimum(b, self.micro_batch)
+        grads = [tf.zeros_like(v) for v in self.variables]
+        sums = [(tf.zeros_like(g.moving_mean), tf.zeros_like(g.moving_mean)) for g in self.ghost]
+        loss_sum, noise = tf.constant(0.0), tf.zeros([4])
+        for j in tf.range((b + chunk - 1) // chunk):
+            part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
+            chunk_grads, part_loss, weighted, chunk_noise = self._chunk_gradient(x, y, part, scale)
+            grads = [g + d for g, d in zip(grads, chunk_grads, strict=True)]
+            sums = [(m + dm, v + dv) for (m, v), (dm, dv) in zip(sums, weighted, strict=True)]
+            loss_sum, noise = loss_sum + part_loss, noise + chunk_noise
+        n = tf.cast(tf.maximum(b, 1), tf.float32)
+        return grads, loss_sum, [(m / n, v / n) for m, v in sums], noise
+
+    def _piece(self, x, y, scale):
+        return piece_gradient(self.model, self.variables, self.ghost, x, y, self.kind, scale)
+
+    def _chunk_gradient(self, x, y, part, scale):
+        xs, ys = tf.gather(x, part), tf.gather(y, part)
+        if not self.noise:
+            return self._one_piece(xs, ys, scale)
+        return tf.cond(  # a chunk of one unit has no second part (and some kernels mishandle an empty batch)
+            tf.shape(part)[0] > self.unit,
+            lambda: self._two_parts(xs, ys, scale),
+            lambda: self._one_piece(xs, ys, scale),
+        )
+
+    def _one_piece(self, xs, ys, scale):
+        grads, loss_sum, weighted = self._piece(xs, ys, scale)
+        return grads, loss_sum, weighted, tf.zeros([4])
+
+    def _two_parts(self, xs, ys, scale):
+        n = tf.shape(xs)[0]
+        split = two_parts(n, self.unit)
+        g1, l1, w1 = self._piece(xs[:split], ys[:split], scale)
+        g2, l2, w2 = self._piece(xs[split:], ys[split:], scale)
+        grads = [a + b for a, b in zip(g1, g2, strict=True)]
+        parts = [tf.stack([a, b]) for a, b in zip(g1, g2, strict=True)]
+        weighted = [(m1 + m2, v1 + v2) for (m1, v1), (m2, v2) in zip(w1, w2, strict=True)]
+        return grads, l1 + l2, weighted, noise_sums(grads, parts, tf.stack([split, n - split]), scale)
+
+    def warm_up(self, x, y) -> None:
+        """As ``Engine.warm_up``, but the evaluation on one example: some Keras layers' kernels mishandle an
+        empty batch (a 'same' convolution returned its input's shape on oneDNN)."""
+        self._epoch(x[:0], y[:0], tf.constant(1), tf.constant([0, 0]))
+        self._evaluate(x[:1], y[:1])
+
+    def _evaluate_fn(self, x, y):
+        outputs = self.model(x, training=False)
+        loss = cross_entropy_sum(y, outputs, self.kind)
+        predicted = tf.argmax(outputs, axis=1, output_type=tf.int32)
+        return loss, tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.float32))
 
 
 EpochCallback = Callable[[EpochRecord], None]
@@ -321,25 +425,35 @@ class Trainer:
         self._engines: dict[tuple, Engine] = {}
 
     def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
-        key = (config.model, get_optimizer(config.optimizer), momentum)
+        key = (config.workload, config.model, get_optimizer(config.optimizer), momentum)
         keras.utils.set_random_seed(config.seed)
         engine = self._engines.get(key)
         if engine is None:
             with self.strategy.scope():  # the model's and optimizer's variables, one copy per replica
-                model = build_cnn(config.model, seed=config.seed)
+                model = self._model(config)
                 optimizer = get_optimizer(config.optimizer).build(config.learning_rate, momentum=momentum)
-            engine = self._engines[key] = Engine(
-                model, optimizer, micro_batch=micro_batch_size(config.model), strategy=self.strategy
-            )
+            engine = self._engines[key] = self._new_engine(config, model, optimizer)
             engine.warm_up(*self._tensors[:2])
         else:
-            model = build_cnn(
-                config.model, seed=config.seed
-            )  # the run's initial weights, from its seed alone
-            engine.model.set_weights(model.get_weights())
+            engine.model.set_weights(self._model(config).get_weights())  # the run's, from its seed alone
             for v in engine.optimizer.variables:  # iterations, learning rate (assigned per epoch), slots
                 v.assign(tf.zeros_like(v))
         return engine
+
+    def _model(self, config: RunConfig) -> keras.Model:
+        return initial_model(config)
+
+    def engine(self, config: RunConfig) -> Engine:
+        """The traced engine that trains ``config``, at the run's initial weights (benchmarks time it)."""
+        return self._engine(config, config.build_schedule().momentum)
+
+    def _new_engine(self, config: RunConfig, model, optimizer) -> Engine:
+        if get_workload(config.workload).build_model is None:
+            micro_batch = micro_batch_size(config.model)
+            return Engine(model, optimizer, micro_batch=micro_batch, strategy=self.strategy)
+        where = f"workload {config.workload!r}: build_model({config.seed})"
+        kind = check_classifier(model, n_classes(self._tensors), tuple(self.x_train.shape[1:]), where)
+        return GenericEngine(model, optimizer, kind, strategy=self.strategy)
 
     def train_timed(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
         """``train``, with the CPU time other processes used meanwhile in its metadata (``host_load``): the
@@ -366,19 +480,29 @@ class Trainer:
                 f"strategy={config.strategy!r}, replicas={config.replicas}: the trainer's strategy is "
                 f"{strategy!r} with {replicas} replicas"
             )
-        check_split(
-            [p.batch_size for p in schedule.phases],
-            n_train,
-            replicas,
-            config.model.normalization,
-            config.model.virtual_batch_size,
-        )
+        if get_workload(config.workload).build_model is None:
+            check_split(
+                [p.batch_size for p in schedule.phases],
+                n_train,
+                replicas,
+                config.model.normalization,
+                config.model.virtual_batch_size,
+            )
+
+    def _check_generic(self, config: RunConfig, engine: GenericEngine, n_train: int) -> None:
+        """A user's model: every batch whole coupling units, on one device or split over the replicas."""
+        batches = [p.batch_size for p in config.build_schedule().phases]
+        check_batches(batches, engine.unit, f"workload {config.workload!r}")
+        normalization = "batch" if engine.unit is None else "ghost"
+        check_split(batches, n_train, self.strategy.num_replicas_in_sync, normalization, engine.unit or 1)
 
     def train(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
         x, y, n_train = self._training_set(config)
         self._check(config, n_train)
         schedule = config.build_schedule()
         engine = self._engine(config, schedule.momentum)
+        if isinstance(engine, GenericEngine):
+            self._check_generic(config, engine, n_train)
         records = []
         for epoch, phase in enumerate(schedule.per_epoch()):
             start = time.perf_counter()
@@ -409,7 +533,37 @@ class Trainer:
             "n_train": n_train,
             "n_test": len(self.x_test),
         }
+        if isinstance(engine, GenericEngine):  # a user's model: what it was, and whether B_simple is measured
+            meta.update(
+                model=engine.model.name, parameters=engine.model.count_params(), noise_scale=engine.noise_note
+            )
         return RunResult(config, tuple(records), meta)
+
+
+def initial_model(config: RunConfig) -> keras.Model:
+    """The run's model with its initial weights: the report's CNN, or the workload's ``build_model``."""
+    build = get_workload(config.workload).build_model
+    return build_cnn(config.model, seed=config.seed) if build is None else build(config.seed)
+
+
+def n_classes(arrays) -> int:
+    """Classes of (x_train, y_train, x_test, y_test): the largest label, plus one."""
+    return int(max(np.max(arrays[1]), np.max(arrays[3]))) + 1
+
+
+def check_models(configs, arrays) -> None:
+    """Each user model among ``configs`` built once (seed 0) and checked against the data and every batch
+    its runs use: a model the engine cannot train is refused here, in one line, before any run trains."""
+    batches: dict[str, set[int]] = {}
+    for c in configs:
+        if get_workload(c.workload).build_model is not None:
+            batches.setdefault(c.workload, set()).update(p.batch_size for p in c.build_schedule().phases)
+    for name, sizes in batches.items():
+        model = get_workload(name).build_model(0)
+        check_classifier(
+            model, n_classes(arrays), tuple(arrays[0].shape[1:]), f"workload {name!r}: build_model(0)"
+        )
+        check_batches(sorted(sizes), coupling_unit(model)[0], f"workload {name!r}")
 
 
 def train(

@@ -117,6 +117,7 @@ def mirrored_against_one_device(
         except ValueError as exc:
             refusals[label] = str(exc)
     out["refusals"] = refusals
+    out["generic"] = _generic_mirrored(strategy)
     from reproduction.cli import main
 
     out["cli"] = main(
@@ -134,6 +135,34 @@ def mirrored_against_one_device(
         ]
     )
     return out
+
+
+def _generic_mirrored(strategy) -> dict:
+    """A user's model (tests/my_model.py, the generic engine) on one device and over the strategy's
+    replicas: the largest differences of the epochs' losses and of the final weights."""
+    import dataclasses
+
+    import numpy as np
+
+    from reproduction.training import Trainer
+    from reproduction.workloads import get_workload
+
+    workload = get_workload("tests.my_model:workload")
+    arrays = workload.source().load()
+    config = workload.config("momentum", "increase", 0)
+    results, weights = [], []
+    for strat, replicas in ((None, 1), (strategy, strategy.num_replicas_in_sync)):
+        trainer = Trainer(arrays, strategy=strat)
+        name = "default" if strat is None else "mirrored"
+        results.append(trainer.train(dataclasses.replace(config, strategy=name, replicas=replicas)))
+        weights.append(next(iter(trainer._engines.values())).model.get_weights())
+    one, many = results
+    return {
+        "loss": max(abs(a.train_loss - b.train_loss) for a, b in zip(one.epochs, many.epochs, strict=True)),
+        "weights": max(float(np.max(np.abs(a - b))) for a, b in zip(*weights, strict=True)),
+        "replicas": many.metadata["replicas"],
+        "same_steps": [e.steps for e in many.epochs] == [e.steps for e in one.epochs],
+    }
 
 
 # ------------------------------------------------------------------------------ synthetic runs for the claims

@@ -211,6 +211,27 @@ def test_timed_blocks_need_a_worker_that_holds_a_machine():
 
 
 @pytest.mark.slow
+def test_runs_that_need_a_worker_resource_go_only_where_it_is_offered():
+    """A workload asking {"GPU": 1}: a cluster without such a worker is one line naming the resource and
+    the worker option; the local grid's workers offer what the runs ask for, and train them."""
+    from distributed import LocalCluster
+
+    from reproduction.workloads import get_workload
+
+    workload = get_workload("my_model_variants:gpu_workload")
+    config = workload.config("sgd", "decay", 0)
+    with (
+        LocalCluster(
+            n_workers=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        pytest.raises(ValueError, match=r"resource GPU=1, which no worker.*--resources GPU=1"),
+    ):
+        list(train_on_cluster([config], workload.source(), scheduler=cluster.scheduler_address))
+    (result,) = train_on_cluster([config], workload.source(), workers=1)
+    assert result.config == config and result.metadata["trained_in"] == "worker"
+
+
+@pytest.mark.slow
 def test_stopping_early_ends_the_local_cluster_at_once():
     """What Ctrl-C does through run_all: the caller stops iterating; the cluster's processes end."""
     configs = [

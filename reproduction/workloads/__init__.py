@@ -14,9 +14,13 @@ No TensorFlow here: configs, the report and the store read workloads without it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import inspect
 import math
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -153,10 +157,23 @@ class Workload:
     # moves test accuracy by less than the paper's 1 pt but more than the seeds scatter.
     accuracy_equivalence: bool = False
     notes: str = ""  # what the report says about this workload's data and model
+    # Your own model and data (docs/your-model.md). build_model(seed) -> a Keras 3 classifier, its initial
+    # weights from the seed alone; None: the report's CNN from ``model``. load_data() -> (x_train, y_train,
+    # x_test, y_test) arrays, or (train, test) unbatched tf.data datasets of (x, y); None: ``dataset``.
+    build_model: Callable[[int], Any] | None = None
+    load_data: Callable[[], Any] | None = None
+    # Dask worker resources each run of this workload needs ({"GPU": 1}); workers offer them with
+    # ``dask worker ADDRESS --resources GPU=1`` (reproduction/cluster.py).
+    resources: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for o in self.base_lr:
             get_optimizer(o)
+        for name in ("build_model", "load_data"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise UsageError(f"Workload.{name}={getattr(self, name)!r}: expected a function or None")
+        if not all(isinstance(v, int | float) and v > 0 for v in self.resources.values()):
+            raise UsageError(f"Workload.resources={dict(self.resources)!r}: expected name -> amount > 0")
         for name in ("n_train", "base_batch", "factor", "steps", "epochs_per_step"):
             _positive_int("Workload", name, getattr(self, name))
         if set(self.profiles) != {"quick", "full"}:
@@ -177,6 +194,23 @@ class Workload:
             raise UsageError(
                 "Workload.high_noise_decay_losses: at least two search-seed losses for its margin"
             )
+
+    def fingerprint(self) -> str:
+        """A hash of the source files of ``build_model`` and ``load_data`` ("" for neither): part of every
+        run's key, so a changed model or data function trains anew instead of reusing stale runs."""
+        files = sorted({inspect.getsourcefile(f) or "" for f in (self.build_model, self.load_data) if f})
+        if not files:
+            return ""
+        digest = hashlib.sha256()
+        for name in files:
+            digest.update(Path(name).read_bytes() if name and Path(name).is_file() else name.encode())
+        return digest.hexdigest()[:16]
+
+    def source(self, data_dir: str | None = None):
+        """Where a training process gets this workload's data (reproduction.data.DatasetSource)."""
+        from reproduction.data import DatasetSource
+
+        return DatasetSource(self.dataset, data_dir, self.name if self.load_data is not None else None)
 
     @property
     def optimizers(self) -> tuple[str, ...]:
@@ -232,7 +266,10 @@ class Workload:
         return 2.0 * float(np.std(self.high_noise_decay_losses, ddof=1))
 
 
-_BUILT_IN = {"mnist": "reproduction.workloads.mnist", "fashion-mnist": "reproduction.workloads.fashion_mnist"}
+_BUILT_IN = {
+    "mnist": "reproduction.workloads.mnist",
+    "fashion-mnist": "reproduction.workloads.fashion_mnist",
+}
 WORKLOADS: dict[str, Workload] = {}
 
 
@@ -262,6 +299,8 @@ def get_workload(name: str) -> Workload:
 
 def _from_function(spec: str) -> Workload:
     module_name, _, function_name = spec.partition(":")
+    if os.getcwd() not in sys.path:  # a module of the current directory, as `python -m` would find it
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
