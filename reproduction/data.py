@@ -710,10 +710,17 @@ def load_fashion_mnist(
 
 
 # ----------------------------------------------------------------------------------------------- registry
+def _load_cifar10(data_dir=None, *, fetch: bool = True):
+    from reproduction.cifar10 import load_cifar10  # its own module: it imports DataError from here
+
+    return load_cifar10(data_dir, fetch=fetch)
+
+
 # Each loader returns an object with ``preprocessed()`` -> (x_train, y_train, x_test, y_test).
 DATASETS: dict[str, Callable[..., Any]] = {
     "mnist": load_mnist,
     "fashion-mnist": load_fashion_mnist,
+    "cifar10": _load_cifar10,
 }
 
 

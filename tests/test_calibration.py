@@ -24,7 +24,12 @@ def committed():
     return dict(json.loads(MNIST.preregistration.read_text()), code_version=CODE_VERSION)
 
 
-@pytest.mark.parametrize("name", known_workloads())
+UNCALIBRATED = (
+    "cifar10",
+)  # for GPUs, never run here: the claims refuse it until calibrated (test_cifar10.py)
+
+
+@pytest.mark.parametrize("name", [n for n in known_workloads() if n not in UNCALIBRATED])
 def test_committed_preregistration_matches_the_workload_and_the_code(name):
     """Retuning a base rate, changing the model, or bumping the code version without `reproduction calibrate`
     turns this red."""

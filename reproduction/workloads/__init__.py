@@ -269,6 +269,7 @@ class Workload:
 _BUILT_IN = {
     "mnist": "reproduction.workloads.mnist",
     "fashion-mnist": "reproduction.workloads.fashion_mnist",
+    "cifar10": "reproduction.workloads.cifar10",
 }
 WORKLOADS: dict[str, Workload] = {}
 
