@@ -144,3 +144,30 @@ def _weighted(layer, sink):
     mean = tf.add_n([zero] + [tf.where(n > 0, m * n, zero) for m, _, n in sink])
     variance = tf.add_n([zero] + [tf.where(n > 0, v * n, zero) for _, v, n in sink])
     return mean, variance
+
+
+def unit_gradients(model, x, y, unit: int, kind: str) -> list:
+    """The gradients of each unit's mean loss (units: ``unit`` consecutive examples, the coupling unit),
+    one tensor (units, *variable.shape) per trainable variable, vectorised over the units: the probe that
+    cross-checks the training estimate (noise_scale.gradient_moments, noise_scale.estimate). Examples past
+    the last whole unit are left out; the moving statistics are not touched."""
+    units = x.shape[0] // unit
+    xs = tf.reshape(x[: units * unit], [units, unit, *x.shape[1:]])
+    ys = tf.reshape(y[: units * unit], [units, unit])
+    variables, ghost = model.trainable_variables, ghost_layers(model)
+
+    def one(pair):
+        with tf.GradientTape() as tape:
+            loss = cross_entropy_sum(pair[1], model(pair[0], training=True), kind) / unit
+        return [
+            tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+            for g, v in zip(tape.gradient(loss, variables), variables, strict=True)
+        ]
+
+    for layer in ghost:
+        layer.defer_statistics([])
+    try:
+        return tf.vectorized_map(one, (xs, ys), fallback_to_while_loop=True)
+    finally:
+        for layer in ghost:
+            layer.defer_statistics(None)

@@ -210,3 +210,49 @@ def test_the_run_key_follows_the_source_of_a_users_model_and_data_and_not_the_bu
 def test_a_workload_spec_that_does_not_resolve_is_refused(spec, message):
     with pytest.raises(UsageError, match=message):
         get_workload(spec)
+
+
+# ------------------------------------------------------------------------------ the noise scale's cross-check
+def test_vectorised_unit_gradients_equal_a_loop_of_tapes_and_leave_the_statistics_alone():
+    from reproduction.classifier import cross_entropy_sum, unit_gradients
+
+    workload = get_workload(MY_MODEL)
+    x, y, _, _ = workload.source().load()
+    model = workload.build_model(0)
+    x, y = tf.constant(x[:205]), tf.constant(y[:205])  # 20 whole units of 10; the last 5 left out
+    norm = next(layer for layer in model.layers if isinstance(layer, GhostBatchNormalization))
+    before = norm.moving_mean.numpy().copy()
+    grads = unit_gradients(model, x, y, 10, "logits")
+    assert [g.shape[0] for g in grads] == [20] * len(model.trainable_variables)
+    np.testing.assert_array_equal(norm.moving_mean.numpy(), before)
+    for u in (0, 13, 19):
+        unit = slice(10 * u, 10 * u + 10)
+        norm.defer_statistics([])
+        with tf.GradientTape() as tape:
+            loss = cross_entropy_sum(y[unit], model(x[unit], training=True), "logits") / 10
+        norm.defer_statistics(None)
+        for mine, ref in zip(grads, tape.gradient(loss, model.trainable_variables), strict=True):
+            np.testing.assert_allclose(mine[u].numpy(), ref.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_generic_training_estimate_agrees_with_the_probe_on_the_same_weights():
+    """At fixed weights (learning rate 0), the generic engine's per-update estimates over an epoch of 20
+    batches of 100, pooled, against the probe's per-virtual-batch estimate on the same 2000 examples."""
+    from reproduction import noise_scale
+    from reproduction.classifier import unit_gradients
+
+    configure_determinism()
+    workload = get_workload(MY_MODEL)
+    x_np, y_np, _, _ = workload.source().load()
+    x, y = tf.constant(x_np), tf.constant(y_np)
+    model = workload.build_model(0)
+    engine = GenericEngine(model, keras.optimizers.SGD(0.0), "logits")
+    engine.warm_up(x, y)
+    applied = engine.train_epoch(x, y, 0.0, 100, (0, 0))
+    assert applied.noise_estimates == 20
+    small, big = noise_scale.gradient_moments(unit_gradients(model, x, y, 10, "logits"))
+    probe = noise_scale.estimate(float(small), float(big), 10, 2000)
+    assert (
+        abs(applied.gradient_sq - probe.gradient_sq) < 3 * applied.gradient_sq_se + 0.05 * probe.gradient_sq
+    )
+    assert applied.gradient_trace == pytest.approx(probe.trace, rel=0.15)
