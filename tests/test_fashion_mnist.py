@@ -435,13 +435,14 @@ def test_split_id_of_a_data_set_not_from_the_fashion_loader():
 
 # ----------------------------------------------------------------------------------------------- registry
 def test_registry_names_and_unknown_name():
-    assert sorted(data.DATASETS) == ["fashion-mnist", "mnist"]
+    assert sorted(data.DATASETS) == ["cifar10", "fashion-mnist", "mnist"]
     assert data.DATASETS["mnist"] is data.load_mnist
     assert data.DATASETS["fashion-mnist"] is data.load_fashion_mnist
     with pytest.raises(
-        ValueError, match=r"dataset='cifar10': unknown; known datasets are \['fashion-mnist', 'mnist'\]"
+        ValueError,
+        match=r"dataset='cifar100': unknown; known datasets are \['cifar10', 'fashion-mnist', 'mnist'\]",
     ):
-        data.load_dataset("cifar10")
+        data.load_dataset("cifar100")
 
 
 def test_registry_dispatches_to_each_loader():
