@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reproduction import claims
+from reproduction import calibration, claims
 from reproduction.atomic import ensure_directory
 from reproduction.cluster import DEFAULT_WORKERS, check_scheduler, check_workers
 from reproduction.report import build_report, tally
@@ -31,6 +31,7 @@ def reproduce(
     dataset for smoke tests; ``scheduler``: a Dask scheduler address for the grid, ``tls`` this client's
     certificates for a tls:// one (reproduction/cluster.py)."""
     plan = claims.get_plan(workload, profile, seeds)
+    calibration.read_margins(plan.workload)  # the claims' pre-registered margins: refused before any run
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
     store = RunStore(runs_dir)

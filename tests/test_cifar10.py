@@ -194,9 +194,15 @@ def test_the_workload_follows_the_paper_and_its_claims_wait_for_a_calibration():
         calibration.read_margins(workload)
 
 
-def test_reproduce_without_the_data_is_one_line(tmp_path, capsys, monkeypatch):
+def test_without_the_data_or_a_calibration_the_commands_stop_in_one_line_before_any_run(
+    tmp_path, capsys, monkeypatch
+):
     from reproduction.cli import main
 
     monkeypatch.delenv("REPRODUCTION_CIFAR10_DIR", raising=False)
     assert main(["fetch-data", "--dataset", "cifar10"]) == 2
     assert "CIFAR-10 is never downloaded" in capsys.readouterr().err.strip().splitlines()[-1]
+    runs = tmp_path / "runs"
+    assert main(["reproduce", "--workload", "cifar10", "--runs-dir", str(runs), "--out", str(tmp_path)]) == 2
+    assert "cifar10.json is missing; run `reproduction calibrate" in capsys.readouterr().err.strip()
+    assert not runs.exists() or not list(runs.iterdir())
