@@ -343,6 +343,33 @@ def test_onednn_kernels(benchmark, batch):
     assert ratio > 1.0, f"oneDNN's kernels were not faster here: off/on {ratio:.2f}x"
 
 
+def _alternating_epochs(engines: dict, x, y, batch: int) -> dict[str, list[float]]:
+    """Each engine warmed (and one epoch at this batch: caches and allocator), then ROUNDS epochs each,
+    alternating in one process: their seconds, by name."""
+    for engine in engines.values():
+        _warm(engine, x, y)
+        engine.train_epoch(x, y, 0.05, batch, (0, 99))
+    seconds: dict[str, list[float]] = {name: [] for name in engines}
+    for r in range(ROUNDS):
+        for name, engine in engines.items():
+            t = time.perf_counter()
+            engine.train_epoch(x, y, 0.05, batch, (0, r))
+            seconds[name].append(time.perf_counter() - t)
+    return seconds
+
+
+def _paired_ratio(benchmark, seconds: dict, over: str, under: str, batch: int, what: str) -> float:
+    """The median of the per-pair ratios ``over`` / ``under``, recorded and printed."""
+    pairs = list(zip(seconds[over], seconds[under], strict=True))
+    ratio = benchmark.pedantic(lambda: statistics.median(a / b for a, b in pairs), rounds=1, iterations=1)
+    benchmark.extra_info.update({"batch_size": batch, **seconds, "median_ratio": ratio})
+    print(
+        f"\nB={batch}: {what}: {over} {statistics.median(seconds[over]):.3f} s, {under} "
+        f"{statistics.median(seconds[under]):.3f} s per epoch, {ratio:.3f}x"
+    )
+    return ratio
+
+
 @pytest.mark.parametrize("batch", [100, 500, 2500], ids=lambda b: f"B{b}")
 def test_noise_scale_cost(benchmark, mnist, batch):
     """What the gradient noise scale costs: the engine with each chunk in two parts (the estimate) against
@@ -350,25 +377,9 @@ def test_noise_scale_cost(benchmark, mnist, batch):
     per-pair ratios. Bound: at most 1.2x (the measured figures: docs/measurements.md)."""
     x_np, y_np = mnist
     x, y = tf.constant(x_np), tf.constant(y_np)
-    engines = {"split": _engine(noise=True), "whole": _engine(noise=False)}
-    for engine in engines.values():
-        _warm(engine, x, y)
-        engine.train_epoch(x, y, 0.05, batch, (0, 99))  # first epoch at this shape: caches and allocator
-    seconds = {name: [] for name in engines}
-    for r in range(ROUNDS):
-        for name, engine in engines.items():
-            t = time.perf_counter()
-            engine.train_epoch(x, y, 0.05, batch, (0, r))
-            seconds[name].append(time.perf_counter() - t)
-    ratio = benchmark.pedantic(
-        lambda: statistics.median(a / b for a, b in zip(seconds["split"], seconds["whole"], strict=True)),
-        rounds=1,
-        iterations=1,
-    )
-    benchmark.extra_info.update({"batch_size": batch, **seconds, "median_ratio": ratio})
-    print(
-        f"\nB={batch}: epoch with the noise estimate {statistics.median(seconds['split']):.3f} s, without "
-        f"{statistics.median(seconds['whole']):.3f} s: {ratio:.3f}x"
+    seconds = _alternating_epochs({"split": _engine(noise=True), "whole": _engine(noise=False)}, x, y, batch)
+    ratio = _paired_ratio(
+        benchmark, seconds, "split", "whole", batch, "the noise estimate (split) against none"
     )
     assert ratio <= 1.2, f"the noise estimate costs {ratio:.2f}x an epoch at B {batch}"
 
@@ -390,24 +401,9 @@ def test_generic_engine_against_the_folded_path(benchmark, mnist, batch):
         "folded": _engine(),
         "generic": GenericEngine(model, keras.optimizers.SGD(0.05), output_kind(model)),
     }
-    for engine in engines.values():
-        _warm(engine, x, y)
-        engine.train_epoch(x, y, 0.05, batch, (0, 99))
-    seconds = {name: [] for name in engines}
-    for r in range(ROUNDS):
-        for name, engine in engines.items():
-            t = time.perf_counter()
-            engine.train_epoch(x, y, 0.05, batch, (0, r))
-            seconds[name].append(time.perf_counter() - t)
-    ratio = benchmark.pedantic(
-        lambda: statistics.median(a / b for a, b in zip(seconds["generic"], seconds["folded"], strict=True)),
-        rounds=1,
-        iterations=1,
-    )
-    benchmark.extra_info.update({"batch_size": batch, **seconds, "median_ratio": ratio})
-    print(
-        f"\nB={batch}: generic engine {statistics.median(seconds['generic']):.3f} s, folded "
-        f"{statistics.median(seconds['folded']):.3f} s per epoch: {ratio:.2f}x"
+    seconds = _alternating_epochs(engines, x, y, batch)
+    ratio = _paired_ratio(
+        benchmark, seconds, "generic", "folded", batch, "the generic engine against the folded"
     )
     assert ratio <= 4.0, f"the generic engine took {ratio:.2f}x the folded path's epoch at B {batch}"
 
