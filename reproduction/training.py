@@ -15,6 +15,8 @@ How an epoch runs (measured fastest on a 2-core CPU, see docs/engine.md):
     the gradient noise scale is estimated at every update, for the cost of one more filter-gradient call
     (reproduction/noise_scale.py); plain batch norm has no such parts and is not measured;
   * the learning rate is the optimizer's variable, assigned before each epoch;
+  * any other Keras classifier (a workload's ``build_model``) trains through ``GenericEngine``: the same loop
+    through the model's own call, chunks and parts of whole virtual batches (reproduction/classifier.py);
   * under a tf.distribute strategy each update runs on every replica (``strategy.run``), each on its
     contiguous slice of the global batch, its loss over the global batch; the optimizer sums the gradients
     (reproduction/distribute.py). The default strategy is one replica: the same ops as without one;
@@ -111,6 +113,8 @@ class AppliedEpoch:
 
 class Engine:
     """A model, its optimizer and the traced epoch and evaluation functions."""
+
+    eval_batch = EVAL_BATCH  # examples per evaluation call
 
     def __init__(
         self,
@@ -246,8 +250,6 @@ class Engine:
         )
         chunk_grads = [tf.reduce_sum(p, axis=0) for p in parts]
         return chunk_grads, part_loss, statistics, noise_sums(chunk_grads, parts, sizes, scale)
-
-    eval_batch = EVAL_BATCH
 
     def _evaluate_fn(self, x, y):
         z = logits(self.model, x, training=False)
@@ -430,18 +432,15 @@ class Trainer:
         engine = self._engines.get(key)
         if engine is None:
             with self.strategy.scope():  # the model's and optimizer's variables, one copy per replica
-                model = self._model(config)
+                model = initial_model(config)
                 optimizer = get_optimizer(config.optimizer).build(config.learning_rate, momentum=momentum)
             engine = self._engines[key] = self._new_engine(config, model, optimizer)
             engine.warm_up(*self._tensors[:2])
         else:
-            engine.model.set_weights(self._model(config).get_weights())  # the run's, from its seed alone
+            engine.model.set_weights(initial_model(config).get_weights())  # the run's, from its seed alone
             for v in engine.optimizer.variables:  # iterations, learning rate (assigned per epoch), slots
                 v.assign(tf.zeros_like(v))
         return engine
-
-    def _model(self, config: RunConfig) -> keras.Model:
-        return initial_model(config)
 
     def engine(self, config: RunConfig) -> Engine:
         """The traced engine that trains ``config``, at the run's initial weights (benchmarks time it)."""
@@ -452,7 +451,8 @@ class Trainer:
             micro_batch = micro_batch_size(config.model)
             return Engine(model, optimizer, micro_batch=micro_batch, strategy=self.strategy)
         where = f"workload {config.workload!r}: build_model({config.seed})"
-        kind = check_classifier(model, n_classes(self._tensors), tuple(self.x_train.shape[1:]), where)
+        data = (self.x_train, self.y_train, self.x_test, self.y_test)
+        kind = check_classifier(model, n_classes(data), tuple(self.x_train.shape[1:]), where)
         return GenericEngine(model, optimizer, kind, strategy=self.strategy)
 
     def train_timed(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
