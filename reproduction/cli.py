@@ -55,7 +55,8 @@ def cmd_fetch_data(args) -> int:
     for name in ("x_train", "y_train", "x_test", "y_test"):
         array = getattr(dataset, name)
         print(f"  {name:<8} {str(array.shape):<16} sha256(payload) {data_mod.payload_sha256(array)}")
-    print(f"cache: {data_mod.cache_dir()}")
+    if isinstance(dataset, data_mod.Mnist):  # the fetched data sets; CIFAR-10 is read where it lies
+        print(f"cache: {data_mod.cache_dir()}")
     return 0
 
 

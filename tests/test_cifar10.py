@@ -95,6 +95,23 @@ def test_a_missing_file_a_missing_directory_and_a_partial_copy_are_refused(cifar
         load_cifar10(cifar_dir)  # full=True: what the workload trains on
 
 
+def test_a_complete_copy_passes_fetch_data_with_its_hashes(tmp_path, capsys, monkeypatch):
+    """The full-set check on a balanced copy (its expected counts scaled down to 100 and 10 images):
+    fetch-data reads and checks it and prints each array's payload hash; nothing is cached."""
+    from reproduction import cifar10
+    from reproduction.cli import main
+
+    rng = np.random.default_rng(1)
+    for name in TRAIN_FILES:
+        write_batch(tmp_path / name, rng.integers(0, 256, size=(20, 32, 32, 3)), np.arange(20) % 10)
+    write_batch(tmp_path / TEST_FILE, rng.integers(0, 256, size=(10, 32, 32, 3)), np.arange(10))
+    monkeypatch.setattr(cifar10, "FULL_COUNTS", {"train": 100, "test": 10})
+    assert main(["fetch-data", "--dataset", "cifar10", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"cifar10 verified, from {tmp_path}" in out and "(100, 32, 32, 3)" in out and "(10,)" in out
+    assert "cache:" not in out
+
+
 # --------------------------------------------------------------------------------------------- the model
 def wrn_parameters(depth: int, width: int, classes: int = 10) -> int:
     """Trainable parameters of WRN-depth-width from its architecture: bias-free 3x3 convolutions, a 1x1
