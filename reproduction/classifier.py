@@ -30,9 +30,12 @@ from reproduction.ghost_batch_norm import GhostBatchNormalization
 PROBABILITY_FLOOR = 1e-7  # log(p) of softmax outputs, as Keras's crossentropy clips them
 
 
-def layers(model: keras.Model) -> list:
+def layers(model) -> list:
     """Every layer of the model, nested models' layers included."""
-    return list(model._flatten_layers(include_self=False, recursive=True))
+    found = []
+    for layer in model.layers:
+        found += [layer, *(layers(layer) if hasattr(layer, "layers") else [])]
+    return found
 
 
 def output_kind(model: keras.Model) -> str:
@@ -70,7 +73,7 @@ def check_classifier(model, n_classes: int, example_shape: tuple, where: str) ->
 
 def coupling_unit(model: keras.Model) -> tuple[int | None, str]:
     """(unit, why): the coupling unit in examples, or None when the batch is coupled as a whole."""
-    ghost = [layer for layer in layers(model) if isinstance(layer, GhostBatchNormalization)]
+    ghost = ghost_layers(model)
     plain = [layer for layer in layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     if plain:
         return None, (
@@ -131,11 +134,16 @@ def piece_gradient(model, variables, ghost, x, y, kind: str, scale):
     finally:
         for layer in ghost:
             layer.defer_statistics(None)
-    grads = [
-        tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-        for g, v in zip(tape.gradient(scaled, variables), variables, strict=True)
-    ]
+    grads = dense_gradients(tape.gradient(scaled, variables), variables)
     return grads, loss_sum, [_weighted(layer, sink) for layer, sink in zip(ghost, sinks, strict=True)]
+
+
+def dense_gradients(grads, variables) -> list:
+    """Gradients as dense tensors, zeros for a variable the loss does not reach (None)."""
+    return [
+        tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+        for g, v in zip(grads, variables, strict=True)
+    ]
 
 
 def _weighted(layer, sink):
@@ -159,10 +167,7 @@ def unit_gradients(model, x, y, unit: int, kind: str) -> list:
     def one(pair):
         with tf.GradientTape() as tape:
             loss = cross_entropy_sum(pair[1], model(pair[0], training=True), kind) / unit
-        return [
-            tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-            for g, v in zip(tape.gradient(loss, variables), variables, strict=True)
-        ]
+        return dense_gradients(tape.gradient(loss, variables), variables)
 
     for layer in ghost:
         layer.defer_statistics([])

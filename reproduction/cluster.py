@@ -34,6 +34,7 @@ from reproduction.config import RunConfig
 from reproduction.data import ArraySource, as_source
 from reproduction.errors import UsageError
 from reproduction.results import RunResult
+from reproduction.workloads import get_workload
 
 
 def _cores() -> int:
@@ -167,8 +168,6 @@ def _submit(client, runs, blocks, data) -> dict:
 
 def run_resources(config: RunConfig) -> dict[str, float]:
     """The worker resources a run needs: its workload's (``Workload.resources``, e.g. {"GPU": 1})."""
-    from reproduction.workloads import get_workload
-
     return dict(get_workload(config.workload).resources)
 
 

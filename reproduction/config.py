@@ -154,7 +154,7 @@ class RunConfig:
             "base_lr": self._workload().learning_rate(self.optimizer),
         }
         identity = {"config": self.to_dict(), "code_version": CODE_VERSION, "optimizer_spec": spec}
-        fingerprint = self._workload().fingerprint()
+        fingerprint = self._workload().fingerprint
         if fingerprint:  # a workload's own model or data: its source is part of the run
             identity["workload_source"] = fingerprint
         canonical = json.dumps(identity, sort_keys=True)

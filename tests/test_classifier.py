@@ -185,14 +185,14 @@ def test_plain_batch_norm_trains_in_one_piece_and_the_run_says_why_there_is_no_n
 
 
 def test_the_run_key_follows_the_source_of_a_users_model_and_data_and_not_the_builtin_ones():
-    assert get_workload("mnist").fingerprint() == ""
+    assert get_workload("mnist").fingerprint == ""
     assert RunConfig("sgd", "decay", 0).key() == "sgd-decay-seed0-" + RunConfig("sgd", "decay", 0).key()[-12:]
     mine = get_workload(MY_MODEL)
-    assert len(mine.fingerprint()) == 16
+    assert len(mine.fingerprint) == 16
     import my_model_variants as variants
 
     other = _variant(build_model=variants.plain_batch_norm)  # its source lives in another file
-    assert get_workload(other).fingerprint() != mine.fingerprint()
+    assert get_workload(other).fingerprint != mine.fingerprint
     assert (
         RunConfig("sgd", "decay", 0, workload=other).key()[-12:]
         != RunConfig("sgd", "decay", 0, workload=MY_MODEL).key()[-12:]

@@ -14,6 +14,7 @@ No TensorFlow here: configs, the report and the store read workloads without it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import inspect
@@ -195,9 +196,11 @@ class Workload:
                 "Workload.high_noise_decay_losses: at least two search-seed losses for its margin"
             )
 
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A hash of the source files of ``build_model`` and ``load_data`` ("" for neither): part of every
-        run's key, so a changed model or data function trains anew instead of reusing stale runs."""
+        run's key, so a changed model or data function trains anew instead of reusing stale runs. Read once
+        per process. A built-in workload's model code in other files (wide_resnet.py): CODE_VERSION."""
         files = sorted({inspect.getsourcefile(f) or "" for f in (self.build_model, self.load_data) if f})
         if not files:
             return ""
