@@ -62,12 +62,12 @@ WORKLOAD = Workload(
     # Plain SGD at its tuned rate with B 50 (g = 120, near momentum's 180), where no annealing ends +0.0127
     # above decay in train loss and decay stays stable (search seeds 2000-2004, docs/annealing.md).
     high_noise=Setting("sgd", 0.1, 50),
-    high_noise_decay_losses=(  # decay's final train loss there, search seeds 2000-2004, code version 6
-        0.05072096362709999,
-        0.056199897080659866,
-        0.05802776664495468,
-        0.05428605154156685,
-        0.05358163267374039,
+    high_noise_decay_losses=(  # decay's final train loss there, search seeds 2000-2004, code version 5
+        0.050697166472673416,
+        0.05610956251621246,
+        0.05801624059677124,
+        0.054303720593452454,
+        0.05357421562075615,
     ),
     notes="real MNIST, 60000 training and 10000 test images (the official split), pixels x/255 - 0.5, "
     "verified by payload SHA-256",
