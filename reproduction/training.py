@@ -11,11 +11,9 @@ How an epoch runs (measured fastest on a 2-core CPU, see docs/engine.md):
   * a batch larger than ``micro_batch`` examples is computed in chunks whose gradients (weighted by their
     share of the batch) and ghost-BN statistics are summed, then applied as *one* update: the same
     gradient, but activations that stay in cache;
-  * the gradient noise scale comes from parts of an update's gradient (reproduction/noise_scale.py): a
-    batch of several chunks is measured at every update from its chunks, which training computes anyway;
-    a batch of one chunk on every ``NOISE_EVERY``-th update only, computed then in two parts of whole
-    virtual batches (model.split_gradients), since splitting a small batch costs more than its norms;
-    plain batch norm has no such parts and is not measured;
+  * each chunk's gradient comes in two parts of whole virtual batches (model.split_gradients), from which
+    the gradient noise scale is estimated at every update, for the cost of one more filter-gradient call
+    (reproduction/noise_scale.py); plain batch norm has no such parts and is not measured;
   * the learning rate is the optimizer's variable, assigned before each epoch;
   * any other Keras classifier (a workload's ``build_model``) trains through ``GenericEngine``: the same loop
     through the model's own call, chunks and parts of whole virtual batches (reproduction/classifier.py);
@@ -35,7 +33,6 @@ evaluation on the test set is timed apart (``eval_seconds``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import time
 from collections.abc import Callable
@@ -66,10 +63,6 @@ from reproduction.workloads import get_workload
 
 EVAL_BATCH = 10_000
 THREADS = 1
-# A batch of one chunk is split (and measured) on every NOISE_EVERY-th update: the split costs about 10% of
-# a B-100 update and 6% of a B-500 one, so this keeps the estimate near 1% of an epoch
-# (benchmarks/test_engine_speed.py::test_noise_scale_cost); batches of several chunks are measured always.
-NOISE_EVERY = 8
 
 
 def configure_determinism() -> None:
@@ -130,18 +123,14 @@ class Engine:
         micro_batch: int | None = None,
         strategy: tf.distribute.Strategy | None = None,
         noise: bool = True,
-        noise_every: int = NOISE_EVERY,
     ):
         """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split (plain
         BN). ``strategy``: the one model and optimizer were created under (their ``strategy.scope()``); None:
-        the default, one device. ``noise``: estimate the gradient noise scale; False computes every chunk in
-        one piece and no norms (what the estimate costs: benchmarks/test_engine_speed.py). ``noise_every``:
-        a batch of one chunk is split for the estimate on every this-many-th update."""
-        if not (isinstance(noise_every, int) and noise_every >= 1):
-            raise UsageError(f"noise_every={noise_every!r}: expected an integer >= 1")
+        the default, one device. ``noise``: estimate the gradient noise scale (each chunk in two parts); False
+        computes each chunk in one piece (what the estimate costs: benchmarks/test_engine_speed.py)."""
         self.model, self.optimizer = model, optimizer
         self.micro_batch = micro_batch
-        self.noise, self.noise_every = noise, noise_every
+        self.noise = noise
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         if self.replicas > 1 and micro_batch is None:
@@ -170,22 +159,20 @@ class Engine:
 
     def _epoch_fn(self, x, y, batch_size, seed):
         """Mean train loss; the learning rate held at its start and end; [examples per update min, max,
-        examples in all]; the noise sums [|G|^2, tr(Sigma), |G|^2 squared, estimates]. The updates come in
-        groups of ``_measure_every``: the first of each measured for the noise scale, the rest not (two
-        loops rather than a branch per update, which costs more than the norms it would skip)."""
+        examples in all]; the noise sums [|G|^2, tr(Sigma), |G|^2 squared, estimates]."""
         n = tf.shape(x)[0]
         order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
         steps = (n + batch_size - 1) // batch_size
-        every = self._measure_every(batch_size)
         lr_start = tf.cast(self.optimizer.learning_rate, tf.float32)  # as the updates below read it
-        totals = (tf.constant(0.0), tf.zeros([4]), n, tf.constant(0), tf.constant(0))
-        for g in tf.range((steps + every - 1) // every):
-            totals = self._update(
-                x, y, order[g * every * batch_size :], batch_size, totals, measure=self.noise
-            )
-            for i in tf.range(g * every + 1, tf.minimum((g + 1) * every, steps)):
-                totals = self._update(x, y, order[i * batch_size :], batch_size, totals, measure=False)
-        loss_sum, noise, batch_min, batch_max, examples = totals
+        loss_sum, noise = tf.constant(0.0), tf.zeros([4])
+        batch_min, batch_max, examples = n, tf.constant(0), tf.constant(0)
+        for i in tf.range(steps):
+            idx = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
+            loss, step_noise = self.strategy.run(self._step, (x, y, idx))
+            loss_sum += self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            noise += self.strategy.reduce(tf.distribute.ReduceOp.SUM, step_noise, axis=None)
+            b = tf.shape(idx)[0]
+            batch_min, batch_max, examples = tf.minimum(batch_min, b), tf.maximum(batch_max, b), examples + b
         lr_end = tf.cast(self.optimizer.learning_rate, tf.float32)
         return (
             loss_sum / tf.cast(tf.maximum(n, 1), tf.float32),
@@ -194,40 +181,14 @@ class Engine:
             noise,
         )
 
-    def _measure_every(self, batch_size):
-        """Every update of a batch of several chunks is measured (its chunks are the parts, computed anyway);
-        of a batch of one chunk, every ``noise_every``-th (splitting it costs; NOISE_EVERY)."""
-        if self.micro_batch is None:
-            return tf.constant(1)
-        return tf.where(batch_size > self.micro_batch, 1, self.noise_every)
-
-    def _update(self, x, y, rest, batch_size, totals, measure: bool):
-        """One update on the first ``batch_size`` examples of ``rest`` (an epoch's order from this update
-        on), added to the epoch's ``totals`` (loss sum, noise sums, batch min, max, examples)."""
-        idx = rest[:batch_size]
-        loss, noise = self.strategy.run(functools.partial(self._step, measure=measure), (x, y, idx))
-        loss_sum, noise_sum, batch_min, batch_max, examples = totals
-        b = tf.shape(idx)[0]
-        return (
-            loss_sum + self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-            noise_sum + self.strategy.reduce(tf.distribute.ReduceOp.SUM, noise, axis=None),
-            tf.minimum(batch_min, b),
-            tf.maximum(batch_max, b),
-            examples + b,
-        )
-
-    def _step(self, x, y, idx, measure: bool):
+    def _step(self, x, y, idx):
         """One parameter update on the examples ``idx`` (per replica: its slice of them); returns the summed
-        loss over this replica's examples and its noise sums (zeros unless ``measure``)."""
+        loss over this replica's examples and its noise sums."""
         if self.micro_batch is None:
             return self._plain_step(x, y, idx)
         total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
         idx = self._replica_slice(idx)
-        if measure:
-            grads, loss_sum, statistics, noise = self._measured_gradient(x, y, idx, 1.0 / total)
-        else:
-            grads, loss_sum, statistics, _ = self._chunked_gradient(x, y, idx, 1.0 / total)
-            noise = tf.zeros([4])
+        grads, loss_sum, statistics, noise = self._chunked_gradient(x, y, idx, 1.0 / total)
         self._apply_statistics(statistics)
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss_sum, noise
@@ -252,79 +213,43 @@ class Engine:
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         return idx[replica * share : (replica + 1) * share]
 
-    def _measured_gradient(self, x, y, idx, scale):
-        """As ``_chunked_gradient``, with the update's noise sums (``noise_sums``): from its chunks when it
-        has several, else from two parts of its one chunk (``_two_parts``)."""
-        b = tf.shape(idx)[0]
-        grads, loss_sum, statistics, (parts_sq, sizes_sq) = tf.cond(
-            self._splits(b),
-            lambda: self._split_update(x, y, idx, scale),
-            lambda: self._chunked_gradient(x, y, idx, scale, measure=True),
-        )
-        return grads, loss_sum, statistics, noise_sums(grads, parts_sq, sizes_sq, b, scale)
-
-    def _splits(self, b):
-        """Whether an update of ``b`` examples is one chunk, measured in two parts."""
-        return b <= self.micro_batch
-
-    def _split_update(self, x, y, idx, scale):
-        grads, loss_sum, statistics, measured = self._two_parts(x, y, idx, scale)
-        b = tf.shape(idx)[0]
-        return grads, loss_sum, self._final(self._add(self._no_statistics(), statistics, b), b), measured
-
-    def _chunked_gradient(self, x, y, idx, scale, measure: bool = False):
+    def _chunked_gradient(self, x, y, idx, scale):
         """The gradient of ``scale * sum(loss)`` over ``idx``, in chunks of at most ``micro_batch`` examples
-        whose gradients and size-weighted ghost-BN statistics are summed; the loss sum; the statistics; and,
-        when ``measure``, each chunk as a part of the noise estimate (its summed squared gradient norms and
-        squared sizes; zeros otherwise)."""
+        whose gradients and size-weighted ghost-BN statistics are summed; the loss sum; the statistics (mean,
+        variance); and the noise sums over chunks, each chunk's gradient coming in two parts
+        (model.split_gradients) that give one estimate (noise_scale.step_estimate)."""
         b = tf.shape(idx)[0]
         chunk = tf.minimum(b, self.micro_batch)
         grads = [tf.zeros_like(v) for v in self.variables]
-        statistics = self._no_statistics()
-        loss_sum, parts_sq, sizes_sq = tf.constant(0.0), tf.constant(0.0), tf.constant(0)
+        mean = variance = tf.zeros_like(self.norm.moving_mean) if self.norm is not None else tf.zeros([])
+        loss_sum, noise = tf.constant(0.0), tf.zeros([4])
         for j in tf.range((b + chunk - 1) // chunk):
             part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
-            chunk_grads, part_loss, chunk_statistics = self._one_piece(x, y, part, scale)
+            chunk_grads, part_loss, statistics, chunk_noise = self._chunk_gradient(x, y, part, scale)
             grads = [g + d for g, d in zip(grads, chunk_grads, strict=True)]
-            statistics = self._add(statistics, chunk_statistics, b)
+            noise += chunk_noise
+            if statistics is not None:  # size-weighted, as the layer's rule over virtual batches
+                weight = statistics[2] / tf.cast(b, tf.float32)
+                mean, variance = mean + statistics[0] * weight, variance + statistics[1] * weight
             loss_sum += part_loss
-            if measure:
-                size = tf.shape(part)[0]
-                parts_sq, sizes_sq = parts_sq + squared_norm(chunk_grads), sizes_sq + size * size
-        return grads, loss_sum, self._final(statistics, b), (parts_sq, sizes_sq)
+        return grads, loss_sum, (mean, variance), noise
 
-    def _no_statistics(self):
-        zeros = tf.zeros_like(self.norm.moving_mean) if self.norm is not None else tf.zeros([])
-        return zeros, zeros
-
-    def _add(self, total, statistics, b):
-        """A chunk's ghost-BN statistics added with its share of the batch, as the layer's rule weighs
-        virtual batches."""
-        if statistics is None:
-            return total
-        weight = statistics[2] / tf.cast(b, tf.float32)
-        return total[0] + statistics[0] * weight, total[1] + statistics[1] * weight
-
-    def _final(self, total, b):
-        return total
-
-    def _one_piece(self, x, y, part, scale):
-        """A chunk in one piece: its gradient, loss sum and ghost-BN statistics."""
-        with tf.GradientTape() as tape:
-            z, statistics = forward(self.model, tf.gather(x, part), training=True)
-            part_loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, part), z))
-            scaled = part_loss * scale
-        return tape.gradient(scaled, self.variables), part_loss, statistics
-
-    def _two_parts(self, x, y, part, scale):
-        """A chunk in two parts (model.split_gradients): as ``_one_piece``, with the parts' summed squared
-        gradient norms and squared sizes."""
+    def _chunk_gradient(self, x, y, part, scale):
+        """One chunk: its gradient, loss sum, ghost-BN statistics and noise estimate [|G|^2, tr(Sigma), |G|^2
+        squared, 1] from its two parts (zeros without ``noise``: the chunk in one piece, through the tape)."""
+        if not self.noise:
+            with tf.GradientTape() as tape:
+                z, statistics = forward(self.model, tf.gather(x, part), training=True)
+                part_loss = tf.reduce_sum(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(tf.gather(y, part), z)
+                )
+                scaled = part_loss * scale
+            return tape.gradient(scaled, self.variables), part_loss, statistics, tf.zeros([4])
         parts, sizes, part_loss, statistics = split_gradients(
             self.model, tf.gather(x, part), tf.gather(y, part), scale
         )
-        grads = [tf.reduce_sum(p, axis=0) for p in parts]
-        measured = (tf.reduce_sum(squared_norm(parts, axis=0)), tf.reduce_sum(sizes * sizes))
-        return grads, part_loss, statistics, measured
+        chunk_grads = [tf.reduce_sum(p, axis=0) for p in parts]
+        return chunk_grads, part_loss, statistics, noise_sums(chunk_grads, parts, sizes, scale)
 
     def _evaluate_fn(self, x, y):
         z = logits(self.model, x, training=False)
@@ -373,12 +298,17 @@ class Engine:
         return loss_sum / n, correct / n
 
 
-def noise_sums(grads, parts_sq, sizes_sq, batch, scale):
-    """An update's noise sums [|G|^2, tr(Sigma), |G|^2 squared, 1] from its gradient ``grads`` over ``batch``
-    examples and its parts' summed squared norms and squared sizes (noise_scale.step_estimate); zeros where
-    it had a single part."""
-    g, t, valid = step_estimate(squared_norm(grads), parts_sq, sizes_sq, batch, scale)
-    return tf.stack([g, t, g * g, valid])
+def noise_sums(chunk_grads, parts, sizes, scale):
+    """A chunk's noise sums [|G|^2, tr(Sigma), |G|^2 squared, 1] from its gradient and its two parts'
+    (stacked on a first axis of 2) of ``sizes`` examples (noise_scale.step_estimate)."""
+    estimate = step_estimate(
+        squared_norm(chunk_grads),
+        tf.reduce_sum(squared_norm(parts, axis=0)),
+        tf.reduce_sum(tf.square(sizes)),
+        tf.reduce_sum(sizes),
+        scale,
+    )
+    return tf.stack([estimate[0], estimate[1], estimate[0] * estimate[0], estimate[2]])
 
 
 class GenericEngine(Engine):
@@ -391,23 +321,12 @@ class GenericEngine(Engine):
 
     eval_batch = 1000  # inference memory for larger models
 
-    def __init__(
-        self,
-        model,
-        optimizer,
-        kind: str,
-        strategy=None,
-        noise=True,
-        noise_every=NOISE_EVERY,
-        chunk_target=500,
-    ):
+    def __init__(self, model, optimizer, kind: str, strategy=None, noise: bool = True, chunk_target=500):
         self.kind = kind
         self.unit, self.noise_note = coupling_unit(model)
         self.ghost = ghost_layers(model)
         micro = None if self.unit is None else max(1, chunk_target // self.unit) * self.unit
-        super().__init__(
-            model, optimizer, micro, strategy, noise=noise and bool(micro), noise_every=noise_every
-        )
+        super().__init__(model, optimizer, micro_batch=micro, strategy=strategy, noise=noise and bool(micro))
         self.norm = None  # the report CNN's layer name means nothing here
 
     def _apply_statistics(self, statistics) -> None:
@@ -424,33 +343,48 @@ class GenericEngine(Engine):
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss_sum, tf.zeros([4])
 
-    def _splits(self, b):
-        # a chunk of one unit has no second part (and some kernels mishandle an empty batch)
-        return (b <= self.micro_batch) & (b > self.unit)
-
-    def _no_statistics(self):
-        return [(tf.zeros_like(g.moving_mean), tf.zeros_like(g.moving_mean)) for g in self.ghost]
-
-    def _add(self, total, statistics, b):
-        return [(m + dm, v + dv) for (m, v), (dm, dv) in zip(total, statistics, strict=True)]
-
-    def _final(self, total, b):
+    def _chunked_gradient(self, x, y, idx, scale):
+        """As ``Engine._chunked_gradient``, the statistics one (mean, variance) per ghost layer."""
+        b = tf.shape(idx)[0]
+        chunk = tf.minimum(b, self.micro_batch)
+        grads = [tf.zeros_like(v) for v in self.variables]
+        sums = [(tf.zeros_like(g.moving_mean), tf.zeros_like(g.moving_mean)) for g in self.ghost]
+        loss_sum, noise = tf.constant(0.0), tf.zeros([4])
+        for j in tf.range((b + chunk - 1) // chunk):
+            part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
+            chunk_grads, part_loss, weighted, chunk_noise = self._chunk_gradient(x, y, part, scale)
+            grads = [g + d for g, d in zip(grads, chunk_grads, strict=True)]
+            sums = [(m + dm, v + dv) for (m, v), (dm, dv) in zip(sums, weighted, strict=True)]
+            loss_sum, noise = loss_sum + part_loss, noise + chunk_noise
         n = tf.cast(tf.maximum(b, 1), tf.float32)
-        return [(m / n, v / n) for m, v in total]
+        return grads, loss_sum, [(m / n, v / n) for m, v in sums], noise
 
-    def _one_piece(self, x, y, part, scale):
+    def _piece(self, x, y, scale):
+        return piece_gradient(self.model, self.variables, self.ghost, x, y, self.kind, scale)
+
+    def _chunk_gradient(self, x, y, part, scale):
         xs, ys = tf.gather(x, part), tf.gather(y, part)
-        return piece_gradient(self.model, self.variables, self.ghost, xs, ys, self.kind, scale)
+        if not self.noise:
+            return self._one_piece(xs, ys, scale)
+        return tf.cond(  # a chunk of one unit has no second part (and some kernels mishandle an empty batch)
+            tf.shape(part)[0] > self.unit,
+            lambda: self._two_parts(xs, ys, scale),
+            lambda: self._one_piece(xs, ys, scale),
+        )
 
-    def _two_parts(self, x, y, part, scale):
-        n = tf.shape(part)[0]
+    def _one_piece(self, xs, ys, scale):
+        grads, loss_sum, weighted = self._piece(xs, ys, scale)
+        return grads, loss_sum, weighted, tf.zeros([4])
+
+    def _two_parts(self, xs, ys, scale):
+        n = tf.shape(xs)[0]
         split = two_parts(n, self.unit)
-        g1, l1, w1 = self._one_piece(x, y, part[:split], scale)
-        g2, l2, w2 = self._one_piece(x, y, part[split:], scale)
+        g1, l1, w1 = self._piece(xs[:split], ys[:split], scale)
+        g2, l2, w2 = self._piece(xs[split:], ys[split:], scale)
         grads = [a + b for a, b in zip(g1, g2, strict=True)]
+        parts = [tf.stack([a, b]) for a, b in zip(g1, g2, strict=True)]
         weighted = [(m1 + m2, v1 + v2) for (m1, v1), (m2, v2) in zip(w1, w2, strict=True)]
-        measured = (squared_norm(g1) + squared_norm(g2), split * split + (n - split) * (n - split))
-        return grads, l1 + l2, weighted, measured
+        return grads, l1 + l2, weighted, noise_sums(grads, parts, tf.stack([split, n - split]), scale)
 
     def warm_up(self, x, y) -> None:
         """As ``Engine.warm_up``, but the evaluation on one example: some Keras layers' kernels mishandle an

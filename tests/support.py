@@ -85,10 +85,7 @@ def mirrored_against_one_device(
             with strat.scope():
                 model = build_cnn(config.model, seed=config.seed)
                 optimizer = get_optimizer(name).build(momentum=config.build_schedule().momentum)
-            # every update in parts: which ones go in parts changes the rounding, which Adam amplifies
-            engine = Engine(
-                model, optimizer, micro_batch=micro_batch_size(config.model), strategy=strat, noise_every=1
-            )
+            engine = Engine(model, optimizer, micro_batch=micro_batch_size(config.model), strategy=strat)
             losses = [
                 engine.train_epoch(x, y, p.learning_rate, p.batch_size, (config.seed, e)).train_loss
                 for e, p in enumerate(config.build_schedule().per_epoch())

@@ -16,7 +16,6 @@ from support import synthetic_digits
 
 from reproduction import claims, stats
 from reproduction.config import ModelOptions, RunConfig
-from reproduction.errors import UsageError
 from reproduction.model import build_cnn, split_gradients
 from reproduction.noise_scale import (
     NoiseProbe,
@@ -306,18 +305,16 @@ def test_the_training_estimate_agrees_with_the_probe_on_the_same_weights():
     assert training.trace == pytest.approx(probe.trace, rel=0.15)
 
 
-def test_one_update_in_noise_every_of_every_epoch_is_estimated():
-    from reproduction.training import NOISE_EVERY
-
+def test_every_update_of_every_epoch_is_estimated():
     result = Trainer(DATA).train(RunConfig("sgd", "constant", seed=0, **SMALL))
     for e in result.epochs:
-        assert e.noise_estimates == -(-e.steps // NOISE_EVERY)  # one chunk per update at these batch sizes
+        assert e.noise_estimates == e.steps  # one chunk per update at these batch sizes
         assert math.isfinite(e.gradient_trace) and e.gradient_trace > 0 and e.gradient_sq_se > 0
     assert len({e.gradient_trace for e in result.epochs}) == len(result.epochs)  # the weights move
     assert RunResult.from_dict(result.to_dict()) == result  # JSON round trip keeps them
 
 
-def test_every_update_of_several_chunks_is_estimated_from_its_chunks():
+def test_chunked_updates_give_one_estimate_per_chunk():
     from reproduction.training import Engine
 
     keras.utils.set_random_seed(0)
@@ -325,33 +322,7 @@ def test_every_update_of_several_chunks_is_estimated_from_its_chunks():
     x, y = tf.constant(DATA[0]), tf.constant(DATA[1])
     engine.warm_up(x, y)
     applied = engine.train_epoch(x, y, 0.05, 300, (0, 0))
-    assert applied.steps == 2 and applied.noise_estimates == 2 and applied.gradient_trace > 0
-
-
-def test_the_noise_period_leaves_the_updates_alone():
-    """Measured updates are computed in parts (model.split_gradients), the rest in one piece: the same
-    updates to float32 rounding, whatever the period, and none without the estimate."""
-    from reproduction.training import Engine
-
-    x, y = tf.constant(DATA[0]), tf.constant(DATA[1])
-    weights, counts = [], []
-    for options in ({"noise_every": 1}, {"noise_every": 3}, {"noise": False}):
-        keras.utils.set_random_seed(0)
-        engine = Engine(build_cnn(), keras.optimizers.SGD(0.05), micro_batch=500, **options)
-        engine.warm_up(x, y)
-        counts.append(engine.train_epoch(x, y, 0.05, 50, (0, 0)).noise_estimates)
-        weights.append(engine.model.get_weights())
-    assert counts == [12, 4, 0]
-    for other in weights[1:]:
-        for u, v in zip(weights[0], other, strict=True):
-            np.testing.assert_allclose(v, u, atol=1e-5)
-
-
-def test_the_noise_period_is_checked():
-    from reproduction.training import Engine
-
-    with pytest.raises(UsageError, match="noise_every=0: expected an integer >= 1"):
-        Engine(build_cnn(), keras.optimizers.SGD(0.05), micro_batch=500, noise_every=0)
+    assert applied.steps == 2 and applied.noise_estimates == 6 and applied.gradient_trace > 0
 
 
 def test_plain_batch_norm_runs_are_not_measured():
