@@ -211,7 +211,7 @@ def _noise_curve(ax, schedule: str, results) -> None:
     points = [pooled([r.epochs[i].noise for r in results]) for i in range(len(results[0].epochs))]
     x = np.arange(1, len(points) + 1)
     y = [p.b_simple if p.resolved else p.lower_bound for p in points]
-    y = [v if math.isfinite(v) else np.nan for v in y]
+    y = [v if math.isfinite(v) and v > 0 else np.nan for v in y]  # 0: nothing ruled in
     line_style = {k: v for k, v in STYLES[schedule].items() if k != "marker"}
     ax.plot(x, y, color=COLORS[schedule], label=f"B_simple, {schedule}", **line_style, marker=None)
     for flag, face in ((True, COLORS[schedule]), (False, "none")):

@@ -179,6 +179,14 @@ def _b_simple(scale) -> str:
     return f"{scale.b_simple:.0f}" if scale.resolved else f"> {scale.lower_bound:.0f}"
 
 
+def _batch_over_b_simple(batch: int, scale) -> str:
+    """B / B_simple, or its upper bound where |G|^2 is not resolved; '?' where the bound is 0 (a single
+    estimate has no standard error, so nothing is ruled in)."""
+    if scale.resolved:
+        return f"{batch / scale.b_simple:.2f}"
+    return f"< {batch / scale.lower_bound:.2f}" if scale.lower_bound > 0 else "?"
+
+
 def noise_scale_tables(plan: Plan, runs: Runs) -> list[str]:
     """B_simple beside McCandlish et al.'s MNIST figures (a remark: other models), and each schedule's batch
     size against B_simple per phase. Pooled over seeds and epochs: mean tr(Sigma) / mean |G|^2."""
@@ -220,8 +228,7 @@ def noise_scale_tables(plan: Plan, runs: Runs) -> list[str]:
         for p in range(w.steps):
             records = [e for r in rs for e in r.epochs if e.epoch // w.epochs_per_step == p]
             b, scale = records[0].batch_size, noise_scale.pooled([e.noise for e in records])
-            bound = scale.b_simple if scale.resolved else scale.lower_bound
-            cells.append(f"{b}, {_b_simple(scale)}, {'' if scale.resolved else '< '}{b / bound:.2f}")
+            cells.append(f"{b}, {_b_simple(scale)}, {_batch_over_b_simple(b, scale)}")
         lines.append(f"| {o} | {s} | " + " | ".join(cells) + " |")
     return lines
 

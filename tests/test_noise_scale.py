@@ -331,6 +331,18 @@ def test_plain_batch_norm_runs_are_not_measured():
     assert all(math.isnan(e.b_simple) and e.noise_estimates == 0 for e in result.epochs)
 
 
+def test_an_epoch_with_one_estimate_rules_nothing_in():
+    """A single estimate has no standard error: unresolved, lower bound 0, and the report's B / B_simple
+    cell says so instead of dividing by that bound (it did, for a small user's model)."""
+    from reproduction.report import _batch_over_b_simple
+
+    single = epoch_noise(0.5, 50.0, 0.25, 1)
+    assert not single.resolved and single.lower_bound == 0.0
+    assert _batch_over_b_simple(100, single) == "?"
+    assert _batch_over_b_simple(100, NoiseScale(0.1, 100.0, 0.2)) == "< 0.50"
+    assert _batch_over_b_simple(100, NoiseScale(1.0, 100.0, 0.1)) == "1.00"
+
+
 def test_resolution_from_the_standard_error():
     assert NoiseScale(1.0, 100.0, 0.1).resolved and NoiseScale(1.0, 100.0, 0.1).lower_bound == pytest.approx(
         100 / 1.2
