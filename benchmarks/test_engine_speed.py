@@ -358,14 +358,18 @@ def _alternating_epochs(engines: dict, x, y, batch: int) -> dict[str, list[float
     return seconds
 
 
-def _paired_ratio(benchmark, seconds: dict, over: str, under: str, batch: int, what: str) -> float:
-    """The median of the per-pair ratios ``over`` / ``under``, recorded and printed."""
+def _paired_ratio(
+    benchmark, seconds: dict, over: str, under: str, batch: int | str, what: str, per: str = "epoch"
+) -> float:
+    """The median of the per-pair ratios ``over`` / ``under``, recorded and printed. ``batch``: the batch
+    size, or a schedule's name for whole runs (``per`` 'run')."""
     pairs = list(zip(seconds[over], seconds[under], strict=True))
     ratio = benchmark.pedantic(lambda: statistics.median(a / b for a, b in pairs), rounds=1, iterations=1)
     benchmark.extra_info.update({"batch_size": batch, **seconds, "median_ratio": ratio})
     print(
-        f"\nB={batch}: {what}: {over} {statistics.median(seconds[over]):.3f} s, {under} "
-        f"{statistics.median(seconds[under]):.3f} s per epoch, {ratio:.3f}x"
+        f"\n{f'B={batch}' if per == 'epoch' else batch}: {what}: {over} "
+        f"{statistics.median(seconds[over]):.3f} s, {under} {statistics.median(seconds[under]):.3f} s per "
+        f"{per}, {ratio:.3f}x"
     )
     return ratio
 
@@ -382,6 +386,35 @@ def test_noise_scale_cost(benchmark, mnist, batch):
         benchmark, seconds, "split", "whole", batch, "the noise estimate (split) against none"
     )
     assert ratio <= 1.2, f"the noise estimate costs {ratio:.2f}x an epoch at B {batch}"
+
+
+@pytest.mark.parametrize("schedule", ["decay", "increase"])
+def test_noise_scale_share_of_a_run(benchmark, mnist, schedule):
+    """The noise estimate's share of a whole run's training time: the MNIST schedule's six epochs (its
+    batches and rates) by the engine with the estimate on and off, whole runs alternating in one process,
+    the median of the per-pair ratios of their summed epoch seconds. The per-batch figures above say where
+    it comes from; this one is what a run pays. Bound as above: 1.2x."""
+    from reproduction.config import RunConfig
+
+    x_np, y_np = mnist
+    x, y = tf.constant(x_np), tf.constant(y_np)
+    phases = RunConfig("sgd", schedule, base_lr=0.05).build_schedule().per_epoch()
+    engines = {"estimate": _engine(noise=True), "none": _engine(noise=False)}
+    for engine in engines.values():
+        _warm(engine, x, y)
+    seconds: dict[str, list[float]] = {name: [] for name in engines}
+    for r in range(3):
+        for name, engine in engines.items():
+            total = 0.0
+            for e, p in enumerate(phases):
+                t = time.perf_counter()
+                engine.train_epoch(x, y, p.learning_rate, p.batch_size, (r, e))
+                total += time.perf_counter() - t
+            seconds[name].append(total)
+    ratio = _paired_ratio(
+        benchmark, seconds, "estimate", "none", schedule, "the noise estimate against none", "run"
+    )
+    assert ratio <= 1.2, f"the noise estimate costs {ratio:.3f}x a {schedule} run"
 
 
 @pytest.mark.parametrize("batch", [100, 2500], ids=lambda b: f"B{b}")
