@@ -349,12 +349,21 @@ def _alternating_epochs(engines: dict, x, y, batch: int) -> dict[str, list[float
     for engine in engines.values():
         _warm(engine, x, y)
         engine.train_epoch(x, y, 0.05, batch, (0, 99))
+    return _alternating_runs(engines, x, y, [(0.05, batch)], ROUNDS)
+
+
+def _alternating_runs(engines: dict, x, y, epochs, rounds: int) -> dict[str, list[float]]:
+    """``rounds`` runs of ``epochs`` ((learning rate, batch) each) per engine, engines alternating run by
+    run in one process: each run's summed epoch seconds, by name. The engines come warmed."""
     seconds: dict[str, list[float]] = {name: [] for name in engines}
-    for r in range(ROUNDS):
+    for r in range(rounds):
         for name, engine in engines.items():
-            t = time.perf_counter()
-            engine.train_epoch(x, y, 0.05, batch, (0, r))
-            seconds[name].append(time.perf_counter() - t)
+            total = 0.0
+            for e, (lr, batch) in enumerate(epochs):
+                t = time.perf_counter()
+                engine.train_epoch(x, y, lr, batch, (r, e))
+                total += time.perf_counter() - t
+            seconds[name].append(total)
     return seconds
 
 
@@ -366,11 +375,9 @@ def _paired_ratio(
     pairs = list(zip(seconds[over], seconds[under], strict=True))
     ratio = benchmark.pedantic(lambda: statistics.median(a / b for a, b in pairs), rounds=1, iterations=1)
     benchmark.extra_info.update({"batch_size": batch, **seconds, "median_ratio": ratio})
-    print(
-        f"\n{f'B={batch}' if per == 'epoch' else batch}: {what}: {over} "
-        f"{statistics.median(seconds[over]):.3f} s, {under} {statistics.median(seconds[under]):.3f} s per "
-        f"{per}, {ratio:.3f}x"
-    )
+    label = f"B={batch}" if per == "epoch" else str(batch)
+    over_s, under_s = statistics.median(seconds[over]), statistics.median(seconds[under])
+    print(f"\n{label}: {what}: {over} {over_s:.3f} s, {under} {under_s:.3f} s per {per}, {ratio:.3f}x")
     return ratio
 
 
@@ -402,15 +409,7 @@ def test_noise_scale_share_of_a_run(benchmark, mnist, schedule):
     engines = {"estimate": _engine(noise=True), "none": _engine(noise=False)}
     for engine in engines.values():
         _warm(engine, x, y)
-    seconds: dict[str, list[float]] = {name: [] for name in engines}
-    for r in range(3):
-        for name, engine in engines.items():
-            total = 0.0
-            for e, p in enumerate(phases):
-                t = time.perf_counter()
-                engine.train_epoch(x, y, p.learning_rate, p.batch_size, (r, e))
-                total += time.perf_counter() - t
-            seconds[name].append(total)
+    seconds = _alternating_runs(engines, x, y, [(p.learning_rate, p.batch_size) for p in phases], 3)
     ratio = _paired_ratio(
         benchmark, seconds, "estimate", "none", schedule, "the noise estimate against none", "run"
     )
