@@ -175,8 +175,11 @@ def annealing_table(plan: Plan, runs: Runs, verdicts: Sequence[Verdict]) -> list
 
 
 def _b_simple(scale) -> str:
-    """A pooled B_simple with its resolution: the value where |G|^2 is resolved, else its lower bound."""
-    return f"{scale.b_simple:.0f}" if scale.resolved else f"> {scale.lower_bound:.0f}"
+    """A pooled B_simple with its resolution: the value where |G|^2 is resolved, else its lower bound; '?'
+    where that bound is 0 (nothing ruled in: ``_batch_over_b_simple``)."""
+    if scale.resolved:
+        return f"{scale.b_simple:.0f}"
+    return f"> {scale.lower_bound:.0f}" if scale.lower_bound > 0 else "?"
 
 
 def _batch_over_b_simple(batch: int, scale) -> str:

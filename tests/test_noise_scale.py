@@ -335,11 +335,12 @@ def test_an_epoch_with_one_estimate_rules_nothing_in():
     """A single estimate has no standard error: unresolved, lower bound 0, and the report's B / B_simple
     cell says so instead of dividing by that bound (it did, on the small user model, when one update in
     eight was measured: commit 5ad1d74)."""
-    from reproduction.report import _batch_over_b_simple
+    from reproduction.report import _b_simple, _batch_over_b_simple
 
     single = epoch_noise(0.5, 50.0, 0.25, 1)
     assert not single.resolved and single.lower_bound == 0.0
-    assert _batch_over_b_simple(100, single) == "?"
+    assert _batch_over_b_simple(100, single) == "?" and _b_simple(single) == "?"
+    assert _b_simple(NoiseScale(0.1, 100.0, 0.2)) == "> 200"
     assert _batch_over_b_simple(100, NoiseScale(0.1, 100.0, 0.2)) == "< 0.50"
     assert _batch_over_b_simple(100, NoiseScale(1.0, 100.0, 0.1)) == "1.00"
 
