@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
-os.environ.setdefault(
-    "TF_NUM_INTRAOP_THREADS", "1"
-)  # runs train single-threaded (training.configure_threads)
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+# runs train on one intra-op thread; inter-op threads: one per core (training.configure_threads)
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 import reproduction  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)

@@ -495,9 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # one TensorFlow thread for every run, set before TensorFlow loads (training.configure_threads)
+    # one intra-op TensorFlow thread for every run, set before TensorFlow loads (training.configure_threads)
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -33,21 +33,14 @@ from collections.abc import Iterator, Sequence
 from reproduction.config import RunConfig
 from reproduction.data import ArraySource, as_source
 from reproduction.errors import UsageError
+from reproduction.hostload import cores
 from reproduction.results import RunResult
 from reproduction.workloads import get_workload
 
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-# One single-threaded worker per core (runs train on one TensorFlow thread wherever they train:
-# training.THREADS);
-# each holds TensorFlow and the data (about 1 GB).
-DEFAULT_WORKERS = _cores()
+# One worker per core, each on one TensorFlow thread, intra- and inter-op (training.THREADS: the same bits
+# as anywhere; one inter-op thread: the workers share the machine); each holds TensorFlow and the data
+# (about 1 GB).
+DEFAULT_WORKERS = cores()
 MACHINE = "machine"  # the worker resource of a worker that holds a whole machine (timed blocks)
 CONNECT_TIMEOUT_S = 5
 # A training run is one long task: Dask's defaults for short tasks cost it 15-40% on 2 cores against a plain

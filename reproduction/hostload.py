@@ -30,6 +30,14 @@ def _cpu_seconds() -> tuple[float, float] | None:
     return (user + nice + system + irq + softirq) / _TICKS, steal / _TICKS
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _loadavg() -> float | None:
     try:
         return os.getloadavg()[0]

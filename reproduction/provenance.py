@@ -60,7 +60,8 @@ def metadata() -> dict[str, Any]:
         "platform": platform.platform(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()
         or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)),  # 0: TensorFlow's default, every core
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()
+        or int(os.environ.get("TF_NUM_INTEROP_THREADS", 0)),  # 0: TensorFlow's default, one per core
         "op_determinism": True,
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "trained_in": "main",  # or "worker" (reproduction/cluster.py)

@@ -3,6 +3,8 @@ strategies for schedule arguments, and a small synthetic stand-in for MNIST."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -52,6 +54,32 @@ def train_single_threaded(config: dict, data) -> dict:
     from reproduction.training import Trainer
 
     return Trainer(data).train(RunConfig.from_dict(config)).to_dict()
+
+
+def chunked_epochs(inter_op_threads: int) -> dict:
+    """Run in a fresh process: two epochs of the engine (Adam, noise estimate on) whose batches of 80 come in
+    chunks of 30 (so chunks and parts can run side by side), on ``inter_op_threads`` inter-op threads and
+    one intra-op thread; the threads TensorFlow ran, the epochs' losses and noise sums, and every weight's
+    and optimizer slot's bytes."""
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(inter_op_threads)  # what configure_threads sets
+    import keras
+    import tensorflow as tf
+
+    from reproduction.model import build_cnn
+    from reproduction.training import Engine, configure_determinism
+
+    configure_determinism()
+    x, y = synthetic_digits(n_train=240)[:2]
+    engine = Engine(build_cnn(seed=3), keras.optimizers.Adam(0.01), micro_batch=30)
+    epochs = [engine.train_epoch(tf.constant(x), tf.constant(y), 0.01, 80, (0, e)) for e in range(2)]
+    return {
+        "threads": (
+            tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads(),
+        ),
+        "epochs": [(a.train_loss, a.gradient_sq, a.gradient_trace, a.steps) for a in epochs],
+        "state": [v.numpy().tobytes() for v in engine.model.weights + engine.optimizer.variables],
+    }
 
 
 def mirrored_against_one_device(

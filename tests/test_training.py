@@ -252,6 +252,41 @@ def test_micro_batches_give_the_same_update(normalization):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.name)
 
 
+@pytest.mark.slow
+def test_inter_op_threads_move_no_bit():
+    """Runs train on one intra-op thread but one inter-op thread per core, so that a large batch's chunks
+    and the noise estimate run side by side (training.configure_threads). That must not move a bit: two
+    fresh processes, one inter-op thread against four, give the same losses, noise sums, weights and
+    optimizer state."""
+    import concurrent.futures
+    import multiprocessing
+
+    from support import chunked_epochs
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+        one, four = (r.result() for r in [pool.submit(chunked_epochs, n) for n in (1, 4)])
+    assert (one["threads"], four["threads"]) == ((1, 1), (1, 4))
+    assert one["epochs"] == four["epochs"] and all(e[3] == 3 for e in one["epochs"])
+    assert one["state"] == four["state"]
+
+
+def test_threads_are_one_intra_op_and_one_inter_op_per_core(monkeypatch):
+    """The trainer's thread counts: TF_NUM_INTEROP_THREADS where set (a worker sharing its machine), else
+    one per core; the process these tests run in has TensorFlow's intra-op count at one."""
+    import tensorflow as tf
+
+    from reproduction.hostload import cores
+    from reproduction.training import configure_threads, inter_op_threads
+
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "1")
+    assert inter_op_threads() == 1
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS")
+    assert inter_op_threads() == cores()
+    configure_threads()  # TensorFlow has started here: accepted, as its intra-op count is one
+    assert tf.config.threading.get_intra_op_parallelism_threads() in (0, 1)
+
+
 def test_retuned_base_rate_changes_the_key_and_stale_runs_are_not_reused(tmp_path, increase_run, monkeypatch):
     """A run stored under the workload's old base rate must not be served after the rate is retuned."""
     import dataclasses
