@@ -326,10 +326,30 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
         f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy "
         f"{meta.get('numpy')}, Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
         f"{(meta.get('git_commit') or 'unknown')[:10]}{_dirty(meta)} (of the first run).",
-        f"- Machine: {meta.get('cpu')}, {meta.get('cpu_count')} cores; TensorFlow threads intra "
-        f"{meta.get('intra_op_threads')} / inter {meta.get('inter_op_threads')}; {in_workers} untimed runs "
-        "trained in worker processes in parallel; op determinism on.",
+        f"- {machines_line(runs)}; {in_workers} untimed runs trained in worker processes in parallel; op "
+        "determinism on.",
     ]
+
+
+def machines_line(runs: Runs) -> str:
+    """Where the runs trained: each CPU, and on it each TensorFlow thread setting with its number of runs
+    (bits are the same only on a CPU of the same kind, so a report whose runs came from two kinds says so).
+    Runs stored before 2026-12-04 recorded no inter-op count (0): shown as '?'."""
+    by_cpu: dict[tuple, dict[tuple, int]] = {}
+    for r in runs.values():
+        m = r.metadata
+        threads = by_cpu.setdefault((m.get("cpu"), m.get("cpu_count")), {})
+        key = (m.get("intra_op_threads"), m.get("inter_op_threads") or "?")
+        threads[key] = threads.get(key, 0) + 1
+    parts = []
+    for (cpu, n_cores), threads in by_cpu.items():
+        settings = ", ".join(
+            f"intra {intra} / inter {inter}"
+            + (f" ({n} run{'s' * (n != 1)})" if len(threads) > 1 or len(by_cpu) > 1 else "")
+            for (intra, inter), n in sorted(threads.items(), key=lambda kv: -kv[1])
+        )
+        parts.append(f"{cpu}, {n_cores} cores, TensorFlow threads {settings}")
+    return ("Machines: " if len(parts) > 1 else "Machine: ") + "; ".join(parts)
 
 
 def _left_to_full(plan: Plan) -> list[str]:

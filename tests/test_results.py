@@ -93,3 +93,26 @@ def test_a_malformed_run_is_refused_naming_the_field(mutate, message):
     mutate(data)
     with pytest.raises(ValueError, match=message):
         RunResult.from_dict(data)
+
+
+def test_the_report_names_every_machine_and_thread_setting_its_runs_came_from():
+    """Bits repeat only on a CPU of the same kind: a report whose runs came from two says which and how
+    many; on one CPU it names it once, with each thread setting's count; an unrecorded count shows '?'."""
+    from support import make_run
+
+    from reproduction.report import machines_line
+
+    def run(seed, cpu, inter):
+        meta = {"cpu": cpu, "cpu_count": 2, "intra_op_threads": 1, "inter_op_threads": inter}
+        config = RunConfig("sgd", "decay", seed=seed)
+        return config, make_run(config, 0.97, 0.05, metadata=meta)
+
+    one = dict(run(k, "AMD EPYC", 2) for k in range(3))
+    assert machines_line(one) == "Machine: AMD EPYC, 2 cores, TensorFlow threads intra 1 / inter 2"
+    mixed = dict(
+        [run(0, "AMD EPYC", 2), run(1, "AMD EPYC", 1), run(2, "Intel Xeon", 0), run(3, "Intel Xeon", 0)]
+    )
+    assert machines_line(mixed) == (
+        "Machines: AMD EPYC, 2 cores, TensorFlow threads intra 1 / inter 2 (1 run), intra 1 / inter 1 "
+        "(1 run); Intel Xeon, 2 cores, TensorFlow threads intra 1 / inter ? (2 runs)"
+    )
