@@ -126,7 +126,10 @@ def main() -> int:
         rows.append((label, timed(lambda e=engine: e.train_epoch(x, y, 0.05, B, (0, 0)))))
     for label, step in bare_steps().items():
         epoch = bare_epoch(step)
-        rows.append((label, timed(lambda e=epoch: e(x, y).numpy())))
+        try:
+            rows.append((label, timed(lambda e=epoch: e(x, y).numpy())))
+        except tf.errors.UnimplementedError as exc:  # XLA under op determinism: no deterministic MaxPoolGrad
+            rows.append((f"{label}: not run ({exc.message.splitlines()[0]})", float("nan")))
     print(f"| variant (one thread, B {B}, one 60k epoch) | seconds | vs the engine |")
     print("|---|---|---|")
     for label, seconds in rows:
