@@ -32,9 +32,10 @@ def digits():
     return tf.constant(x[:2000]), tf.constant(y[:2000]), tf.constant(xt[:500]), tf.constant(yt[:500])
 
 
-def _epochs(engine, x, y, batches=(100, 1000)):
-    engine.warm_up(x, y)
-    return [engine.train_epoch(x, y, 0.05, b, (0, i)) for i, b in enumerate(batches)]
+def _epochs(engine, plan):
+    """One epoch per (images, labels, batch size) of ``plan``, at rate 0.05."""
+    engine.warm_up(*plan[0][:2])
+    return [engine.train_epoch(x, y, 0.05, b, (0, i)) for i, (x, y, b) in enumerate(plan)]
 
 
 def _report_cnn(normalization: str, generic: bool, **engine_options):
@@ -49,10 +50,14 @@ def _report_cnn(normalization: str, generic: bool, **engine_options):
 
 @pytest.mark.parametrize("normalization", ["ghost", "none", "batch"])
 def test_the_generic_engine_trains_the_report_cnn_as_the_folded_fast_path(digits, normalization):
-    """Two epochs (B 100, then B 1000 in chunks of 500): the same losses, noise estimates and weights,
-    moving statistics included, to float32 rounding."""
+    """Two epochs (B 100 on 500 images, then B 1000 on 2000 in chunks of 500): the same losses, noise
+    estimates and weights, moving statistics included, to float32 rounding. Seven updates, because over
+    more this model is chaotic: over 22, nudging the fast path's own initial weights by one ulp moved its
+    weights by 8e-4, as much as a bug; over these seven, by 1e-6, and a bug (momentum 0.899) by 5e-4."""
     fast, generic = _report_cnn(normalization, False), _report_cnn(normalization, True)
-    for a, b in zip(_epochs(fast, *digits[:2]), _epochs(generic, *digits[:2]), strict=True):
+    x, y = digits[:2]
+    plan = [(x[:500], y[:500], 100), (x, y, 1000)]
+    for a, b in zip(_epochs(fast, plan), _epochs(generic, plan), strict=True):
         assert b.train_loss == pytest.approx(a.train_loss, rel=1e-4)
         assert (b.steps, b.applied_examples, b.noise_estimates) == (
             a.steps,
@@ -63,7 +68,7 @@ def test_the_generic_engine_trains_the_report_cnn_as_the_folded_fast_path(digits
             assert b.gradient_sq == pytest.approx(a.gradient_sq, rel=1e-3)
             assert b.gradient_trace == pytest.approx(a.gradient_trace, rel=1e-3)
     for u, v in zip(fast.model.get_weights(), generic.model.get_weights(), strict=True):
-        np.testing.assert_allclose(v, u, atol=1e-4)  # float32 rounding, grown over 60 updates
+        np.testing.assert_allclose(v, u, atol=1e-5)
     assert generic.evaluate(*digits[2:])[1] == pytest.approx(fast.evaluate(*digits[2:])[1], abs=2e-3)
 
 
@@ -75,7 +80,7 @@ def test_chunks_and_parts_of_whole_virtual_batches_give_the_batch_update(digits)
         _report_cnn("ghost", True, chunk_target=1000),
         _report_cnn("ghost", True, chunk_target=1000, noise=False),
     ]
-    applied = [_epochs(engine, *digits[:2], batches=(1000,))[0] for engine in runs]
+    applied = [_epochs(engine, [(*digits[:2], 1000)])[0] for engine in runs]
     assert [a.steps for a in applied] == [2, 2, 2]
     assert [a.noise_estimates for a in applied] == [100, 2, 0]  # one per chunk that has two parts
     for engine in runs[1:]:
