@@ -5,6 +5,7 @@ A plain script, not a test (it asserts nothing; docs/engine.md reads its table, 
 with its date). Run it alone on the machine, from the repository root:
 
     python benchmarks/profile_step.py          # about 2 minutes
+    python benchmarks/profile_step.py --ops    # the engine's step op by op (TensorFlow's profiler)
 
 Each variant is one traced epoch of 600 steps over the real MNIST training set: the engine as runs train
 it (with and without the noise estimate), then the bare model's step and its parts, then alternatives that
@@ -14,10 +15,13 @@ warm-up epoch.
 
 from __future__ import annotations
 
+import collections
 import os
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
@@ -113,10 +117,50 @@ def timed(fn, rounds=3) -> float:
     return statistics.median(times)
 
 
+def op_table(engine, x, y) -> collections.Counter:
+    """Milliseconds per step of each op of one profiled epoch on x, y, from the trace that TensorFlow's
+    profiler writes (names without their loop prefixes; the profiler's own overhead included)."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    steps = len(x) // B
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        engine.train_epoch(x, y, 0.05, B, (0, 1))
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace.FromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    per_op: collections.Counter = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if line.name.startswith("tf_Compute"):  # the executor's threads: one event per op run
+                for event in line.events:
+                    name = plane.event_metadata[event.metadata_id].name.rsplit("/", 1)[-1]
+                    if not name.startswith("ExecutorState"):
+                        per_op[name] += event.duration_ps / 1e9 / steps
+    return per_op
+
+
+def print_ops(x, y) -> None:
+    engine = Engine(build_cnn(), keras.optimizers.SGD(0.05), micro_batch_size(ModelOptions()))
+    engine.warm_up(x, y)
+    engine.train_epoch(x, y, 0.05, B, (0, 0))
+    x, y = x[:10_000], y[:10_000]
+    wall = timed(lambda: engine.train_epoch(x, y, 0.05, B, (0, 0))) / (len(x) // B) * 1e3
+    per_op = op_table(engine, x, y)
+    print(f"| op (the engine as runs train it, one thread, B {B}) | ms per step |")
+    print("|---|---|")
+    for name, ms in per_op.most_common(12):
+        print(f"| {name} | {ms:.3f} |")
+    print(f"| all {len(per_op)} ops, profiled | {sum(per_op.values()):.3f} |")
+    print(f"| the step's wall time, not profiled | {wall:.3f} |")
+
+
 def main() -> int:
     x_np, y_np, _, _ = load_mnist().preprocessed()
     x, y = tf.constant(x_np), tf.constant(y_np)
     configure_determinism()
+    if "--ops" in sys.argv[1:]:
+        print_ops(x, y)
+        return 0
     rows = []
     for noise in (True, False):
         keras.utils.set_random_seed(0)
