@@ -203,7 +203,7 @@ def test_timed_blocks_need_a_worker_that_holds_a_machine():
         processes=False,
         protocol="tcp://",
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         block = [RunConfig("sgd", "decay", 0, **SMALL)]
         with pytest.raises(ValueError, match=r"resource machine=1.*--resources machine=1"):
@@ -222,7 +222,7 @@ def test_runs_that_need_a_worker_resource_go_only_where_it_is_offered():
     config = workload.config("sgd", "decay", 0)
     with (
         LocalCluster(
-            n_workers=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+            n_workers=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address="127.0.0.1:0"
         ) as cluster,
         pytest.raises(ValueError, match=r"resource GPU=1, which no worker.*--resources GPU=1"),
     ):

@@ -98,7 +98,7 @@ def tls_cluster(tmp_path_factory):
         protocol="tls://",
         host="127.0.0.1",
         security=security,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     )
     try:
         yield (

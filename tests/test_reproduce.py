@@ -19,6 +19,7 @@ from reproduction.cli import main
 from reproduction.reproduce import reproduce
 from reproduction.store import RunStore
 
+pytestmark = pytest.mark.alone  # the main job's timed runs train in this process
 PLAN = plan_with_seeds("mnist", 1)  # the quick profile's runs, one seed
 N_RUNS_ONE_SEED = len(claims.required_configs(PLAN))
 N_TIMED_ONE_SEED = len(claims.timed_configs(PLAN))

@@ -145,6 +145,7 @@ def test_anneal_comparison_pairs_by_seed():
 
 # ---------------------------------------------------------------------- a third workload is one module
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_tiny_synthetic_workload_runs_through_calibration_the_claims_and_the_report(tmp_path):
     """A workload defined here, on synthetic digits: registered, pre-registered by the calibration code, then
     judged and reported like the built-in ones. What a new workload needs is this definition and its data."""

@@ -32,6 +32,7 @@ def test_the_page_shows_the_module_as_it_is_and_the_command_a_test_runs():
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_a_model_the_suite_never_saw_goes_through_the_claims_to_a_report_with_verdicts(tmp_path):
     """The page's command, from the project root, on the local Dask grid: the workers import the module
     themselves and load its data."""
