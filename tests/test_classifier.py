@@ -51,9 +51,9 @@ def _report_cnn(normalization: str, generic: bool, **engine_options):
 @pytest.mark.parametrize("normalization", ["ghost", "none", "batch"])
 def test_the_generic_engine_trains_the_report_cnn_as_the_folded_fast_path(digits, normalization):
     """Two epochs (B 100 on 500 images, then B 1000 on 2000 in chunks of 500): the same losses, noise
-    estimates and weights, moving statistics included, to float32 rounding. Seven updates, because over
-    more this model is chaotic: over 22, nudging the fast path's own initial weights by one ulp moved its
-    weights by 8e-4, as much as a bug; over these seven, by 1e-6, and a bug (momentum 0.899) by 5e-4."""
+    estimates and weights, moving statistics included, to float32 rounding. Only seven updates: over more,
+    this model is chaotic (a one-ulp change of the fast path's own initial weights grows as large as a bug's
+    effect), and the engines' different rounding would grow with it (docs/measurements.md, fifth session)."""
     fast, generic = _report_cnn(normalization, False), _report_cnn(normalization, True)
     x, y = digits[:2]
     plan = [(x[:500], y[:500], 100), (x, y, 1000)]
