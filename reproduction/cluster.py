@@ -35,6 +35,7 @@ from reproduction.data import ArraySource, as_source
 from reproduction.errors import UsageError
 from reproduction.hostload import cores
 from reproduction.results import RunResult
+from reproduction.sharing import share
 from reproduction.workloads import get_workload
 
 # One worker per core, each on one TensorFlow thread, intra- and inter-op (training.THREADS: the same bits
@@ -141,8 +142,10 @@ def _warn_if_open(scheduler: str, say) -> None:
         )
 
 
-def _submit(client, runs, blocks, data) -> dict:
-    """future -> its configs: each block in one task on a worker holding a machine, each run alone."""
+def _submit(client, runs, blocks, data) -> tuple[dict, list]:
+    """(future -> its configs, the prefixes' futures): each block in one task on a worker holding a machine;
+    each run in a task of its own, from the task of the prefix it shares with others (sharing.py), which
+    Dask hands it as it would any dependency."""
     source = as_source(data)
     if isinstance(source, ArraySource):
         source = client.scatter(source, broadcast=True)
@@ -153,10 +156,25 @@ def _submit(client, runs, blocks, data) -> dict:
             train_runs, [c.to_dict() for c in block], source, True, resources=needs, pure=False
         )
         tasks[future] = tuple(block)
+    plan = share(runs)
+    prefixes: list = []
+    for p in plan.prefixes:
+        parent = None if p.parent is None else prefixes[p.parent]
+        needs = run_resources(p.config) or None
+        prefixes.append(
+            client.submit(
+                train_prefix, p.config.to_dict(), p.epochs, source, parent, resources=needs, pure=False
+            )
+        )
     for config in runs:
         needs = run_resources(config) or None
-        tasks[client.submit(train_runs, [config.to_dict()], source, pure=False, resources=needs)] = (config,)
-    return tasks
+        i = plan.start(config)
+        start = None if i is None else prefixes[i]
+        future = client.submit(
+            train_runs, [config.to_dict()], source, False, start, resources=needs, pure=False
+        )
+        tasks[future] = (config,)
+    return tasks, prefixes
 
 
 def run_resources(config: RunConfig) -> dict[str, float]:
@@ -203,16 +221,18 @@ def _trainer(source):
     return trainer
 
 
-def train_runs(configs: list[dict], source, timed: bool = False) -> list[dict]:
+def train_runs(configs: list[dict], source, timed: bool = False, start=None) -> list[dict]:
     """Train ``configs`` back to back in this worker (one run, or a timed block, measured for the host's load
-    while it trains); results as dicts."""
+    while it trains; ``start``: the snapshot one untimed run starts from); results as dicts."""
     from distributed import get_worker
 
     trainer = _trainer(source)
     out = []
     for config in configs:
-        train = trainer.train_timed if timed else trainer.train
-        result = train(RunConfig.from_dict(config))
+        if timed:
+            result = trainer.train_timed(RunConfig.from_dict(config))
+        else:
+            result = trainer.train(RunConfig.from_dict(config), start=start)
         result.metadata.update(
             {
                 "trained_in": "worker",
@@ -223,6 +243,12 @@ def train_runs(configs: list[dict], source, timed: bool = False) -> list[dict]:
         )
         out.append(result.to_dict())
     return out
+
+
+def train_prefix(config: dict, epochs: int, source, start=None):
+    """The first ``epochs`` epochs of ``config``, from ``start``: a training.Snapshot for the runs sharing
+    them."""
+    return _trainer(source).train_prefix(RunConfig.from_dict(config), epochs, start)
 
 
 # ------------------------------------------------------------------------------------------- the client side
@@ -325,7 +351,7 @@ def train_on_cluster(
         if blocks:
             _check_machine_workers(client)
         _check_resource_workers(client, runs)
-        tasks = _submit(client, runs, blocks, data)
+        tasks, prefixes = _submit(client, runs, blocks, data)  # prefixes: held until their runs end
         failures, lost = [], []
         for future in as_completed(tasks):
             if future.status == "error":

@@ -310,6 +310,7 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
     lr = w.learning_rate(plan.optimizers[0])
     schedules = ", ".join(describe_schedule(s, lr, w.base_batch) for s in workload_schedules(w, lr).values())
     in_workers = sum(r.metadata.get("trained_in") == "worker" for r in runs.values())
+    shared = sum("shared_epochs" in r.metadata for r in runs.values())
     rates = ", ".join(f"{o} {w.learning_rate(o):g}" for o in plan.optimizers)
     return [
         f"- Data: {w.notes}; {meta.get('n_train')} training and {meta.get('n_test')} test images in these "
@@ -326,8 +327,13 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
         f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy "
         f"{meta.get('numpy')}, Python {meta.get('python')}; code version {meta.get('code_version')}, commit "
         f"{(meta.get('git_commit') or 'unknown')[:10]}{_dirty(meta)} (of the first run).",
-        f"- {machines_line(runs)}; {in_workers} untimed runs trained in worker processes in parallel; op "
-        "determinism on.",
+        f"- {machines_line(runs)}; {in_workers} untimed runs trained in worker processes in parallel"
+        + (
+            f", {shared} from the first epochs they share with runs that begin alike, trained once"
+            if shared
+            else ""
+        )
+        + "; op determinism on.",
     ]
 
 

@@ -26,6 +26,7 @@ from reproduction.config import RunConfig
 from reproduction.errors import UsageError
 from reproduction.hostload import alone
 from reproduction.results import EpochRecord, RunResult
+from reproduction.sharing import Prefixes, share
 from reproduction.store import RunLocks, RunStore
 from reproduction.workloads import get_workload
 
@@ -126,21 +127,33 @@ class _Job:
         )
 
     def train_here(self, configs: Sequence[RunConfig], source, strategy) -> None:
+        """Train ``configs`` in this process: the timed ones whole, the rest from the prefixes they share
+        (reproduction/sharing.py), each prefix trained once, just before the first run that needs it."""
         if not configs:
             return
         from reproduction.training import Trainer  # TensorFlow starts only when something trains
 
         trainer = Trainer(source.load(), strategy=strategy)
+        plan = share([c for c in configs if c not in self.timed])
+
+        def train_prefix(prefix, parent):
+            self.say(f"the first {prefix.epochs} epochs of {prefix.runs} runs, once: {prefix.config.key()}")
+            return trainer.train_prefix(prefix.config, prefix.epochs, parent)
+
+        prefixes = Prefixes(plan, train_prefix)
         for config in configs:
+            shared = 0 if config in self.timed else plan.shared_epochs(config)
             self.say(
-                f"{self.label(config)}: training ({config.build_schedule().epochs} epochs)"
+                f"{self.label(config)}: training ({config.build_schedule().epochs} epochs"
+                + (f", the first {shared} shared" if shared else "")
                 + (", timed" if config in self.timed else "")
+                + ")"
             )
             on_epoch = None if self.quiet else _progress_bar(config.build_schedule().epochs)
             if config in self.timed:
                 self.finished(trainer.train_timed(config, on_epoch=on_epoch))
             else:
-                self.finished(trainer.train(config, on_epoch=on_epoch))
+                self.finished(trainer.train(config, on_epoch=on_epoch, start=prefixes.start(config)))
 
 
 def _progress_bar(epochs: int) -> Callable[[EpochRecord], None]:

@@ -61,6 +61,7 @@ from reproduction.noise_scale import NoiseScale, epoch_noise, squared_norm, step
 from reproduction.optimizers import get_optimizer
 from reproduction.provenance import metadata
 from reproduction.results import EpochRecord, RunResult
+from reproduction.sharing import shares_start
 from reproduction.workloads import get_workload
 
 EVAL_BATCH = 10_000
@@ -410,6 +411,18 @@ class GenericEngine(Engine):
 EpochCallback = Callable[[EpochRecord], None]
 
 
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A run's state after its first epochs: their records, the model's weights (moving statistics
+    included) and the optimizer's variables (iterations, rate, slots). Runs that begin alike start from it
+    (reproduction/sharing.py); restored by assignment, it continues as if never stopped."""
+
+    config: RunConfig  # a run whose first len(records) epochs these are
+    records: tuple[EpochRecord, ...]
+    weights: tuple[np.ndarray, ...]
+    optimizer: tuple[np.ndarray, ...]
+
+
 class Trainer:
     """Trains runs on one dataset, one after another, reusing what does not depend on the run: the data as
     tensors, and one traced ``Engine`` per (model options, optimizer, momentum). A reused engine starts each
@@ -470,14 +483,18 @@ class Trainer:
         result.metadata["host_load"] = load
         return result
 
-    def _training_set(self, config: RunConfig):
-        x, y = self._tensors[:2]
+    def _n_train(self, config: RunConfig) -> int:
         n_train = len(self.x_train)
         if config.train_examples is not None:
             if config.train_examples > n_train:
                 raise UsageError(f"train_examples={config.train_examples}: only {n_train} examples available")
             n_train = config.train_examples
-        return x[:n_train], y[:n_train], n_train
+        return n_train
+
+    def _training_set(self, config: RunConfig):
+        x, y = self._tensors[:2]
+        n_train = self._n_train(config)
+        return x[:n_train], y[:n_train]
 
     def _check(self, config: RunConfig, n_train: int) -> None:
         schedule = config.build_schedule()
@@ -504,48 +521,85 @@ class Trainer:
         normalization = "batch" if engine.unit is None else "ghost"
         check_split(batches, n_train, self.strategy.num_replicas_in_sync, normalization, engine.unit or 1)
 
-    def train(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
-        x, y, n_train = self._training_set(config)
-        self._check(config, n_train)
-        schedule = config.build_schedule()
-        engine = self._engine(config, schedule.momentum)
-        if isinstance(engine, GenericEngine):
-            self._check_generic(config, engine, n_train)
-        records = []
-        for epoch, phase in enumerate(schedule.per_epoch()):
-            start = time.perf_counter()
-            applied = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size, (config.seed, epoch))
-            train_seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            test_loss, test_accuracy = engine.evaluate(*self._tensors[2:])
-            records.append(
-                EpochRecord(
-                    epoch=epoch,
-                    learning_rate=phase.learning_rate,
-                    batch_size=phase.batch_size,
-                    train_seconds=train_seconds,
-                    eval_seconds=time.perf_counter() - start,
-                    test_loss=test_loss,
-                    test_accuracy=test_accuracy,
-                    momentum=config.momentum,
-                    b_simple=NoiseScale(applied.gradient_sq, applied.gradient_trace).b_simple,
-                    **dataclasses.asdict(applied),
-                )
-            )
+    def train(
+        self, config: RunConfig, on_epoch: EpochCallback | None = None, start: Snapshot | None = None
+    ) -> RunResult:
+        """Train ``config``; from ``start`` (a snapshot of its first epochs, trained for runs that begin
+        alike: reproduction/sharing.py), the same result, bit for bit, without training those epochs again."""
+        engine, records = self._begin(config, start)
+        for record in self._epochs(config, engine, len(records), None):
+            records.append(record)
             if on_epoch is not None:
-                on_epoch(records[-1])
+                on_epoch(record)
         meta = {
             **metadata(),
             **describe(self.strategy),
             "trace_count": engine.trace_count,
-            "n_train": n_train,
+            "n_train": self._n_train(config),
             "n_test": len(self.x_test),
         }
+        if start is not None:
+            meta["shared_epochs"] = len(start.records)
         if isinstance(engine, GenericEngine):  # a user's model: what it was, and whether B_simple is measured
             meta.update(
                 model=engine.model.name, parameters=engine.model.count_params(), noise_scale=engine.noise_note
             )
         return RunResult(config, tuple(records), meta)
+
+    def train_prefix(self, config: RunConfig, epochs: int, start: Snapshot | None = None) -> Snapshot:
+        """The first ``epochs`` epochs of ``config`` (from ``start``, a shorter prefix of them): the state
+        that the runs sharing them start from."""
+        engine, records = self._begin(config, start)
+        records += self._epochs(config, engine, len(records), epochs)
+        return Snapshot(
+            config,
+            tuple(records),
+            tuple(engine.model.get_weights()),
+            tuple(v.numpy() for v in engine.optimizer.variables),
+        )
+
+    def _begin(self, config: RunConfig, start: Snapshot | None) -> tuple[Engine, list[EpochRecord]]:
+        """The run's engine, checked, at its initial weights or at ``start``'s; the records so far."""
+        n_train = self._n_train(config)
+        self._check(config, n_train)
+        engine = self._engine(config, config.build_schedule().momentum)
+        if isinstance(engine, GenericEngine):
+            self._check_generic(config, engine, n_train)
+        if start is None:
+            return engine, []
+        if not shares_start(config, start.config, len(start.records)):
+            raise UsageError(
+                f"start: a snapshot of {start.config.key()}'s first {len(start.records)} epochs is not the "
+                f"start of {config.key()} (another lineage, or other rates or batches)"
+            )
+        engine.model.set_weights(list(start.weights))
+        for variable, value in zip(engine.optimizer.variables, start.optimizer, strict=True):
+            variable.assign(value)
+        return engine, list(start.records)
+
+    def _epochs(self, config: RunConfig, engine: Engine, first: int, last: int | None):
+        """Train epochs ``first``..``last`` (None: to the end), one record each, as each ends."""
+        x, y = self._training_set(config)
+        for epoch, phase in enumerate(config.build_schedule().per_epoch()[:last]):
+            if epoch < first:
+                continue
+            start = time.perf_counter()
+            applied = engine.train_epoch(x, y, phase.learning_rate, phase.batch_size, (config.seed, epoch))
+            train_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            test_loss, test_accuracy = engine.evaluate(*self._tensors[2:])
+            yield EpochRecord(
+                epoch=epoch,
+                learning_rate=phase.learning_rate,
+                batch_size=phase.batch_size,
+                train_seconds=train_seconds,
+                eval_seconds=time.perf_counter() - start,
+                test_loss=test_loss,
+                test_accuracy=test_accuracy,
+                momentum=config.momentum,
+                b_simple=NoiseScale(applied.gradient_sq, applied.gradient_trace).b_simple,
+                **dataclasses.asdict(applied),
+            )
 
 
 def initial_model(config: RunConfig) -> keras.Model:
