@@ -249,6 +249,11 @@ def _train(job: _Job, pending, data, workers, scheduler, strategy, tls, timed_or
             if scheduler
             else f"in {min(workers, len(pooled))} worker processes (a Dask LocalCluster on 127.0.0.1)"
         )
-        job.say(f"training {len(pooled)} untimed runs and {len(blocks)} timed blocks {where}")
+        plan = share(pooled)
+        job.say(
+            f"training {len(pooled)} untimed runs ({plan.epochs_trained()} epochs, not "
+            f"{sum(c.build_schedule().epochs for c in set(pooled))}: {len(plan.prefixes)} first-epoch "
+            f"prefixes shared) and {len(blocks)} timed blocks {where}"
+        )
         for result in train_on_cluster(pooled, source, workers, scheduler, blocks, tls, job.say):
             job.finished(result, f" on {result.metadata.get('worker')}")

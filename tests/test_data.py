@@ -134,7 +134,7 @@ def test_mnist_refuses_mismatched_counts():
 # ----------------------------------------------------------------------------------------------- real files
 @pytest.fixture(scope="module")
 def real():
-    """The real MNIST, from the cache (or fetched into it: .ci/run fetches it before the tests)."""
+    """The real MNIST, from the cache (or fetched into it: tox fetches it before the tests)."""
     return data.load_mnist()
 
 
