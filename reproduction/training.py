@@ -413,22 +413,24 @@ EpochCallback = Callable[[EpochRecord], None]
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
-    """A run's state after its first epochs: their records, the model's weights (moving statistics
-    included) and the optimizer's variables (iterations, rate, slots). Runs that begin alike start from it
-    (reproduction/sharing.py); restored by assignment, it continues as if never stopped."""
+    """A run's state after its first epochs: their records, the model's variables (weights, moving
+    statistics, any seed generator's state) and the optimizer's (iterations, rate, slots). Runs that begin
+    alike start from it (reproduction/sharing.py); restored by assignment, it continues as if never
+    stopped."""
 
     config: RunConfig  # a run whose first len(records) epochs these are
     records: tuple[EpochRecord, ...]
-    weights: tuple[np.ndarray, ...]
+    model: tuple[np.ndarray, ...]  # model.variables, in order
     optimizer: tuple[np.ndarray, ...]
 
 
 class Trainer:
     """Trains runs on one dataset, one after another, reusing what does not depend on the run: the data as
     tensors, and one traced ``Engine`` per (model options, optimizer, momentum). A reused engine starts each
-    run from the weights a freshly built model would have (same seed, same draws) and a zeroed optimizer
-    state (iterations, momentum/velocity slots), so its result is bit-identical to a fresh engine's
-    (tests/test_training.py); what it saves is each run's trace and instantiation of the epoch function."""
+    run from the variables a freshly built model would have (weights and any random state, from the same
+    seed) and a zeroed optimizer state (iterations, momentum/velocity slots), so its result is bit-identical
+    to a fresh engine's (tests/test_training.py, tests/test_sharing.py); what it saves is each run's trace
+    and instantiation of the epoch function."""
 
     def __init__(
         self,
@@ -458,7 +460,8 @@ class Trainer:
             engine = self._engines[key] = self._new_engine(config, model, optimizer)
             engine.warm_up(*self._tensors[:2])
         else:
-            engine.model.set_weights(initial_model(config).get_weights())  # the run's, from its seed alone
+            # the run's weights and any random state (a Dropout's seed generator), from its seed alone
+            _assign(engine.model.variables, [v.numpy() for v in initial_model(config).variables])
             for v in engine.optimizer.variables:  # iterations, learning rate (assigned per epoch), slots
                 v.assign(tf.zeros_like(v))
         return engine
@@ -554,7 +557,7 @@ class Trainer:
         return Snapshot(
             config,
             tuple(records),
-            tuple(engine.model.get_weights()),
+            tuple(v.numpy() for v in engine.model.variables),
             tuple(v.numpy() for v in engine.optimizer.variables),
         )
 
@@ -572,9 +575,8 @@ class Trainer:
                 f"start: a snapshot of {start.config.key()}'s first {len(start.records)} epochs is not the "
                 f"start of {config.key()} (another lineage, or other rates or batches)"
             )
-        engine.model.set_weights(list(start.weights))
-        for variable, value in zip(engine.optimizer.variables, start.optimizer, strict=True):
-            variable.assign(value)
+        _assign(engine.model.variables, start.model)
+        _assign(engine.optimizer.variables, start.optimizer)
         return engine, list(start.records)
 
     def _epochs(self, config: RunConfig, engine: Engine, first: int, last: int | None):
@@ -600,6 +602,11 @@ class Trainer:
                 b_simple=NoiseScale(applied.gradient_sq, applied.gradient_trace).b_simple,
                 **dataclasses.asdict(applied),
             )
+
+
+def _assign(variables, values) -> None:
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
 
 
 def initial_model(config: RunConfig) -> keras.Model:

@@ -33,3 +33,18 @@ def gpu_workload():
     from reproduction.workloads import get_workload
 
     return dataclasses.replace(get_workload("tests.my_model:workload"), resources={"GPU": 1})
+
+
+def with_dropout(seed: int) -> keras.Model:
+    """Dropout after the ghost batch norm: a random state (its seed generator's) besides the weights."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(16,)),
+            keras.layers.Dense(64),
+            GhostBatchNormalization(virtual_batch_size=10),
+            keras.layers.ReLU(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(10),
+        ]
+    )

@@ -162,3 +162,24 @@ def test_dask_workers_hand_each_run_its_prefix(whole):
         c: _without_seconds(r) for c, r in whole.items()
     }
     assert [results[c].metadata.get("shared_epochs") for c in family()] == [1, 2, 2, 1]
+
+
+def test_a_models_random_state_is_part_of_the_snapshot():
+    """A user's model with Dropout: its seed generator's state moves with every update, and is no weight
+    (``get_weights`` leaves it out). Shared or whole, each run on a fresh Trainer, the runs agree."""
+    import my_model_variants as variants
+
+    from reproduction.training import Trainer
+    from reproduction.workloads import get_workload, register
+
+    base = get_workload("tests.my_model:workload")
+    workload = register(dataclasses.replace(base, name="my-model-dropout", build_model=variants.with_dropout))
+    data = workload.source().load()
+    configs = [workload.config("momentum", s, 0) for s in FAMILY]
+    whole = [Trainer(data).train(c) for c in configs]
+    trainer = Trainer(data)
+    prefixes = Prefixes(share(configs), lambda p, parent: trainer.train_prefix(p.config, p.epochs, parent))
+    shared = [trainer.train(c, start=prefixes.start(c)) for c in configs]
+    assert [_without_seconds(r) for r in shared] == [_without_seconds(r) for r in whole]
+    reused = trainer.train(configs[0])  # the engine reused from the runs before: its state reset too
+    assert _without_seconds(reused) == _without_seconds(whole[0])
