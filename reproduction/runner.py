@@ -252,8 +252,8 @@ def _train(job: _Job, pending, data, workers, scheduler, strategy, tls, timed_or
         plan = share(pooled)
         job.say(
             f"training {len(pooled)} untimed runs ({plan.epochs_trained()} epochs, not "
-            f"{sum(c.build_schedule().epochs for c in set(pooled))}: {len(plan.prefixes)} first-epoch "
-            f"prefixes shared) and {len(blocks)} timed blocks {where}"
+            f"{plan.epochs_whole()}: {len(plan.prefixes)} first-epoch prefixes shared) and {len(blocks)} "
+            f"timed blocks {where}"
         )
         for result in train_on_cluster(pooled, source, workers, scheduler, blocks, tls, job.say):
             job.finished(result, f" on {result.metadata.get('worker')}")

@@ -75,6 +75,10 @@ class SharePlan:
         i = self.starts[config]
         return 0 if i is None else self.prefixes[i].epochs
 
+    def epochs_whole(self) -> int:
+        """Epochs the runs would train without sharing."""
+        return sum(len(epoch_plan(c)) for c in self.starts)
+
     def epochs_trained(self) -> int:
         """Epochs trained in all, prefixes included (without sharing: the sum of the runs' epochs)."""
         own = sum(len(epoch_plan(c)) - self.shared_epochs(c) for c in self.starts)

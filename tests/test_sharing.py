@@ -31,7 +31,7 @@ def test_the_main_schedules_and_the_control_share_two_epochs_and_hybrid_and_incr
     plan = share(configs)
     assert [(p.epochs, p.parent, p.runs) for p in plan.prefixes] == [(2, None, 4), (4, 0, 2)]
     assert [plan.shared_epochs(c) for c in configs] == [2, 4, 4, 2]
-    assert plan.epochs_trained() == 16 < 4 * 6
+    assert plan.epochs_trained() == 16 < plan.epochs_whole() == 4 * 6
 
 
 BASE = RunConfig("momentum", "increase", seed=0, **SMALL)
@@ -49,7 +49,7 @@ OTHER_LINEAGES = {
 def test_runs_of_another_lineage_share_nothing(other):
     assert share([BASE, dataclasses.replace(BASE, schedule="hybrid")]).prefixes != ()
     plan = share([BASE, other])
-    assert plan.prefixes == () and plan.epochs_trained() == len(epoch_plan(BASE)) + len(epoch_plan(other))
+    assert plan.prefixes == () and plan.epochs_trained() == plan.epochs_whole() == 2 * len(epoch_plan(BASE))
     if other.schedule == "increase-momentum":
         assert epoch_plan(other) == epoch_plan(BASE) and other.momentum != BASE.momentum
 
@@ -84,7 +84,7 @@ def test_every_run_starts_from_a_prefix_of_its_own_epochs(specs):
                 and parent.epochs < p.epochs
                 and shares_start(p.config, parent.config, parent.epochs)
             )
-    assert plan.epochs_trained() <= sum(len(epoch_plan(c)) for c in set(configs))
+    assert plan.epochs_trained() <= plan.epochs_whole() == sum(len(epoch_plan(c)) for c in set(configs))
 
 
 def _passes(plan, config, i) -> bool:
