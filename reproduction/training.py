@@ -449,7 +449,9 @@ class Trainer:
         )
         self._engines: dict[tuple, Engine] = {}
 
-    def _engine(self, config: RunConfig, momentum: float | None) -> Engine:
+    def _engine(self, config: RunConfig, momentum: float | None, initial: bool = True) -> Engine:
+        """The engine for ``config``, built and traced once per key; a reused one reset to the run's initial
+        state unless ``initial`` is False (the caller assigns every variable from a snapshot)."""
         key = (config.workload, config.model, get_optimizer(config.optimizer), momentum)
         keras.utils.set_random_seed(config.seed)
         engine = self._engines.get(key)
@@ -459,7 +461,7 @@ class Trainer:
                 optimizer = get_optimizer(config.optimizer).build(config.learning_rate, momentum=momentum)
             engine = self._engines[key] = self._new_engine(config, model, optimizer)
             engine.warm_up(*self._tensors[:2])
-        else:
+        elif initial:
             # the run's weights and any random state (a Dropout's seed generator), from its seed alone
             _assign(engine.model.variables, [v.numpy() for v in initial_model(config).variables])
             for v in engine.optimizer.variables:  # iterations, learning rate (assigned per epoch), slots
@@ -565,7 +567,7 @@ class Trainer:
         """The run's engine, checked, at its initial weights or at ``start``'s; the records so far."""
         n_train = self._n_train(config)
         self._check(config, n_train)
-        engine = self._engine(config, config.build_schedule().momentum)
+        engine = self._engine(config, config.build_schedule().momentum, initial=start is None)
         if isinstance(engine, GenericEngine):
             self._check_generic(config, engine, n_train)
         if start is None:
