@@ -88,6 +88,7 @@ def _run_config(args, strategy: str = "default", replicas: int = 1):
         train_examples=args.train_examples,
         strategy=strategy,
         replicas=replicas,
+        noise_every=args.noise_every,
     )
 
 
@@ -389,6 +390,13 @@ def _add_run(sub) -> None:
         type=_positive_int,
         default=None,
         help="the first phase's batch (default: the workload's); the schedule keeps its factor",
+    )
+    p.add_argument(
+        "--noise-every",
+        type=_positive_int,
+        default=None,
+        help="estimate the gradient noise scale on one update in K only: less time, wider errors "
+        "(default: every update; docs/noise-scale.md)",
     )
     p.set_defaults(func=cmd_run)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from reproduction.distribute import STRATEGIES
 from reproduction.errors import UsageError
+from reproduction.noise_scale import check_noise_every
 from reproduction.optimizers import get_optimizer
 from reproduction.schedules import Schedule, get_schedule
 
@@ -78,6 +79,10 @@ class RunConfig:
     # The workload (reproduction/workloads/): data, and the base rate when base_lr is None. Left out of the
     # JSON and the key for "mnist", the first workload, so its runs keep the keys they had before.
     workload: str = "mnist"
+    # The gradient noise scale on the first update of every noise_every (docs/noise-scale.md): fewer
+    # estimates for less time, and other rounding (which updates are split). Left out of the JSON and the
+    # key at 1, every update measured, as every run was before it existed.
+    noise_every: int = 1
 
     def __post_init__(self):
         get_optimizer(self.optimizer)  # raises with the known names
@@ -102,6 +107,7 @@ class RunConfig:
                 f"replicas={self.replicas} with strategy='default': the default strategy is one device; use "
                 "'mirrored' or 'multi-worker'"
             )
+        check_noise_every(self.noise_every)
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
 
     def _workload(self):
@@ -134,6 +140,8 @@ class RunConfig:
             del data["strategy"], data["replicas"]
         if self.workload == "mnist":  # likewise for the first workload
             del data["workload"]
+        if self.noise_every == 1:  # and for every update measured
+            del data["noise_every"]
         return data
 
     @classmethod

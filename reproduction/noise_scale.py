@@ -11,7 +11,8 @@ independent draws around G, which gives an unbiased estimate of |G|^2 and tr(Sig
 (``step_estimate``; with two halves it is McCandlish et al.'s two-batch estimator with small batch B/2 and
 big batch B). Each epoch averages its updates' estimates, numerator and denominator apart, and records the
 standard error of |G|^2 across them: B_simple is resolved where |G|^2 exceeds twice its standard error;
-elsewhere only a lower bound is known (``NoiseScale.lower_bound``). The estimates average over the epoch's
+elsewhere only a lower bound is known (``NoiseScale.lower_bound``). A run may ask for it on one update in K
+only (``RunConfig.noise_every``): less time, a wider error. The estimates average over the epoch's
 updates, so they describe the epoch, not its last weights.
 
 The unit. Ghost batch norm normalizes each virtual batch of V examples on its own statistics, so an
@@ -64,6 +65,12 @@ class NoiseScale:
         """B_simple at |G|^2 two standard errors up: what the estimate rules in at least."""
         upper = self.gradient_sq + 2 * (self.gradient_sq_se if self.gradient_sq_se > 0 else 0.0)
         return self.trace / upper if upper > 0 else math.inf
+
+
+def check_noise_every(value) -> None:
+    """``noise_every``: the estimate on the first update of every ``value`` (1: every update)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"noise_every={value!r}: expected a positive integer (1: every update measured)")
 
 
 def estimate(small_sq: float, big_sq: float, b_small: int, b_big: int) -> NoiseScale:

@@ -35,6 +35,7 @@ evaluation on the test set is timed apart (``eval_seconds``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -57,7 +58,7 @@ from reproduction.distribute import check_split, describe
 from reproduction.errors import UsageError
 from reproduction.hostload import cores, measured
 from reproduction.model import build_cnn, forward, logits, micro_batch_size, split_gradients, two_parts
-from reproduction.noise_scale import NoiseScale, epoch_noise, squared_norm, step_estimate
+from reproduction.noise_scale import NoiseScale, check_noise_every, epoch_noise, squared_norm, step_estimate
 from reproduction.optimizers import get_optimizer
 from reproduction.provenance import metadata
 from reproduction.results import EpochRecord, RunResult
@@ -132,14 +133,17 @@ class Engine:
         micro_batch: int | None = None,
         strategy: tf.distribute.Strategy | None = None,
         noise: bool = True,
+        noise_every: int = 1,
     ):
         """``micro_batch``: chunk size for large batches (model.micro_batch_size), None: never split (plain
         BN). ``strategy``: the one model and optimizer were created under (their ``strategy.scope()``); None:
         the default, one device. ``noise``: estimate the gradient noise scale (each chunk in two parts); False
-        computes each chunk in one piece (what the estimate costs: benchmarks/test_engine_speed.py)."""
+        computes each chunk in one piece (what the estimate costs: benchmarks/test_engine_speed.py).
+        ``noise_every``: estimate it on the first update of every ``noise_every`` (RunConfig.noise_every)."""
+        check_noise_every(noise_every)
         self.model, self.optimizer = model, optimizer
         self.micro_batch = micro_batch
-        self.noise = noise
+        self.noise, self.noise_every = noise, noise_every
         self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         if self.replicas > 1 and micro_batch is None:
@@ -173,15 +177,21 @@ class Engine:
         order = tf.argsort(tf.random.stateless_uniform([n], seed=seed))
         steps = (n + batch_size - 1) // batch_size
         lr_start = tf.cast(self.optimizer.learning_rate, tf.float32)  # as the updates below read it
-        loss_sum, noise = tf.constant(0.0), tf.zeros([4])
-        batch_min, batch_max, examples = n, tf.constant(0), tf.constant(0)
-        for i in tf.range(steps):
-            idx = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
-            loss, step_noise = self.strategy.run(self._step, (x, y, idx))
-            loss_sum += self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-            noise += self.strategy.reduce(tf.distribute.ReduceOp.SUM, step_noise, axis=None)
-            b = tf.shape(idx)[0]
-            batch_min, batch_max, examples = tf.minimum(batch_min, b), tf.maximum(batch_max, b), examples + b
+        totals = (tf.constant(0.0), tf.zeros([4]), n, tf.constant(0), tf.constant(0))
+
+        def batch_of(i):
+            return order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
+
+        k = self.noise_every
+        if k == 1:  # the suite's runs: no inner loop, whose overhead per update a B-100 epoch would feel
+            for i in tf.range(steps):
+                totals = self._update(x, y, batch_of(i), totals, measure=True)
+        else:  # in groups of k updates: the first measured, the rest in a loop without the estimate's ops
+            for g in tf.range((steps + k - 1) // k):
+                totals = self._update(x, y, batch_of(g * k), totals, measure=True)
+                for i in tf.range(g * k + 1, tf.minimum((g + 1) * k, steps)):
+                    totals = self._update(x, y, batch_of(i), totals, measure=False)
+        loss_sum, noise, batch_min, batch_max, examples = totals
         lr_end = tf.cast(self.optimizer.learning_rate, tf.float32)
         return (
             loss_sum / tf.cast(tf.maximum(n, 1), tf.float32),
@@ -190,14 +200,24 @@ class Engine:
             noise,
         )
 
-    def _step(self, x, y, idx):
+    def _update(self, x, y, idx, totals, measure: bool):
+        """One update on the examples ``idx``, added to the epoch's totals (loss sum, noise sums, examples per
+        update min and max, examples in all). ``measure``: with the noise estimate."""
+        loss_sum, noise, batch_min, batch_max, examples = totals
+        loss, step_noise = self.strategy.run(functools.partial(self._step, measure=measure), (x, y, idx))
+        loss_sum += self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        noise += self.strategy.reduce(tf.distribute.ReduceOp.SUM, step_noise, axis=None)
+        b = tf.shape(idx)[0]
+        return loss_sum, noise, tf.minimum(batch_min, b), tf.maximum(batch_max, b), examples + b
+
+    def _step(self, x, y, idx, measure: bool = True):
         """One parameter update on the examples ``idx`` (per replica: its slice of them); returns the summed
-        loss over this replica's examples and its noise sums."""
+        loss over this replica's examples and its noise sums (zeros unless ``measure``)."""
         if self.micro_batch is None:
             return self._plain_step(x, y, idx)
         total = tf.cast(tf.shape(idx)[0], tf.float32)  # the global batch, whose mean loss every replica takes
         idx = self._replica_slice(idx)
-        grads, loss_sum, statistics, noise = self._chunked_gradient(x, y, idx, 1.0 / total)
+        grads, loss_sum, statistics, noise = self._chunked_gradient(x, y, idx, 1.0 / total, measure)
         self._apply_statistics(statistics)
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss_sum, noise
@@ -222,11 +242,11 @@ class Engine:
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         return idx[replica * share : (replica + 1) * share]
 
-    def _chunked_gradient(self, x, y, idx, scale):
+    def _chunked_gradient(self, x, y, idx, scale, measure: bool = True):
         """The gradient of ``scale * sum(loss)`` over ``idx``, in chunks of at most ``micro_batch`` examples
         whose gradients and size-weighted ghost-BN statistics are summed; the loss sum; the statistics (mean,
         variance); and the noise sums over chunks, each chunk's gradient coming in two parts
-        (model.split_gradients) that give one estimate (noise_scale.step_estimate)."""
+        (model.split_gradients) that give one estimate (noise_scale.step_estimate) where ``measure``."""
         b = tf.shape(idx)[0]
         chunk = tf.minimum(b, self.micro_batch)
         grads = [tf.zeros_like(v) for v in self.variables]
@@ -234,7 +254,7 @@ class Engine:
         loss_sum, noise = tf.constant(0.0), tf.zeros([4])
         for j in tf.range((b + chunk - 1) // chunk):
             part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
-            chunk_grads, part_loss, statistics, chunk_noise = self._chunk_gradient(x, y, part, scale)
+            chunk_grads, part_loss, statistics, chunk_noise = self._chunk_gradient(x, y, part, scale, measure)
             grads = [g + d for g, d in zip(grads, chunk_grads, strict=True)]
             noise += chunk_noise
             if statistics is not None:  # size-weighted, as the layer's rule over virtual batches
@@ -243,10 +263,11 @@ class Engine:
             loss_sum += part_loss
         return grads, loss_sum, (mean, variance), noise
 
-    def _chunk_gradient(self, x, y, part, scale):
+    def _chunk_gradient(self, x, y, part, scale, measure: bool = True):
         """One chunk: its gradient, loss sum, ghost-BN statistics and noise estimate [|G|^2, tr(Sigma), |G|^2
-        squared, 1] from its two parts (zeros without ``noise``: the chunk in one piece, through the tape)."""
-        if not self.noise:
+        squared, 1] from its two parts (zeros without ``noise`` or ``measure``: the chunk in one piece,
+        through the tape)."""
+        if not (self.noise and measure):
             with tf.GradientTape() as tape:
                 z, statistics = forward(self.model, tf.gather(x, part), training=True)
                 part_loss = tf.reduce_sum(
@@ -330,12 +351,15 @@ class GenericEngine(Engine):
 
     eval_batch = 1000  # inference memory for larger models
 
-    def __init__(self, model, optimizer, kind: str, strategy=None, noise: bool = True, chunk_target=500):
+    def __init__(
+        self, model, optimizer, kind: str, strategy=None, noise: bool = True, chunk_target=500, noise_every=1
+    ):
         self.kind = kind
         self.unit, self.noise_note = coupling_unit(model)
         self.ghost = ghost_layers(model)
         micro = None if self.unit is None else max(1, chunk_target // self.unit) * self.unit
-        super().__init__(model, optimizer, micro_batch=micro, strategy=strategy, noise=noise and bool(micro))
+        noise = noise and bool(micro)
+        super().__init__(model, optimizer, micro, strategy, noise=noise, noise_every=noise_every)
         self.norm = None  # the report CNN's layer name means nothing here
 
     def _apply_statistics(self, statistics) -> None:
@@ -352,7 +376,7 @@ class GenericEngine(Engine):
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss_sum, tf.zeros([4])
 
-    def _chunked_gradient(self, x, y, idx, scale):
+    def _chunked_gradient(self, x, y, idx, scale, measure: bool = True):
         """As ``Engine._chunked_gradient``, the statistics one (mean, variance) per ghost layer."""
         b = tf.shape(idx)[0]
         chunk = tf.minimum(b, self.micro_batch)
@@ -361,7 +385,7 @@ class GenericEngine(Engine):
         loss_sum, noise = tf.constant(0.0), tf.zeros([4])
         for j in tf.range((b + chunk - 1) // chunk):
             part = idx[j * chunk : tf.minimum((j + 1) * chunk, b)]
-            chunk_grads, part_loss, weighted, chunk_noise = self._chunk_gradient(x, y, part, scale)
+            chunk_grads, part_loss, weighted, chunk_noise = self._chunk_gradient(x, y, part, scale, measure)
             grads = [g + d for g, d in zip(grads, chunk_grads, strict=True)]
             sums = [(m + dm, v + dv) for (m, v), (dm, dv) in zip(sums, weighted, strict=True)]
             loss_sum, noise = loss_sum + part_loss, noise + chunk_noise
@@ -371,9 +395,9 @@ class GenericEngine(Engine):
     def _piece(self, x, y, scale):
         return piece_gradient(self.model, self.variables, self.ghost, x, y, self.kind, scale)
 
-    def _chunk_gradient(self, x, y, part, scale):
+    def _chunk_gradient(self, x, y, part, scale, measure: bool = True):
         xs, ys = tf.gather(x, part), tf.gather(y, part)
-        if not self.noise:
+        if not (self.noise and measure):
             return self._one_piece(xs, ys, scale)
         return tf.cond(  # a chunk of one unit has no second part (and some kernels mishandle an empty batch)
             tf.shape(part)[0] > self.unit,
@@ -452,7 +476,7 @@ class Trainer:
     def _engine(self, config: RunConfig, momentum: float | None, initial: bool = True) -> Engine:
         """The engine for ``config``, built and traced once per key; a reused one reset to the run's initial
         state unless ``initial`` is False (the caller assigns every variable from a snapshot)."""
-        key = (config.workload, config.model, get_optimizer(config.optimizer), momentum)
+        key = (config.workload, config.model, get_optimizer(config.optimizer), momentum, config.noise_every)
         keras.utils.set_random_seed(config.seed)
         engine = self._engines.get(key)
         if engine is None:
@@ -475,11 +499,11 @@ class Trainer:
     def _new_engine(self, config: RunConfig, model, optimizer) -> Engine:
         if get_workload(config.workload).build_model is None:
             micro_batch = micro_batch_size(config.model)
-            return Engine(model, optimizer, micro_batch=micro_batch, strategy=self.strategy)
+            return Engine(model, optimizer, micro_batch, self.strategy, noise_every=config.noise_every)
         where = f"workload {config.workload!r}: build_model({config.seed})"
         data = (self.x_train, self.y_train, self.x_test, self.y_test)
         kind = check_classifier(model, n_classes(data), tuple(self.x_train.shape[1:]), where)
-        return GenericEngine(model, optimizer, kind, strategy=self.strategy)
+        return GenericEngine(model, optimizer, kind, strategy=self.strategy, noise_every=config.noise_every)
 
     def train_timed(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
         """``train``, with the CPU time other processes used meanwhile in its metadata (``host_load``): the

@@ -56,6 +56,44 @@ def train_single_threaded(config: dict, data) -> dict:
     return Trainer(data).train(RunConfig.from_dict(config)).to_dict()
 
 
+def noise_cost_single_threaded(schedule: str, everies: tuple[int, ...], rounds: int) -> dict:
+    """Run in a fresh process, as a worker trains (one intra- and one inter-op thread): whole MNIST runs of
+    ``schedule`` (SGD, its batches and rates) by engines with the noise estimate off ('none') and on one
+    update in k for each k of ``everies`` ('every{k}'), runs alternating: each run's training seconds."""
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"  # what configure_threads sets
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    from reproduction.config import ModelOptions, RunConfig
+    from reproduction.data import load_mnist
+    from reproduction.model import build_cnn, micro_batch_size
+    from reproduction.training import Engine, configure_determinism
+
+    configure_determinism()
+    x, y = (tf.constant(a) for a in load_mnist().preprocessed()[:2])
+    micro = micro_batch_size(ModelOptions())
+    engines = {"none": Engine(build_cnn(seed=0), keras.optimizers.SGD(0.05), micro, noise=False)}
+    for k in everies:
+        engines[f"every{k}"] = Engine(build_cnn(seed=0), keras.optimizers.SGD(0.05), micro, noise_every=k)
+    epochs = [
+        (p.learning_rate, p.batch_size) for p in RunConfig("sgd", schedule).build_schedule().per_epoch()
+    ]
+    for engine in engines.values():  # traced, and one epoch at each batch: caches and allocator
+        engine.warm_up(x, y)
+        for lr, batch in dict.fromkeys(epochs):
+            engine.train_epoch(x, y, lr, batch, (0, 99))
+    seconds: dict[str, list[float]] = {name: [] for name in engines}
+    for r in range(rounds):
+        for name, engine in engines.items():
+            start = time.perf_counter()
+            for e, (lr, batch) in enumerate(epochs):
+                engine.train_epoch(x, y, lr, batch, (r, e))
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
 def chunked_epochs(inter_op_threads: int) -> dict:
     """Run in a fresh process: two epochs of the engine (Adam, noise estimate on) whose batches of 80 come in
     chunks of 30 (so chunks and parts can run side by side), on ``inter_op_threads`` inter-op threads and

@@ -16,6 +16,7 @@ from support import synthetic_digits
 
 from reproduction import claims, stats
 from reproduction.config import ModelOptions, RunConfig
+from reproduction.errors import UsageError
 from reproduction.model import build_cnn, split_gradients
 from reproduction.noise_scale import (
     NoiseProbe,
@@ -323,6 +324,84 @@ def test_chunked_updates_give_one_estimate_per_chunk():
     engine.warm_up(x, y)
     applied = engine.train_epoch(x, y, 0.05, 300, (0, 0))
     assert applied.steps == 2 and applied.noise_estimates == 6 and applied.gradient_trace > 0
+
+
+def _sampled_engine(every: int, lr: float = 0.05):
+    from reproduction.training import Engine
+
+    keras.utils.set_random_seed(0)
+    return Engine(build_cnn(), keras.optimizers.SGD(lr), micro_batch=100, noise_every=every)
+
+
+@pytest.mark.parametrize(
+    ("batch", "every", "estimates"), [(100, 1, 6), (100, 4, 2), (300, 2, 3), (100, 9, 1)]
+)
+def test_one_update_in_k_is_measured_and_every_update_applied(batch, every, estimates):
+    """noise_every=k: the first update of each k estimated (every chunk of it), all of them applied. 600
+    examples: six updates of 100 (one chunk each), or two of 300 (three chunks each)."""
+    x, y = tf.constant(DATA[0]), tf.constant(DATA[1])
+    engine = _sampled_engine(every)
+    engine.warm_up(x, y)
+    applied = engine.train_epoch(x, y, 0.05, batch, (0, 0))
+    assert applied.noise_estimates == estimates
+    assert applied.steps == 600 // batch and applied.applied_examples == 600
+    assert applied.applied_batch_min == applied.applied_batch_max == batch
+    assert int(engine.optimizer.iterations.numpy()) == 600 // batch
+
+
+def test_updates_out_of_the_estimate_train_as_measured_ones_do():
+    """The same epoch with every update measured and with one in four: the same updates on the same batches,
+    whose gradients differ only in rounding (one piece against two parts), so the weights agree to float32
+    rounding; an update skipped or applied twice would move them by orders more."""
+    x, y = tf.constant(DATA[0]), tf.constant(DATA[1])
+    weights = []
+    for every in (1, 4):
+        engine = _sampled_engine(every, lr=0.1)
+        engine.warm_up(x, y)
+        for epoch in range(2):
+            engine.train_epoch(x, y, 0.1, 50, (0, epoch))
+        weights.append([v.numpy() for v in engine.model.variables])
+    keras.utils.set_random_seed(0)
+    initial = [v.numpy() for v in build_cnn().variables]
+    assert max(np.abs(a - b).max() for a, b in zip(weights[0], initial, strict=True)) > 0.05
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_one_update_in_k_estimates_what_every_update_does():
+    """At fixed weights (learning rate 0) the estimate from one update in three and from every update are
+    two estimates of the same |G|^2 and tr(Sigma): they agree within their errors."""
+    x, y = tf.constant(DATA[0]), tf.constant(DATA[1])
+    scales = []
+    for every in (1, 3):
+        engine = _sampled_engine(every, lr=0.0)
+        engine.warm_up(x, y)
+        applied = engine.train_epoch(x, y, 0.0, 20, (0, 0))
+        scales.append(applied)
+    full, sampled = scales
+    assert (full.noise_estimates, sampled.noise_estimates) == (30, 10)
+    error = math.hypot(full.gradient_sq_se, sampled.gradient_sq_se)
+    assert abs(full.gradient_sq - sampled.gradient_sq) < 3 * error
+    assert sampled.gradient_sq_se > full.gradient_sq_se  # fewer estimates, a wider error
+    assert sampled.gradient_trace == pytest.approx(full.gradient_trace, rel=0.15)
+
+
+def test_a_run_measured_on_one_update_in_k_is_its_own_run():
+    """noise_every is part of the run: its own key and lineage (its rounding differs), left out of the JSON
+    and the key at 1 (every run stored before it existed keeps its key); bad values refused by name."""
+    from reproduction.sharing import lineage
+
+    every, sampled = RunConfig("sgd", "constant", seed=0), RunConfig("sgd", "constant", seed=0, noise_every=4)
+    assert "noise_every" not in every.to_dict() and sampled.to_dict()["noise_every"] == 4
+    assert every.key() != sampled.key() and lineage(every) != lineage(sampled)
+    assert RunConfig.from_dict(sampled.to_dict()) == sampled
+    trainer = Trainer(DATA)  # one trainer: the engine for every update is not the one for one in four
+    for k in (1, 4, 1):
+        result = trainer.train(RunConfig("sgd", "constant", seed=0, noise_every=k, **SMALL))
+        assert [e.noise_estimates for e in result.epochs] == [(e.steps + k - 1) // k for e in result.epochs]
+    for bad in (0, -2, 1.5, True, "4"):
+        with pytest.raises(UsageError, match="noise_every"):
+            RunConfig(noise_every=bad)
 
 
 def test_plain_batch_norm_runs_are_not_measured():
