@@ -110,15 +110,18 @@ class Verdict:
         return cls(**data)
 
 
-def _too_few(d: np.ndarray) -> Decision:
+def _too_few(d: np.ndarray, shown=lambda v: v) -> Decision:
     """Nothing can be decided: one repetition has no spread (a smoke run with one seed), and a non-finite
-    value (a diverged run's NaN loss) has no place in a t test."""
+    value (a diverged run's NaN loss, an estimate that could not be made) has no place in a t test. The
+    interval is unbounded, which no declaration of an undecided verdict accepts (claims.status); the effect
+    is that of the finite values, in the caller's unit (``shown``)."""
     finite = d[np.isfinite(d)]
-    effect = float(np.mean(finite)) if len(finite) else math.nan
+    effect = shown(float(np.mean(finite))) if len(finite) else math.nan
     why = (
         "fewer than 2 repetitions: no spread to test against"
         if len(d) < 2
-        else f"{len(d) - len(finite)} of {len(d)} values are not finite (diverged runs)"
+        else f"{len(d) - len(finite)} of {len(d)} values are not finite (a diverged run, or an estimate that "
+        "could not be made)"
     )
     return Decision(UNDECIDED, effect, -math.inf, math.inf, len(d), note=why)
 
@@ -204,7 +207,8 @@ def tost_paired(
     if p_beyond < alpha_refute:
         return Decision(REFUTED, mean, low, high, len(d), p_beyond, refutable_beyond=detectable)
     sd = float(np.std(d, ddof=1))
-    n_needed = _n_for_half_width(sd, abs(abs(mean) - margin), alpha)
+    level = alpha if abs(mean) < margin else alpha_refute  # what deciding would take: holding, or refuting
+    n_needed = _n_for_half_width(sd, abs(abs(mean) - margin), level)
     return Decision(UNDECIDED, mean, low, high, len(d), p_tost, n_needed, refutable_beyond=detectable)
 
 
@@ -222,10 +226,10 @@ def one_sided_paired(
     d = np.asarray(differences, dtype=float)
     if d.ndim != 1:
         raise ValueError(f"differences: expected a 1-d sequence, got shape {d.shape}")
-    if len(d) < 2 or not np.all(np.isfinite(d)):
-        return _too_few(d)
-    mean, se, low, high = _t_interval(d, alpha)
     shown = (lambda v: v) if interval_transform is None else interval_transform
+    if len(d) < 2 or not np.all(np.isfinite(d)):
+        return _too_few(d, shown)
+    mean, se, low, high = _t_interval(d, alpha)
     eff = shown(mean) if effect is None else effect
     if _no_spread(d):
         verdict = HOLDS if mean > 0 else REFUTED
@@ -234,9 +238,11 @@ def one_sided_paired(
     p_less = float(st.ttest_1samp(d, 0.0, alternative="less").pvalue)
     if p_greater < alpha:
         return Decision(HOLDS, eff, shown(low), shown(high), len(d), p_greater)
-    if p_less < (alpha if alpha_refute is None else alpha_refute):
+    alpha_refute = alpha if alpha_refute is None else alpha_refute
+    if p_less < alpha_refute:
         return Decision(REFUTED, eff, shown(low), shown(high), len(d), p_less)
-    n_needed = _n_for_half_width(float(np.std(d, ddof=1)), abs(mean), alpha)
+    level = alpha if mean > 0 else alpha_refute  # what deciding would take: holding, or refuting
+    n_needed = _n_for_half_width(float(np.std(d, ddof=1)), abs(mean), level)
     return Decision(UNDECIDED, eff, shown(low), shown(high), len(d), p_greater, n_needed)
 
 

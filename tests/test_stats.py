@@ -37,6 +37,21 @@ def test_tost_undecided_says_how_many_would_decide():
     assert "seeds would decide" in stats.Verdict.of(v, "c", "p", "b").summary()
 
 
+def test_seeds_to_decide_are_counted_at_the_level_deciding_would_take():
+    """Undecided beyond the margin (or below 0) is decided by refuting, at the stricter level: it takes more
+    seeds than the level of holding would say."""
+    beyond = [1.1, 1.6, 0.9, 1.4]  # mean 1.25 against margin 1: refuting would decide
+    lax = stats.tost_paired(beyond, 1.0)
+    strict = stats.tost_paired(beyond, 1.0, alpha_refute=0.05 / 8)
+    assert lax.verdict == strict.verdict == stats.UNDECIDED
+    assert strict.n_to_decide > lax.n_to_decide
+    below = [-0.1, 0.05, -0.2, 0.02]
+    assert (
+        stats.one_sided_paired(below, alpha_refute=0.05 / 8).n_to_decide
+        > stats.one_sided_paired(below).n_to_decide
+    )
+
+
 def test_strict_refutation_level_turns_a_weak_opposite_into_undecided():
     d = np.log([0.9, 0.85, 0.95])  # mildly the wrong way
     assert stats.one_sided_paired(d).verdict == stats.REFUTED

@@ -144,6 +144,15 @@ def test_a_diverged_control_is_told_apart_and_named(plan):
     assert v.verdict == stats.HOLDS and bad.key() in v.detail
 
 
+def test_a_diverged_decay_run_does_not_tell_a_control_apart(plan):
+    """A control that trains like decay stays red when the decay run of one of its pairs diverges: the
+    divergence says nothing of the control (it once counted as telling it apart, whichever run diverged)."""
+    runs = _grid(plan, eps5=(0.0, 0.0))
+    _diverge(runs, plan.config("sgd", "decay", 1))
+    v = claims.evaluate("negative-control", plan, runs)["sgd-eps5"]
+    assert v.verdict == stats.REFUTED and claims.status(v, plan)[0] == Status.FAIL, v.summary()
+
+
 def test_the_guarded_claim_says_where_it_has_no_demonstrated_power(plan):
     runs = _grid(plan, eps5=(-0.3, 0.0))
     v = claims.evaluate("accuracy-within-1pt", plan, runs)["momentum-hybrid"]
@@ -158,6 +167,21 @@ def _undecided(claim: str, params: str, effect: float) -> stats.Verdict:
 def test_an_undeclared_undecided_verdict_is_red(plan):
     kind, why = claims.status(_undecided("accuracy-within-1pt", "sgd-hybrid", 0.5), plan)
     assert kind == Status.FAIL and "not declared" in why
+
+
+def test_an_undecided_verdict_for_want_of_evidence_is_red_even_where_declared():
+    """A declaration covers too few seeds, not values that could not be computed (an unresolved first noise
+    estimate, a diverged run): such a verdict is red even with its effect inside the declared range; its
+    effect is in the claim's unit (a ratio here, not the mean log ratio)."""
+    fashion = plan_with_seeds("fashion-mnist", 5, "quick")
+    decision = stats.one_sided_paired([math.log(1.2), NAN, math.log(1.1)], interval_transform=math.exp)
+    assert decision.verdict == stats.UNDECIDED and decision.effect == pytest.approx(math.sqrt(1.2 * 1.1))
+    assert "not finite" in decision.note
+    v = stats.Verdict.of(decision, "noise-scale-rises", "adam-from-epoch-2", "b", "x")
+    kind, why = claims.status(v, fashion)
+    assert kind == Status.FAIL and "want of evidence" in why
+    declared = dataclasses.replace(v, low=1.0, high=1.3)  # the same effect with a finite interval
+    assert claims.status(declared, fashion)[0] == Status.DECLARED
 
 
 def test_a_declared_undecided_verdict_is_an_xfail_only_inside_its_range():

@@ -241,6 +241,8 @@ def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
         return Status.PASS, ""
     if verdict.verdict == UNDECIDED:
         declared = claim.declared_undecided(plan, verdict.params)
+        if not (math.isfinite(verdict.low) and math.isfinite(verdict.high)):  # stats._too_few
+            return Status.FAIL, "undecided for want of evidence, not of seeds: no declaration covers that"
         if declared is None:
             return Status.FAIL, f"undecided, and not declared as possibly undecided in {plan.profile.name}"
         low, high = declared.effect_range
@@ -281,6 +283,7 @@ class Pairs:
     differences: tuple[float, ...]  # NaN where a run of the pair diverged
     one_diverged: tuple[str, ...]  # keys of diverged runs whose partner trained
     both_diverged: tuple[int, ...]  # seeds where both diverged
+    first_diverged: tuple[str, ...] = ()  # those of one_diverged that are the a of their pair
 
     @property
     def note(self) -> str:
@@ -293,7 +296,7 @@ class Pairs:
 
 
 def paired(runs: Runs, pairs: Sequence[tuple[RunConfig, RunConfig]], quantity: str) -> Pairs:
-    differences, one, both = [], [], []
+    differences, one, both, first = [], [], [], []
     for a, b in pairs:
         ra, rb = get_run(runs, a), get_run(runs, b)
         da, db = diverged(ra), diverged(rb)
@@ -301,8 +304,9 @@ def paired(runs: Runs, pairs: Sequence[tuple[RunConfig, RunConfig]], quantity: s
             both.append(a.seed)
         elif da or db:
             one.append((a if da else b).key())
+            first.extend([a.key()] if da else [])
         differences.append(math.nan if da or db else final_value(ra, quantity) - final_value(rb, quantity))
-    return Pairs(tuple(differences), tuple(one), tuple(both))
+    return Pairs(tuple(differences), tuple(one), tuple(both), tuple(first))
 
 
 def judged_pairs(

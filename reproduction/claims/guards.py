@@ -42,8 +42,9 @@ def control_verdict(
     alpha: float,
 ) -> Verdict:
     """A negative control holds when the TOST refutes equivalence on the predicted side at ``alpha``, the
-    refutation level of the claim it guards (or a run of a pair diverged: not equivalent either way);
-    equivalent or undecided is refuted: the margin does not discriminate at these seeds."""
+    refutation level of the claim it guards (or a control run diverged while its decay partner trained:
+    not equivalent either way; a diverged decay run shows nothing of the control); equivalent or undecided is
+    refuted: the margin does not discriminate at these seeds. ``evidence``: pairs (control, decay)."""
     sign = ">" if direction > 0 else "<"
     equivalence = tost(
         claim,
@@ -55,7 +56,7 @@ def control_verdict(
         bound=f"control - decay {sign} {direction * margin:+.4g}{unit} (equivalence refuted, alpha "
         f"{alpha:.3g})",
     )
-    by_divergence = bool(evidence.one_diverged)
+    by_divergence = bool(evidence.first_diverged)
     beyond = equivalence.verdict == REFUTED and (by_divergence or direction * equivalence.effect > 0)
     why = (
         ""
