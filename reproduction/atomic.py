@@ -31,6 +31,16 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
 
+def ensure_file_target(path: str | os.PathLike, flag: str) -> Path:
+    """A file can be written at ``path`` (its directory created, the path not a directory); UsageError
+    naming the option otherwise, before any work starts."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: a directory; expected the path of a file to write")
+    ensure_directory(path.parent, flag)
+    return path
+
+
 def ensure_directory(path: str | os.PathLike, flag: str) -> Path:
     """Create ``path`` (and its parents) and check that a file can be written there; ValueError naming the
     option (``flag``, e.g. '--runs-dir') otherwise, before any work starts."""

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from reproduction import data as data_mod
+from reproduction.atomic import ensure_file_target
 from reproduction.cluster import ClusterLost, RunFailed
 from reproduction.errors import UsageError
 from reproduction.launch import LaunchFailed
@@ -96,6 +97,8 @@ def cmd_run(args) -> int:
     from reproduction.distribute import check_strategy, is_chief, make_strategy
 
     check_strategy(args.strategy, args.replicas)  # before TensorFlow starts
+    if args.out:
+        ensure_file_target(args.out, "--out")
     # first: a strategy sets up TensorFlow's devices (and a worker's server) before anything else runs
     strategy = make_strategy(args.strategy, args.replicas) if args.strategy != "default" else None
     config = _run_config(args, args.strategy, strategy.num_replicas_in_sync if strategy is not None else 1)
@@ -209,6 +212,7 @@ def cmd_calibrate(args) -> int:
     from reproduction.provenance import cpu_name, git_state
 
     workload = _workload(args)
+    out = ensure_file_target(args.out or workload.preregistration, "--out")  # before any training
     runs = _train(
         calibration.calibration_configs(workload, args.seeds), args, _store(args), workers=args.workers
     ).runs
@@ -217,7 +221,6 @@ def cmd_calibrate(args) -> int:
         workload, runs, args.seeds, {"git_commit": commit, "git_dirty": dirty, "cpu": cpu_name()}
     )
     calibration.load_margins(content, workload)  # the same checks the claims will make
-    out = Path(args.out) if args.out else Path(workload.preregistration)
     atomic_write_json(out, content)
     print("| optimizer | seeds | sd of final train loss | margin |\n|---|---|---|---|")
     for o, entry in content["optimizers"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from reproduction.atomic import atomic_write_bytes  # noqa: E402
 from reproduction.config import RunConfig  # noqa: E402
 from reproduction.results import RunResult  # noqa: E402
 from reproduction.schedules import MAIN_SCHEDULES  # noqa: E402
@@ -28,9 +30,12 @@ Runs = Mapping[RunConfig, RunResult]
 
 
 def _save(fig, path: Path) -> Path:
+    """Written whole or not at all, as every other file of a report (atomic.py)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from reproduction import calibration, claims, figures, noise_scale, stats
-from reproduction.atomic import atomic_write_bytes, atomic_write_json
+from reproduction.atomic import atomic_write_bytes, atomic_write_json, ensure_directory
 from reproduction.claims import Plan, Status, gradient_noise
 from reproduction.config import RunConfig
 from reproduction.errors import UsageError
@@ -552,15 +552,24 @@ def readme_block(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir
 
 def write_readme_block(readme: Path, workload: str, block: str) -> None:
     """Replace the block between the workload's markers in ``readme`` (which must have them)."""
-    text = readme.read_text()
+    text, start, end = _readme_block(readme, workload)
+    atomic_write_bytes(readme, (text[:start] + block + text[end:]).encode())
+
+
+def _readme_block(readme: Path, workload: str) -> tuple[str, int, int]:
+    """``readme``'s text and where the workload's headline block starts and ends; UsageError if it cannot
+    be read or has no such block."""
+    try:
+        text = readme.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--readme {readme}: cannot be read ({type(exc).__name__})") from None
     marker = f"headline:{workload}"
     start, end = text.find(f"<!-- {marker}:"), text.find(f"<!-- /{marker} -->")
     if start < 0 or end < 0:
         raise UsageError(
             f"--readme {readme}: no '<!-- {marker}: ... -->' ... '<!-- /{marker} -->' block to replace"
         )
-    end += len(f"<!-- /{marker} -->")
-    atomic_write_bytes(readme, (text[:start] + block + text[end:]).encode())
+    return text, start, end + len(f"<!-- /{marker} -->")
 
 
 # ----------------------------------------------------------------------------------------- files in and out
@@ -648,6 +657,9 @@ def rebuild_report(directory: Path, out: Path | None = None, readme: Path | None
     alone keep their stored verdicts (re-run them with ``reproduction reproduce`` or ``pytest claims``).
     ``readme``: also rewrite its headline block for this workload."""
     plan, runs, verdicts = load_results(directory)
+    ensure_directory(out or directory, "--out")  # before anything is written
+    if readme is not None:
+        _readme_block(readme, plan.workload.name)
     known = {(v.claim, v.params): v for v in verdicts}
     path, verdicts = build_report(plan, runs, out or directory, known)
     if readme is not None:

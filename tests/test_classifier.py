@@ -214,6 +214,9 @@ def test_the_run_key_follows_the_source_of_a_users_model_and_data_and_not_the_bu
         ("tests.no_such_module:workload", "cannot import module 'tests.no_such_module'"),
         ("tests.my_model:no_such_function", "module 'tests.my_model' has no function 'no_such_function'"),
         ("tests.my_model:load_data", "load_data\\(\\) returned tuple, not a Workload"),
+        (":workload", "expected package.module:function"),
+        (".my_model:workload", "expected package.module:function"),
+        ("tests.my_model:", "expected package.module:function"),
     ],
 )
 def test_a_workload_spec_that_does_not_resolve_is_refused(spec, message):

@@ -156,6 +156,40 @@ def test_directories_are_checked_before_any_training(tmp_path, capsys, flag, whe
     _assert_one_line_error(capsys, code, flag, "not a writable directory")
 
 
+@pytest.mark.parametrize("command", ["run", "calibrate"])
+@pytest.mark.parametrize("where", ["a-directory", "below-a-file"])
+def test_an_output_file_is_checked_before_any_training(tmp_path, capsys, command, where):
+    """run --out and calibrate --out are written after training: a path that cannot take the file is
+    refused first (the data are not even loaded)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = str(tmp_path) if where == "a-directory" else str(blocker / "run.json")
+    argv = [command, "--out", out, "--runs-dir", str(tmp_path / "runs"), "--data-dir", "/nonexistent"]
+    code = main(argv + (["--optimizer", "sgd"] if command == "run" else []))
+    _assert_one_line_error(capsys, code, "--out")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("problem", ["missing-readme", "readme-without-block", "out-below-a-file"])
+def test_report_checks_its_outputs_before_writing_anything(tmp_path, capsys, problem):
+    """A README that cannot be read or has no block for the workload, or an --out that is no directory:
+    one line, and the report directory untouched (it used to be rewritten before the README failed)."""
+    source = tmp_path / "from"
+    source.mkdir()
+    (source / "results.json").write_text(json.dumps(RESULTS))
+    (tmp_path / "plain.md").write_text("# no headline block here\n")
+    (tmp_path / "file").write_text("not a directory")
+    extra = {
+        "missing-readme": ["--readme", str(tmp_path / "nope.md")],
+        "readme-without-block": ["--readme", str(tmp_path / "plain.md")],
+        "out-below-a-file": ["--out", str(tmp_path / "file" / "report")],
+    }[problem]
+    code = main(["report", "--from", str(source), *extra])
+    _assert_one_line_error(capsys, code, "--readme" if "readme" in problem else "--out")
+    assert sorted(p.name for p in source.iterdir()) == ["results.json"]
+    assert (tmp_path / "plain.md").read_text() == "# no headline block here\n"
+
+
 def test_the_store_reads_a_corrupt_file_as_absent(tmp_path):
     """The store's own files: a torn or tampered file is ignored (and its run retrained), never an error."""
     from reproduction.store import RunStore

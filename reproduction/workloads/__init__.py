@@ -303,6 +303,10 @@ def get_workload(name: str) -> Workload:
 
 def _from_function(spec: str) -> Workload:
     module_name, _, function_name = spec.partition(":")
+    if not module_name or module_name.startswith(".") or not function_name:
+        raise UsageError(
+            f"workload={spec!r}: expected package.module:function (an absolute module name and a function)"
+        )
     if os.getcwd() not in sys.path:  # a module of the current directory, as `python -m` would find it
         sys.path.append(os.getcwd())
     try:
