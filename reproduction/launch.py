@@ -104,6 +104,11 @@ def run_workers(
         raise UsageError(f"workers={workers!r}: expected a positive integer")
     workdir.mkdir(parents=True, exist_ok=True)
     ports = free_ports(workers)
+    say(
+        "note: TensorFlow's gRPC servers listen on every interface, whatever address TF_CONFIG names; the "
+        f"workers talk over {LOOPBACK}, but keep ports {', '.join(map(str, ports))} behind a firewall "
+        "(docs/scale-out.md, Security)"
+    )
     procs: list[subprocess.Popen] = []
     try:
         for i in range(workers):

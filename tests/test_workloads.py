@@ -67,6 +67,18 @@ def test_profiles_are_validated():
     assert get_workload("mnist").profile("full", seeds=2).timed_seeds == 2
 
 
+def test_the_batch_comparisons_follow_the_workloads_factor():
+    """B against kB and kB against k^2 B, for the workload's own k (they were B5b>B25b whatever k was)."""
+    from reproduction.claims.timing import _batch_params
+
+    plan = plan_with_seeds("mnist", 2, "quick")
+    assert _batch_params(plan) == ("B100>B500", "B500>B2500")
+    other = dataclasses.replace(plan, workload=dataclasses.replace(plan.workload, factor=2))
+    assert _batch_params(other) == ("B100>B200", "B200>B400")
+    two_phases = dataclasses.replace(plan, workload=dataclasses.replace(plan.workload, factor=2, steps=2))
+    assert _batch_params(two_phases) == ("B100>B200",)
+
+
 def test_the_plan_is_the_union_of_the_claims_needs_timed_first():
     plan = plan_with_seeds("mnist", 3, "full")
     configs, timed = claims.required_configs(plan), claims.timed_configs(plan)

@@ -43,7 +43,8 @@ def test_a_model_the_suite_never_saw_goes_through_the_claims_to_a_report_with_ve
     assert results["workload"] == "tests.my_model:workload" and results["seeds"] == [0, 1]
     judged = {v["claim"] for v in results["verdicts"]}
     assert {"accuracy-within-1pt", "train-loss-equivalent", "fewer-updates", "schedule-applied"} <= judged
-    assert {v["verdict"] for v in results["verdicts"]} <= {"holds", "refuted", "undecided"}
+    exact = [v for v in results["verdicts"] if v["claim"] in ("fewer-updates", "schedule-applied")]
+    assert exact and all(v["verdict"] == "holds" for v in exact), exact  # counts and read-backs: no noise
     records = results["runs"]
     assert {r["metadata"]["model"] for r in records} == {"my_model"}
     assert any(r["metadata"].get("trained_in") == "worker" for r in records)  # the user's data on workers

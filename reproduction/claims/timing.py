@@ -31,7 +31,7 @@ from reproduction.results import RunResult
 from reproduction.stats import Verdict
 
 ORDER_PAIRS = (("decay", "hybrid"), ("hybrid", "increase"), ("decay", "increase"))
-BATCH_FACTORS = (1, 5)  # compare B with 5B and 5B with 25B (the increase schedule's phases)
+BATCH_STEPS = 2  # compare B with kB and kB with k^2 B (the increase schedule's first phases, k its factor)
 
 
 def not_alone(result: RunResult) -> str | None:
@@ -149,7 +149,8 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
     if workload.epochs_per_step < 2:
         return ()  # the base batch's only epoch is the warm-up epoch, which is left out
     b = workload.base_batch
-    return tuple(f"B{b * f}>B{b * f * workload.factor}" for f in BATCH_FACTORS[: workload.steps - 1])
+    factors = [workload.factor**i for i in range(min(BATCH_STEPS, workload.steps - 1))]
+    return tuple(f"B{b * f}>B{b * f * workload.factor}" for f in factors)
 
 
 @register(
