@@ -169,6 +169,7 @@ def cmd_launch(args) -> int:
         print(f"from the store: {store.path(config)}")
         print_run(found)
         return 0
+    _source(run).load()  # fetched and verified here: the workers' private network reaches nothing else
     result = launch(run_argv, args.workers, store, worker_dir=args.worker_dir)  # forwarded as given
     print(f"trained across {args.workers} worker processes: {store.path(result.config)}")
     print_run(result)

@@ -1,13 +1,14 @@
 """``reproduction launch --workers N -- run ...``: one run across N worker processes on this machine.
 
 Each worker is ``reproduction run ... --strategy multi-worker`` with its own ``TF_CONFIG`` naming all N on
-127.0.0.1 at free ports (loopback only), one replica each, on one TensorFlow thread like every run
-(training.THREADS). Every worker trains the same run in lockstep (tf.distribute's
-MultiWorkerMirroredStrategy, no ``model.fit``); each writes its result into a private working directory,
-never into the store. The launcher waits for all of them; if any dies or fails it stops the others and
-raises, with the tail of that worker's log, and nothing is stored. If all succeed, their results must agree
-(they applied the same all-reduced updates), and only then is worker 0's (the chief's) written to the store,
-atomically.
+127.0.0.1 at free ports, one replica each, on one TensorFlow thread like every run (training.THREADS). On
+Linux the workers share a network namespace of their own whose only device is loopback (PrivateNetwork):
+TensorFlow's gRPC servers bind every interface they see, and there that is loopback alone. Every worker
+trains the same run in lockstep (tf.distribute's MultiWorkerMirroredStrategy, no ``model.fit``); each
+writes its result into a private working directory, never into the store. The launcher waits for all of
+them; if any dies or fails it stops the others and raises, with the tail of that worker's log, and nothing
+is stored. If all succeed, their results must agree (they applied the same all-reduced updates), and only
+then is worker 0's (the chief's) written to the store, atomically.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ from reproduction.errors import UsageError
 from reproduction.results import RunResult
 
 LOOPBACK = "127.0.0.1"
+# Run in a new user and network namespace by `unshare`: bring its loopback device up (SIOCGIFFLAGS,
+# SIOCSIFFLAGS, IFF_UP), say so, and hold the namespace until the launcher closes stdin or dies.
+_HOLDER = """
+import fcntl, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, struct.pack("16sh", b"lo", 0)))[1]
+fcntl.ioctl(s, 0x8914, struct.pack("16sh", b"lo", flags | 1))
+print("ready", flush=True)
+sys.stdin.read()
+"""
 AGREEING_FIELDS = (
     "steps",
     "train_loss",
@@ -57,6 +68,61 @@ def free_ports(n: int) -> list[int]:
         for s in sockets:
             s.bind((LOOPBACK, 0))
         return [s.getsockname()[1] for s in sockets]
+
+
+class PrivateNetwork:
+    """A network namespace whose only device is loopback, for the workers of one launch: TensorFlow's gRPC
+    servers bind every interface of theirs (0.0.0.0, whatever TF_CONFIG names), and here that is loopback
+    alone. Held by a small process that ``unshare`` (util-linux) starts in new user and network namespaces;
+    each worker joins it by ``nsenter`` (which execs, so a worker keeps its pid). ``prefix`` is None where
+    this machine cannot give one (not Linux, no util-linux, user namespaces disabled): the workers then
+    run in the machine's own network, and ``why`` says why."""
+
+    def __init__(self):
+        self.prefix: list[str] | None = None
+        self.why = ""
+        self._holder: subprocess.Popen | None = None
+        unshare, nsenter = shutil.which("unshare"), shutil.which("nsenter")
+        if not sys.platform.startswith("linux") or unshare is None or nsenter is None:
+            self.why = "no util-linux unshare and nsenter here"
+            return
+        try:
+            self._holder = subprocess.Popen(
+                [unshare, "--user", "--map-root-user", "--net", "--", sys.executable, "-c", _HOLDER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                preexec_fn=_die_with_parent,
+            )
+            ready = self._holder.stdout.readline().strip() if self._holder.stdout else ""
+        except OSError as exc:
+            ready, self.why = "", f"unshare failed ({exc})"
+        if ready != "ready":
+            self.why = self.why or f"unshare failed: {self._error()}"
+            self.close()
+            return
+        target = str(self._holder.pid)
+        self.prefix = [nsenter, "--target", target, "--user", "--net", "--preserve-credentials", "--"]
+        probe = subprocess.run([*self.prefix, sys.executable, "-c", ""], capture_output=True, text=True)
+        if probe.returncode != 0:
+            self.prefix, self.why = None, f"nsenter failed: {probe.stderr.strip()[-200:]}"
+            self.close()
+
+    def _error(self) -> str:
+        if self._holder is None:
+            return ""
+        self._holder.kill()
+        err = (self._holder.communicate()[1] or "").strip()[-200:]
+        self._holder = None
+        return err
+
+    def close(self) -> None:
+        """Ends the holder (its namespace goes with its last process) and closes its pipes."""
+        if self._holder is not None:
+            self._holder.kill()
+            self._holder.communicate()
+            self._holder = None
 
 
 def _die_with_parent() -> None:
@@ -104,15 +170,17 @@ def run_workers(
         raise UsageError(f"workers={workers!r}: expected a positive integer")
     workdir.mkdir(parents=True, exist_ok=True)
     ports = free_ports(workers)
-    say(
-        "note: TensorFlow's gRPC servers listen on every interface, whatever address TF_CONFIG names; the "
-        f"workers talk over {LOOPBACK}, but keep ports {', '.join(map(str, ports))} behind a firewall "
-        "(docs/scale-out.md, Security)"
-    )
+    network = PrivateNetwork()
+    if network.prefix is None:
+        say(
+            f"note: no private network here ({network.why}): TensorFlow's gRPC servers listen on every "
+            f"interface whatever TF_CONFIG names; keep ports {', '.join(map(str, ports))} behind a firewall "
+            "(docs/scale-out.md, Security)"
+        )
     procs: list[subprocess.Popen] = []
     try:
         for i in range(workers):
-            procs.append(_start_worker(run_argv, i, ports, workdir))
+            procs.append(_start_worker(run_argv, i, ports, workdir, network.prefix or []))
             say(f"worker {i}: pid {procs[-1].pid} on {LOOPBACK}:{ports[i]}, log {workdir / f'worker{i}.log'}")
         _wait_for(procs, workdir, poll_seconds)
     finally:
@@ -121,15 +189,19 @@ def run_workers(
                 p.kill()
         for p in procs:
             p.wait()
+        network.close()
     return [
         RunResult.from_dict(json.loads((workdir / f"worker{i}.json").read_text())) for i in range(workers)
     ]
 
 
-def _start_worker(run_argv: Sequence[str], i: int, ports: Sequence[int], workdir: Path) -> subprocess.Popen:
+def _start_worker(
+    run_argv: Sequence[str], i: int, ports: Sequence[int], workdir: Path, prefix: Sequence[str] = ()
+) -> subprocess.Popen:
     """Worker i: ``reproduction <run_argv>`` on the multi-worker strategy, its own store and output file, one
-    TensorFlow thread, its TF_CONFIG; it dies with this process."""
+    TensorFlow thread, its TF_CONFIG; it dies with this process. ``prefix``: the private network's."""
     argv = [
+        *prefix,
         sys.executable,
         "-m",
         "reproduction.cli",

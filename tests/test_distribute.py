@@ -13,6 +13,7 @@ must agree exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -323,6 +324,84 @@ def test_a_worker_that_dies_while_training_fails_the_launch_and_nothing_is_store
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _listening(table_dir: str) -> set[int]:
+    """The TCP ports in LISTEN state in the network namespace whose /proc/.../net directory is given."""
+    ports = set()
+    for name in ("tcp", "tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table_dir, name).read_text().splitlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A":
+                    ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+@pytest.mark.slow
+def test_launched_workers_listen_on_no_interface_of_this_machine(tmp_path):
+    """TensorFlow's gRPC servers bind 0.0.0.0 whatever TF_CONFIG names. On Linux the workers get a network
+    namespace of their own, loopback its only device: their ports listen there, on none of this machine's
+    interfaces. Where the machine cannot give one, the launcher must say that they listen everywhere."""
+    from reproduction.launch import PrivateNetwork
+
+    network = PrivateNetwork()
+    isolated = network.prefix is not None
+    network.close()
+    run = RUN[:-2]  # the whole training set: the workers live long enough to be looked at
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reproduction.cli",
+            "launch",
+            "--workers",
+            "2",
+            "--",
+            *run,
+            "--runs-dir",
+            str(tmp_path / "store"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    try:
+        for line in launcher.stderr:
+            lines.append(line)
+            if line.startswith("worker 1: pid "):
+                break
+        starts = [line.split() for line in lines if line.startswith("worker ")]
+        workers = {int(w[3]): int(w[5].rstrip(",").rsplit(":", 1)[1]) for w in starts}  # pid -> port
+        assert len(workers) == 2, "".join(lines)
+        if not isolated:
+            assert any("listen on every interface" in line for line in lines), "".join(lines)
+            return
+        deadline = time.monotonic() + 120
+        for pid, port in workers.items():
+            while port not in _listening(f"/proc/{pid}/net"):  # its gRPC server is up, in its namespace
+                assert launcher.poll() is None and time.monotonic() < deadline, "a worker never listened"
+                time.sleep(0.2)
+            assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        assert not set(workers.values()) & _listening("/proc/self/net"), "a worker listens on this machine"
+    finally:
+        launcher.kill()  # its workers die with it
+        launcher.communicate()
+
+
+def test_without_a_private_network_the_launcher_says_its_workers_listen_everywhere(monkeypatch, tmp_path):
+    """No util-linux here (or no user namespaces): no prefix, the reason, and the note with the ports."""
+    from reproduction import launch
+
+    monkeypatch.setattr(launch.shutil, "which", lambda name: None)
+    network = launch.PrivateNetwork()
+    assert network.prefix is None and "unshare" in network.why
+    said = []
+    monkeypatch.setattr(launch, "_start_worker", lambda *args: (_ for _ in ()).throw(OSError("stop here")))
+    with pytest.raises(OSError, match="stop here"):
+        launch.run_workers(RUN, 2, tmp_path, say=said.append)
+    assert len(said) == 1 and "listen on every interface" in said[0] and "no util-linux" in said[0]
 
 
 def _worker_pids(launcher) -> dict[int, int]:
