@@ -159,6 +159,22 @@ def test_the_guarded_claim_says_where_it_has_no_demonstrated_power(plan):
     assert "NO demonstrated power against: eps5" in v.detail and "b2500" in v.detail
 
 
+def test_accuracy_claims_without_controls_say_what_the_accuracy_controls_showed(plan):
+    """noise-scale-control (a TOST on accuracy at 1 pt, SGD) has no controls of its own: it says what
+    accuracy-within-1pt's SGD controls showed at that claim's level, which is stricter than its own."""
+    from reproduction.claims.equivalence import _noise_control_pairs
+    from reproduction.claims.guards import borrowed_power_note
+
+    runs = _grid(plan, eps5=(-0.3, 0.0))  # eps5 no longer told apart
+    runs.update(synthetic_runs(plan, [c for pair in _noise_control_pairs(plan) for c in pair]))
+    v = claims.evaluate("noise-scale-control", plan, runs)["equal-g-eps-and-B-x5"]
+    assert "accuracy-within-1pt's sgd controls" in v.detail and "b2500" in v.detail
+    assert "NO demonstrated power against: eps5" in v.detail
+    level = claims.base.refute_alpha
+    assert level("accuracy-within-1pt", plan) <= level("noise-scale-control", plan)
+    assert "laxer" not in borrowed_power_note(plan, runs, "sgd", "noise-scale-control")
+
+
 # ------------------------------------------------------------------------------ undecided only where declared
 def _undecided(claim: str, params: str, effect: float) -> stats.Verdict:
     return stats.Verdict(claim, params, stats.UNDECIDED, effect, effect - 1, effect + 1, "b", n_to_decide=9)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from reproduction.claims.base import (
     KnownFailure,
     Plan,
@@ -15,13 +13,15 @@ from reproduction.claims.base import (
     register,
     tost,
 )
+from reproduction.claims.guards import borrowed_power_note, control_runs, with_detail
 from reproduction.stats import REFUTED, Verdict
 
 VARIANTS = ("increase-initial-lr", "increase-momentum")
 
 
 def _runs(plan: Plan) -> list:
-    return [plan.config("momentum", s, k) for k in plan.seeds for s in (*VARIANTS, "decay")]
+    own = [plan.config("momentum", s, k) for k in plan.seeds for s in (*VARIANTS, "decay")]
+    return [*own, *control_runs(plan, "accuracy-within-1pt")]  # the power its accuracy test borrows
 
 
 @register(
@@ -90,5 +90,5 @@ def eval_effective_lr(plan: Plan, runs: Runs) -> list[Verdict]:
             unit=" pt",
             bound="|acc - acc(decay)| < 1 pt (TOST, alpha 0.05)",
         )
-        out.append(dataclasses.replace(v))
+        out.append(with_detail(v, borrowed_power_note(plan, runs, "momentum", "effective-lr")))
     return out

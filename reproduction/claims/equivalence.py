@@ -12,7 +12,7 @@ import dataclasses
 
 from reproduction import calibration
 from reproduction.claims.base import Plan, Runs, paired, refute_alpha, register, tost
-from reproduction.claims.guards import control_runs, power_note
+from reproduction.claims.guards import borrowed_power_note, control_runs, power_note, with_detail
 from reproduction.claims.plan import main_grid
 from reproduction.stats import Verdict
 
@@ -156,18 +156,20 @@ def _noise_control_pairs(plan: Plan, seeds=None):
     test="TOST, alpha 0.05",
     would_fail_if="g not being the variable that matters, e.g. a learning-rate effect beyond g",
     params=lambda plan: ("equal-g-eps-and-B-x5",) if "sgd" in plan.optimizers else (),
-    needs=lambda plan: [c for pair in _noise_control_pairs(plan) for c in pair],
+    needs=lambda plan: [
+        *(c for pair in _noise_control_pairs(plan) for c in pair),
+        *control_runs(plan, "accuracy-within-1pt"),
+    ],
 )
 def eval_noise_control(plan: Plan, runs: Runs) -> list[Verdict]:
     evidence = paired(runs, _noise_control_pairs(plan), "test_accuracy")
-    return [
-        tost(
-            "noise-scale-control",
-            "equal-g-eps-and-B-x5",
-            evidence,
-            1.0,
-            alpha_refute=refute_alpha("noise-scale-control", plan),
-            unit=" pt",
-            bound="|acc(eps, 5B) - acc(eps/5, B)| < 1 pt (TOST, alpha 0.05)",
-        )
-    ]
+    v = tost(
+        "noise-scale-control",
+        "equal-g-eps-and-B-x5",
+        evidence,
+        1.0,
+        alpha_refute=refute_alpha("noise-scale-control", plan),
+        unit=" pt",
+        bound="|acc(eps, 5B) - acc(eps/5, B)| < 1 pt (TOST, alpha 0.05)",
+    )
+    return [with_detail(v, borrowed_power_note(plan, runs, "sgd", "noise-scale-control"))]

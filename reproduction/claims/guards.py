@@ -85,6 +85,23 @@ def judge_control(plan: Plan, runs: Runs, optimizer: str, control: Control) -> V
     )
 
 
+def with_detail(verdict: Verdict, note: str) -> Verdict:
+    """The verdict with ``note`` added to its detail."""
+    return dataclasses.replace(verdict, detail="; ".join(x for x in (verdict.detail, note) if x))
+
+
+def borrowed_power_note(plan: Plan, runs: Runs, optimizer: str, claim: str) -> str:
+    """For a TOST on final accuracy at 1 pt that has no controls of its own (noise-scale-control,
+    effective-lr, report-within-1pt): what accuracy-within-1pt's controls for this optimizer showed the same
+    test can tell apart at that claim's level; said only where that level is at least as strict as
+    ``claim``'s own (a control refuted there is refuted here)."""
+    lender = "accuracy-within-1pt"
+    if refute_alpha(lender, plan) > refute_alpha(claim, plan):
+        return f"NO demonstrated power: {lender}'s controls are judged at a laxer level than this claim's"
+    note = power_note(plan, runs, optimizer, lender)
+    return f"power shown by {lender}'s {optimizer} controls at its stricter level: {note}" if note else ""
+
+
 def power_note(plan: Plan, runs: Runs, optimizer: str, claim: str) -> str:
     """What the guarded claim's own test, at its own level, showed it can tell apart for this optimizer; and
     the controls pre-registered as not discriminating, which this profile leaves out."""
