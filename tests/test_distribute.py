@@ -348,24 +348,7 @@ def test_launched_workers_listen_on_no_interface_of_this_machine(tmp_path):
     network = PrivateNetwork()
     isolated = network.prefix is not None
     network.close()
-    run = RUN[:-2]  # the whole training set: the workers live long enough to be looked at
-    launcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reproduction.cli",
-            "launch",
-            "--workers",
-            "2",
-            "--",
-            *run,
-            "--runs-dir",
-            str(tmp_path / "store"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    launcher = _long_launch(tmp_path / "store")  # the workers live long enough to be looked at
     lines = []
     try:
         for line in launcher.stderr:
@@ -404,6 +387,14 @@ def test_without_a_private_network_the_launcher_says_its_workers_listen_everywhe
     assert len(said) == 1 and "listen on every interface" in said[0] and "no util-linux" in said[0]
 
 
+def _long_launch(store: Path) -> subprocess.Popen:
+    """A launch of two workers on the whole training set, its output piped."""
+    argv = [sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--", *RUN[:-2]]
+    return subprocess.Popen(
+        [*argv, "--runs-dir", str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def _worker_pids(launcher) -> dict[int, int]:
     pids = {}
     for line in launcher.stderr:  # "worker i: pid P on ..."
@@ -416,24 +407,7 @@ def _worker_pids(launcher) -> dict[int, int]:
 
 @pytest.mark.slow
 def test_a_killed_launcher_takes_its_workers_with_it(tmp_path):
-    run = RUN[:-2]  # the whole training set: workers left alone would train for a minute
-    launcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reproduction.cli",
-            "launch",
-            "--workers",
-            "2",
-            "--",
-            *run,
-            "--runs-dir",
-            str(tmp_path / "store"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    launcher = _long_launch(tmp_path / "store")  # workers left alone would train for a minute
     try:
         pids = _worker_pids(launcher)
     finally:
