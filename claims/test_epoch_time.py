@@ -14,9 +14,8 @@ from reproduction.training import Trainer
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", [0, 1, 2], ids=lambda p: f"phase{p}")
 def test_epoch_seconds(benchmark, phase, dataset, runs, plan):
-    """The increase schedule's first three batch sizes: B, kB and k^2 B (k the workload's factor)."""
-    if phase >= plan.workload.steps:  # a user's workload of two phases; every built-in one has three or more
-        pytest.skip(f"workload {plan.workload.name!r} has {plan.workload.steps} phases")
+    """The increase schedule's first three batch sizes: B, kB and k^2 B (k the workload's factor; a
+    workload of two phases has no runs at k^2 B, so only the engine's epoch is timed there)."""
     x_np, y_np, _, _ = dataset
     batch = plan.workload.base_batch * plan.workload.factor**phase
     x, y = tf.constant(x_np), tf.constant(y_np)
@@ -45,6 +44,6 @@ def test_epoch_seconds(benchmark, phase, dataset, runs, plan):
         {
             "batch_size": batch,
             "timed_run_epoch_seconds": from_runs,
-            "timed_run_median": float(np.median(from_runs)),
+            "timed_run_median": float(np.median(from_runs)) if from_runs else None,
         }
     )
