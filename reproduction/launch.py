@@ -99,8 +99,7 @@ class PrivateNetwork:
         except OSError as exc:
             ready, self.why = "", f"unshare failed ({exc})"
         if ready != "ready":
-            self.why = self.why or f"unshare failed: {self._error()}"
-            self.close()
+            self.why = self.why or f"unshare failed: {self.close()}"
             return
         target = str(self._holder.pid)
         self.prefix = [nsenter, "--target", target, "--user", "--net", "--preserve-credentials", "--"]
@@ -109,20 +108,15 @@ class PrivateNetwork:
             self.prefix, self.why = None, f"nsenter failed: {probe.stderr.strip()[-200:]}"
             self.close()
 
-    def _error(self) -> str:
+    def close(self) -> str:
+        """Ends the holder (its namespace goes with its last process) and closes its pipes; the end of what
+        it wrote to stderr."""
         if self._holder is None:
             return ""
         self._holder.kill()
-        err = (self._holder.communicate()[1] or "").strip()[-200:]
+        err = self._holder.communicate()[1] or ""
         self._holder = None
-        return err
-
-    def close(self) -> None:
-        """Ends the holder (its namespace goes with its last process) and closes its pipes."""
-        if self._holder is not None:
-            self._holder.kill()
-            self._holder.communicate()
-            self._holder = None
+        return err.strip()[-200:]
 
 
 def _die_with_parent() -> None:

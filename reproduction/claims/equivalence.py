@@ -8,8 +8,6 @@ power against that difference, and its verdict says so.
 
 from __future__ import annotations
 
-import dataclasses
-
 from reproduction import calibration
 from reproduction.claims.base import Plan, Runs, paired, refute_alpha, register, tost
 from reproduction.claims.guards import borrowed_power_note, control_runs, power_note, with_detail
@@ -41,7 +39,7 @@ def _equivalence(
                 unit=unit,
                 bound=bound_of(o, s, margin),
             )
-            out.append(dataclasses.replace(v, detail="; ".join(x for x in (v.detail, power) if x)))
+            out.append(with_detail(v, power))
     return out
 
 
