@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -95,7 +96,7 @@ class PrivateNetwork:
                 text=True,
                 preexec_fn=_die_with_parent,
             )
-            ready = self._holder.stdout.readline().strip() if self._holder.stdout else ""
+            ready = _first_line(self._holder, _READY_TIMEOUT_S)
         except OSError as exc:
             ready, self.why = "", f"unshare failed ({exc})"
         if ready != "ready":
@@ -103,9 +104,18 @@ class PrivateNetwork:
             return
         target = str(self._holder.pid)
         self.prefix = [nsenter, "--target", target, "--user", "--net", "--preserve-credentials", "--"]
-        probe = subprocess.run([*self.prefix, sys.executable, "-c", ""], capture_output=True, text=True)
-        if probe.returncode != 0:
-            self.prefix, self.why = None, f"nsenter failed: {probe.stderr.strip()[-200:]}"
+        try:
+            probe = subprocess.run(
+                [*self.prefix, sys.executable, "-c", ""],
+                capture_output=True,
+                text=True,
+                timeout=_READY_TIMEOUT_S,
+            )
+            failed = probe.stderr.strip()[-200:] if probe.returncode != 0 else ""
+        except subprocess.TimeoutExpired:
+            failed = f"no answer in {_READY_TIMEOUT_S} s"
+        if failed:
+            self.prefix, self.why = None, f"nsenter failed: {failed}"
             self.close()
 
     def close(self) -> str:
@@ -117,6 +127,16 @@ class PrivateNetwork:
         err = self._holder.communicate()[1] or ""
         self._holder = None
         return err.strip()[-200:]
+
+
+_READY_TIMEOUT_S = 30  # the holder answers in milliseconds; a hung unshare must not hang the launch
+
+
+def _first_line(process: subprocess.Popen, timeout_s: float) -> str:
+    """The first line ``process`` writes to stdout, or "" if it writes none within ``timeout_s``."""
+    if process.stdout is None or not select.select([process.stdout], [], [], timeout_s)[0]:
+        return ""
+    return process.stdout.readline().strip()
 
 
 def _die_with_parent() -> None:

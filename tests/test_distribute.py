@@ -387,6 +387,18 @@ def test_without_a_private_network_the_launcher_says_its_workers_listen_everywhe
     assert len(said) == 1 and "listen on every interface" in said[0] and "no util-linux" in said[0]
 
 
+def test_a_holder_that_never_says_ready_gives_no_private_network_in_bounded_time(monkeypatch):
+    """A hung ``unshare`` (or holder) must not hang the launch: no prefix, the reason, within the timeout."""
+    from reproduction import launch
+
+    monkeypatch.setattr(launch, "_HOLDER", "import time; time.sleep(60)")
+    monkeypatch.setattr(launch, "_READY_TIMEOUT_S", 1)
+    start = time.monotonic()
+    network = launch.PrivateNetwork()
+    assert network.prefix is None and "failed" in network.why
+    assert time.monotonic() - start < 10
+
+
 def _long_launch(store: Path) -> subprocess.Popen:
     """A launch of two workers on the whole training set, its output piped."""
     argv = [sys.executable, "-m", "reproduction.cli", "launch", "--workers", "2", "--", *RUN[:-2]]

@@ -61,6 +61,16 @@ def test_a_control_is_validated_on_construction(kwargs, message):
         Control(**fields)
 
 
+@pytest.mark.parametrize("field", ["factor", "steps"])
+def test_a_workload_whose_schedules_cannot_anneal_is_refused(field):
+    """factor 1 or one phase makes decay, hybrid and increase the constant schedule: every equivalence claim
+    would hold by construction."""
+    mnist = get_workload("mnist")
+    with pytest.raises(ValueError, match=rf"^Workload.{field}=1: expected at least 2"):
+        dataclasses.replace(mnist, **{field: 1})
+    assert dataclasses.replace(mnist, **{field: 2}).name == "mnist"
+
+
 def test_profiles_are_validated():
     with pytest.raises(ValueError, match="timed_seeds=4: at most seeds=3"):
         Profile("quick", seeds=3, timed_seeds=4)

@@ -177,6 +177,14 @@ class Workload:
             raise UsageError(f"Workload.resources={dict(self.resources)!r}: expected name -> amount > 0")
         for name in ("n_train", "base_batch", "factor", "steps", "epochs_per_step"):
             _positive_int("Workload", name, getattr(self, name))
+        # With no step, or a step that changes nothing, every schedule is the constant one: the equivalence
+        # claims would hold by construction and the controls would compare a run with itself.
+        for name in ("factor", "steps"):
+            if getattr(self, name) < 2:
+                value = getattr(self, name)
+                raise UsageError(
+                    f"Workload.{name}={value}: expected at least 2 (below it no schedule anneals)"
+                )
         if set(self.profiles) != {"quick", "full"}:
             raise UsageError(f"Workload.profiles: expected 'quick' and 'full', got {sorted(self.profiles)}")
         for profile in self.profiles.values():
