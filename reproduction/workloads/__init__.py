@@ -179,9 +179,8 @@ class Workload:
             _positive_int("Workload", name, getattr(self, name))
         # With no step, or a step that changes nothing, every schedule is the constant one: the equivalence
         # claims would hold by construction and the controls would compare a run with itself.
-        for name in ("factor", "steps"):
-            if getattr(self, name) < 2:
-                value = getattr(self, name)
+        for name, value in (("factor", self.factor), ("steps", self.steps)):
+            if value < 2:
                 raise UsageError(
                     f"Workload.{name}={value}: expected at least 2 (below it no schedule anneals)"
                 )
