@@ -20,6 +20,7 @@ from reproduction import claims as claims_mod
 from reproduction.atomic import atomic_write_json
 from reproduction.claims import Status
 from reproduction.cluster import DEFAULT_WORKERS
+from reproduction.errors import UsageError
 from reproduction.runner import run_all
 from reproduction.store import RunStore, default_runs_dir
 
@@ -30,7 +31,11 @@ PLAN = pytest.StashKey[claims_mod.Plan]()
 
 def pytest_configure(config):
     config.stash[VERDICTS] = []
-    config.stash[PLAN] = claims_mod.get_plan(config.getoption("--workload"), config.getoption("--profile"))
+    try:
+        plan = claims_mod.get_plan(config.getoption("--workload"), config.getoption("--profile"))
+    except UsageError as exc:  # pytest prints its own UsageError in one line, others as an INTERNALERROR
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[PLAN] = plan
 
 
 def pytest_collection_modifyitems(config, items):
@@ -146,7 +151,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not verdicts or plan is None:
         return
     tr = terminalreporter
-    tr.section(f"claims verdict table: {plan.workload.name}, profile {plan.profile.name}")
+    tr.section(f"claims verdict table: {plan.workload.name}, profile {plan.profile_label}")
     tr.write_line(
         f"{'claim':<28} {'params':<34} {'verdict':<9} {'outcome':<19} {'effect [90% interval]':<36} bound"
     )

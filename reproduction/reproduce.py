@@ -41,7 +41,7 @@ def reproduce(
         data.load()  # fetched and verified here, once, before any worker looks for its cache
     configs, timed = claims.required_configs(plan), claims.timed_configs(plan)
     say(
-        f"workload {plan.workload.name}, profile {plan.profile.name}: {len(plan.seeds)} seeds, "
+        f"workload {plan.workload.name}, profile {plan.profile_label}: {len(plan.seeds)} seeds, "
         f"{len(configs)} runs ({len(timed)} timed, trained alone), store {store.root}"
     )
     runs = run_all(

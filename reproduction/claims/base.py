@@ -84,6 +84,21 @@ class Plan:
         return self.profile.timed_seed_list()
 
     @property
+    def as_declared(self) -> bool:
+        """The profile at the seed count its declarations (possibly undecided, documented non-reproductions
+        of that profile) were made for; ``--seeds`` may change it, and then they do not apply."""
+        return self.profile.seeds == self.workload.profiles[self.profile.name].seeds
+
+    @property
+    def profile_label(self) -> str:
+        """The profile's name, and where ``--seeds`` changed it, that its declarations do not apply."""
+        name = self.profile.name
+        if self.as_declared:
+            return name
+        own = self.workload.profiles[name].seeds
+        return f"{name} at {self.profile.seeds} seeds (its declarations are for {own}: they do not apply)"
+
+    @property
     def optimizers(self) -> tuple[str, ...]:
         """The optimizers the profile judges (a quick profile may leave some to the full one)."""
         return self.profile.optimizers or self.workload.optimizers
@@ -149,14 +164,20 @@ class Claim:
     def known_failure(self, plan: Plan, params: str) -> KnownFailure | None:
         """The documented non-reproduction for this profile, else for the workload, else None."""
         w = plan.workload.name
-        by_profile = self.known_failures.get((w, plan.profile.name), {})
+        by_profile = self.known_failures.get((w, plan.profile.name), {}) if plan.as_declared else {}
         return by_profile.get(params) or self.known_failures.get(w, {}).get(params)
 
     def known_failures_in(self, plan: Plan) -> dict[str, KnownFailure]:
         return {p: k for p in self.params_for(plan) if (k := self.known_failure(plan, p)) is not None}
 
+    def declared_undecided_in(self, plan: Plan) -> Mapping[str, MayBeUndecided]:
+        """The parameter sets declared possibly undecided for this profile at its own seed count."""
+        if not plan.as_declared:
+            return {}
+        return self.may_be_undecided.get((plan.workload.name, plan.profile.name), {})
+
     def declared_undecided(self, plan: Plan, params: str) -> MayBeUndecided | None:
-        return self.may_be_undecided.get((plan.workload.name, plan.profile.name), {}).get(params)
+        return self.declared_undecided_in(plan).get(params)
 
 
 # ----------------------------------------------------------------------------------------------- the registry
@@ -227,6 +248,8 @@ def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
     claim = get_claim(verdict.claim)
     if verdict.setup_failure:
         return Status.FAIL, "setup failure: the evidence could not be judged"
+    if verdict.verdict == UNDECIDED and not (math.isfinite(verdict.low) and math.isfinite(verdict.high)):
+        return Status.FAIL, "undecided for want of evidence, not of seeds: no declaration covers that"
     known = claim.known_failure(plan, verdict.params)
     if known is not None:
         if verdict.verdict == HOLDS:
@@ -241,10 +264,8 @@ def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
         return Status.PASS, ""
     if verdict.verdict == UNDECIDED:
         declared = claim.declared_undecided(plan, verdict.params)
-        if not (math.isfinite(verdict.low) and math.isfinite(verdict.high)):  # stats._too_few
-            return Status.FAIL, "undecided for want of evidence, not of seeds: no declaration covers that"
         if declared is None:
-            return Status.FAIL, f"undecided, and not declared as possibly undecided in {plan.profile.name}"
+            return Status.FAIL, f"undecided, and not declared as possibly undecided in {plan.profile_label}"
         low, high = declared.effect_range
         if low <= verdict.effect <= high:
             return Status.DECLARED, (

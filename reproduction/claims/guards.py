@@ -43,8 +43,9 @@ def control_verdict(
 ) -> Verdict:
     """A negative control holds when the TOST refutes equivalence on the predicted side at ``alpha``, the
     refutation level of the claim it guards (or a control run diverged while its decay partner trained:
-    not equivalent either way; a diverged decay run shows nothing of the control); equivalent or undecided is
-    refuted: the margin does not discriminate at these seeds. ``evidence``: pairs (control, decay)."""
+    not equivalent either way); equivalent or undecided is refuted: the margin does not discriminate at these
+    seeds. A diverged decay run shows nothing of the control: a setup failure, red. ``evidence``: pairs
+    (control, decay)."""
     sign = ">" if direction > 0 else "<"
     equivalence = tost(
         claim,
@@ -56,6 +57,15 @@ def control_verdict(
         bound=f"control - decay {sign} {direction * margin:+.4g}{unit} (equivalence refuted, alpha "
         f"{alpha:.3g})",
     )
+    decay_diverged = [k for k in evidence.one_diverged if k not in evidence.first_diverged]
+    if decay_diverged:  # the pair's difference is unknown, not beyond the margin: the control is unjudged
+        why = f"decay diverged ({', '.join(decay_diverged)}): it shows nothing of this control"
+        return dataclasses.replace(
+            equivalence,
+            verdict=REFUTED,
+            setup_failure=True,
+            detail="; ".join(x for x in (description, equivalence.detail, why) if x),
+        )
     by_divergence = bool(evidence.first_diverged)
     beyond = equivalence.verdict == REFUTED and (by_divergence or direction * equivalence.effect > 0)
     why = (
