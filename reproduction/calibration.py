@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,26 +106,46 @@ def _final(result, quantity: str) -> float:
 
 
 def _control_entry(workload, runs, optimizer, control, seeds, margin, level) -> dict:
-    d = [
-        _final(runs[control.config(workload, optimizer, k)], control.quantity)
-        - _final(runs[workload.config(optimizer, "decay", k)], control.quantity)
-        for k in seeds
-    ]
-    mean, sd = float(np.mean(d)), float(np.std(d, ddof=1))
+    from reproduction.claims.base import diverged  # the claims' own rule
+
+    d = []
+    for k in seeds:
+        run = runs[control.config(workload, optimizer, k)]
+        decay = runs[workload.config(optimizer, "decay", k)]
+        d.append(
+            math.nan if diverged(run) else _final(run, control.quantity) - _final(decay, control.quantity)
+        )
+    finite = [x for x in d if np.isfinite(x)]
+    mean = float(np.mean(finite)) if finite else math.nan
+    sd = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
     beyond = control.direction * mean - margin  # how far past the margin, on the predicted side
-    needed = stats.seeds_for_power(beyond, sd, level, POWER) if np.all(np.isfinite(d)) else None
+    candidates = [stats.seeds_for_power(beyond, sd, level, POWER), _seeds_to_see_divergence(d)]
+    needed = min((n for n in candidates if n is not None), default=None)
     return {
         "quantity": control.quantity,
         "direction": control.direction,
         "seeds": list(seeds),
-        "differences": d,
-        "mean": mean,
-        "sd": sd,
+        "differences": [x if np.isfinite(x) else None for x in d],  # None: the control run diverged
+        "diverged": len(d) - len(finite),
+        "mean": mean if math.isfinite(mean) else None,  # of the pairs that trained
+        "sd": sd if math.isfinite(sd) else None,
         "margin": margin,
         "level": level,
         "seeds_needed": needed,
         "discriminates": needed is not None,
     }
+
+
+def _seeds_to_see_divergence(differences: list[float]) -> int | None:
+    """A control run that diverges is told apart from decay whatever the margin (claims.guards): the seeds
+    at which, diverging as often as on the calibration seeds, one of its runs does with POWER; None if none
+    did."""
+    rate = sum(1 for x in differences if not np.isfinite(x)) / len(differences)
+    if rate == 0:
+        return None
+    if rate == 1:
+        return 2
+    return max(2, math.ceil(math.log(1 - POWER) / math.log(1 - rate)))
 
 
 def build_calibration(

@@ -233,17 +233,23 @@ def cmd_calibrate(args) -> int:
     )
     for name, e in content["controls"].items():
         print(
-            f"| {name} | {e['mean']:+.4g} | {e['sd']:.3g} | {e['margin']:.4g} | {e['level']:.3g} | "
+            f"| {name} | {_number(e['mean'], '+.4g')} | {_number(e['sd'], '.3g')} | {e['margin']:.4g} | "
+            f"{e['level']:.3g} | "
             f"{_seeds_needed(e)} |"
         )
     print(f"seeds every discriminating control needs: {content['seeds_needed']}\nwritten: {out}")
     return 0
 
 
+def _number(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def _seeds_needed(entry: dict) -> str:
+    diverged = f" ({entry['diverged']} diverged)" if entry.get("diverged") else ""
     if entry["seeds_needed"]:
-        return str(entry["seeds_needed"])
-    beyond = entry["direction"] * entry["mean"] > entry["margin"]
+        return f"{entry['seeds_needed']}{diverged}"
+    beyond = entry["mean"] is not None and entry["direction"] * entry["mean"] > entry["margin"]
     return "none: more than 100 seeds" if beyond else "none: inside its margin"
 
 

@@ -109,9 +109,8 @@ def _synthetic(n: int, workload=MNIST):
             accuracy -= 0.01 if workload.accuracy_equivalence else 0.0  # one point below there
         if c.base_lr is not None or c.base_batch != workload.base_batch:
             accuracy -= 0.05  # eps5 and b2500: 5 points below
-        values[c] = SimpleNamespace(
-            final=SimpleNamespace(train_loss=loss, test_accuracy=accuracy + 0.0001 * (i % 3))
-        )
+        final = SimpleNamespace(train_loss=loss, test_accuracy=accuracy + 0.0001 * (i % 3))
+        values[c] = SimpleNamespace(final=final, epochs=[final])
     return values
 
 
@@ -141,6 +140,25 @@ def test_a_control_inside_its_margin_is_preregistered_as_not_discriminating():
             )
     entry = calibration.build_calibration(MNIST, runs, n)["controls"]["adam-eps5"]
     assert not entry["discriminates"] and entry["seeds_needed"] is None
+
+
+@pytest.mark.parametrize("diverging, needed", [(6, 2), (2, 4)])  # of the 6 control seeds; 1-(2/3)^4 >= 0.8
+def test_a_control_that_diverges_is_preregistered_as_discriminating(diverging, needed):
+    """A diverged control run is told apart from decay whatever the margin (claims.guards): calibration once
+    read its NaN as 'not discriminating', and the quick profiles then never judged that control."""
+    n = 6
+    runs = _synthetic(n)
+    seeds = calibration.calibration_seeds(n)[:diverging]
+    for c in calibration.calibration_configs(MNIST, n):
+        if c.optimizer == "adam" and c.base_lr is not None:  # adam's eps5: inside its margin where it trains
+            decay = runs[MNIST.config("adam", "decay", c.seed)].final
+            runs[c].final.test_accuracy = decay.test_accuracy - 0.003
+            if c.seed in seeds:
+                runs[c].final.train_loss, runs[c].final.test_accuracy = float("nan"), 0.098
+    content = json.loads(json.dumps(calibration.build_calibration(MNIST, runs, n)))
+    entry = content["controls"]["adam-eps5"]
+    assert entry["discriminates"] and entry["seeds_needed"] == needed and entry["diverged"] == diverging
+    assert entry["differences"].count(None) == diverging  # what discriminating() reads: these two fields
 
 
 def test_one_calibration_seed_is_refused():
