@@ -32,12 +32,31 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def ensure_file_target(path: str | os.PathLike, flag: str) -> Path:
-    """A file can be written at ``path`` (its directory created, the path not a directory); UsageError
-    naming the option otherwise, before any work starts."""
+    """A file can be written at ``path`` (not a directory; its directory there or creatable); UsageError
+    naming the option otherwise, before any work starts. Creates nothing: the write makes the directory."""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{flag} {path}: a directory; expected the path of a file to write")
-    ensure_directory(path.parent, flag)
+    check_directory(path.parent, flag)
+    return path
+
+
+def check_directory(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` is a directory a file can be written in, or can be made one; UsageError naming the option
+    otherwise. Creates nothing (a probe file in the nearest existing ancestor comes and goes)."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {path}: not a writable directory ({type(exc).__name__}: {exc.strerror or exc})"
+        ) from None
     return path
 
 

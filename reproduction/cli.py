@@ -80,7 +80,7 @@ def _train(configs, args, store, *, workers=0, strategy=None, quiet=True):
 
 
 def _run_config(args, strategy: str = "default", replicas: int = 1):
-    return _workload(args).config(
+    config = _workload(args).config(
         args.optimizer,
         args.schedule,
         args.seed,
@@ -91,6 +91,8 @@ def _run_config(args, strategy: str = "default", replicas: int = 1):
         replicas=replicas,
         noise_every=args.noise_every,
     )
+    config.check_fits()  # before the store, the data and any training
+    return config
 
 
 def cmd_run(args) -> int:
@@ -162,8 +164,11 @@ def cmd_launch(args) -> int:
                 f"launch: --{name} is not a run option here (launch runs every worker with --strategy "
                 "multi-worker and writes the chief's result to the store)"
             )
+    try:
+        config = _run_config(run, "multi-worker", args.workers)  # one replica per worker process (CPU)
+    except UsageError as exc:
+        raise UsageError(f"launch --workers {args.workers}: {exc}") from None
     store = _store(run)
-    config = _run_config(run, "multi-worker", args.workers)  # one replica per worker process (CPU)
     found = None if run.fresh else store.get(config)
     if found is not None:
         print(f"from the store: {store.path(config)}")
@@ -261,9 +266,10 @@ def cmd_anneal(args) -> int:
     workload = _workload(args)
     settings = [Setting(args.optimizer, lr, batch) for lr in args.lr for batch in args.batch]
     seeds = [annealing.SEARCH_SEED_OFFSET + k for k in range(args.seeds)]
-    runs = _train(
-        annealing.search_configs(workload, settings, seeds), args, _store(args), workers=args.workers
-    ).runs
+    configs = annealing.search_configs(workload, settings, seeds)
+    for config in configs:
+        config.check_fits()
+    runs = _train(configs, args, _store(args), workers=args.workers).runs
     for line in annealing.table([annealing.compare(workload, s, runs, seeds) for s in settings]):
         print(line)
     return 0
@@ -319,6 +325,13 @@ def _workers(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected an integer >= 0 (0: train every run in this process)"
         )
+    return value
+
+
+def _seeds_for_a_spread(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 2 (a spread needs two seeds)")
     return value
 
 
@@ -453,7 +466,7 @@ def _add_preregistration(sub) -> None:
     )
     _common(p, workers=True)
     p.add_argument(
-        "--seeds", type=_positive_int, default=10, help="calibration seeds per optimizer (default 10)"
+        "--seeds", type=_seeds_for_a_spread, default=10, help="calibration seeds per optimizer (default 10)"
     )
     p.add_argument(
         "--out", default=None, help="where to write (default: the workload's preregistration file)"

@@ -20,6 +20,7 @@ from reproduction.optimizers import get_optimizer
 from reproduction.schedules import Schedule, get_schedule
 
 NORMALIZATIONS = ("ghost", "batch", "none")
+MAX_SEED = 2**31 - 1  # training passes the seed to TensorFlow as an int32 (the shuffle's stateless seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +89,8 @@ class RunConfig:
         get_optimizer(self.optimizer)  # raises with the known names
         self._workload().learning_rate(self.optimizer)  # a known workload with a rate for this optimizer
         get_schedule(self.schedule)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise UsageError(f"seed={self.seed!r}: expected a non-negative integer")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"seed={self.seed!r}: expected an integer from 0 to {MAX_SEED}")
         if self.base_lr is not None and not (isinstance(self.base_lr, int | float) and self.base_lr > 0):
             raise UsageError(f"base_lr={self.base_lr!r}: expected None or a number > 0")
         if not isinstance(self.model, ModelOptions):
@@ -109,6 +110,32 @@ class RunConfig:
             )
         check_noise_every(self.noise_every)
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
+
+    def check_fits(self) -> None:
+        """Before any data, store or TensorFlow (the trainer checks the same on the data it is given): every
+        batch of the schedule fits the training set, and the report's model splits it over the replicas. A
+        user's data (``load_data``) is sized when loaded, so only the trainer checks it."""
+        from reproduction.distribute import check_split
+
+        workload = self._workload()
+        if workload.load_data is not None:
+            return
+        n_train = workload.n_train
+        if self.train_examples is not None and self.train_examples > n_train:
+            raise UsageError(
+                f"train_examples={self.train_examples}: workload {self.workload!r} has {n_train} training "
+                "examples"
+            )
+        n = self.train_examples or n_train
+        batches = [p.batch_size for p in self.build_schedule().phases]
+        if max(batches) > n:
+            given = f", train_examples={n}" if self.train_examples is not None else ""
+            raise UsageError(
+                f"base_batch={self.base_batch}{given}: schedule {self.schedule!r} reaches batch "
+                f"{max(batches)}, more than the {n} training examples"
+            )
+        if workload.build_model is None:
+            check_split(batches, n, self.replicas, self.model.normalization, self.model.virtual_batch_size)
 
     def _workload(self):
         from reproduction.workloads import get_workload  # here: the workloads import this module

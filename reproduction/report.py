@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from reproduction import calibration, claims, figures, noise_scale, stats
-from reproduction.atomic import atomic_write_bytes, atomic_write_json, ensure_directory
+from reproduction.atomic import atomic_write_bytes, atomic_write_json, check_directory, ensure_directory
 from reproduction.claims import Plan, Status, gradient_noise
 from reproduction.config import RunConfig
 from reproduction.errors import UsageError
@@ -657,9 +657,16 @@ def rebuild_report(directory: Path, out: Path | None = None, readme: Path | None
     alone keep their stored verdicts (re-run them with ``reproduction reproduce`` or ``pytest claims``).
     ``readme``: also rewrite its headline block for this workload."""
     plan, runs, verdicts = load_results(directory)
-    ensure_directory(out or directory, "--out")  # before anything is written
+    check_directory(out or directory, "--out")  # all checked before anything is written
     if readme is not None:
         _readme_block(readme, plan.workload.name)
+    missing = [c.key() for c in claims.required_configs(plan) if c not in runs]
+    if missing:
+        raise UsageError(
+            f"{Path(directory) / 'results.json'}: {len(missing)} run(s) the claims read are missing "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+        )
+    ensure_directory(out or directory, "--out")
     known = {(v.claim, v.params): v for v in verdicts}
     path, verdicts = build_report(plan, runs, out or directory, known)
     if readme is not None:

@@ -48,3 +48,12 @@ def with_dropout(seed: int) -> keras.Model:
             keras.layers.Dense(10),
         ]
     )
+
+
+def one_phase_workload():
+    """tests/my_model.py's workload with a single phase: no schedule anneals, so it is refused."""
+    import dataclasses
+
+    from reproduction.workloads import get_workload
+
+    return dataclasses.replace(get_workload("tests.my_model:workload"), steps=1)

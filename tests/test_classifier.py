@@ -214,6 +214,11 @@ def test_the_run_key_follows_the_source_of_a_users_model_and_data_and_not_the_bu
         ("tests.no_such_module:workload", "cannot import module 'tests.no_such_module'"),
         ("tests.my_model:no_such_function", "module 'tests.my_model' has no function 'no_such_function'"),
         ("tests.my_model:load_data", "load_data\\(\\) returned tuple, not a Workload"),
+        ("os.path:join", r"join\(\) failed: TypeError: join\(\) missing"),
+        (
+            "my_model_variants:one_phase_workload",
+            r"one_phase_workload\(\) failed: UsageError: Workload.steps=1",
+        ),
         (":workload", "expected package.module:function"),
         (".my_model:workload", "expected package.module:function"),
         ("tests.my_model:", "expected package.module:function"),

@@ -190,6 +190,49 @@ def test_report_checks_its_outputs_before_writing_anything(tmp_path, capsys, pro
     assert (tmp_path / "plain.md").read_text() == "# no headline block here\n"
 
 
+def test_report_from_results_without_a_run_the_claims_read_is_one_line_and_writes_nothing(tmp_path, capsys):
+    """A results.json that lost a run (edited, or from another plan) used to end in a KeyError traceback after
+    the --out directory was made."""
+    source, out = tmp_path / "from", tmp_path / "new" / "report"
+    source.mkdir()
+    (source / "results.json").write_text(json.dumps(RESULTS))  # one run of the dozens the claims read
+    code = main(["report", "--from", str(source), "--out", str(out)])
+    _assert_one_line_error(capsys, code, "results.json", "run(s) the claims read are missing")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, names",
+    [
+        (["run", "--lr", "-1", "--out", "{tmp}/out/run.json"], ["base_lr=-1"]),
+        (["launch", "--workers", "2", "--", "run", "--lr", "-1"], ["base_lr=-1"]),
+        (["run", "--seed", "99999999999"], ["seed=99999999999", "2147483647"]),
+        (["run", "--base-batch", "60001"], ["base_batch=60001", "60000 training examples"]),
+        (["run", "--train-examples", "50"], ["train_examples=50", "reaches batch 2500"]),
+        (["run", "--train-examples", "70000"], ["train_examples=70000", "has 60000"]),
+        (["anneal", "--optimizer", "sgd", "--lr", "0.1", "--batch", "60001"], ["base_batch=60001"]),
+        (["launch", "--workers", "3", "--", "run"], ["launch --workers 3", "batch 100", "replicas=3"]),
+    ],
+    ids=["run-out", "launch", "seed", "batch", "few-examples", "many-examples", "anneal", "launch-split"],
+)
+def test_a_bad_run_option_is_one_line_before_the_store_the_data_or_any_training(
+    tmp_path, capsys, argv, names
+):
+    """Checked on the config (reproduction.config.RunConfig.check_fits): these once failed inside training,
+    after the store, a lock and the data, and out of a worker as a failed run; no directory is made."""
+    store = ["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data")]
+    code = main([a.replace("{tmp}", str(tmp_path)) for a in argv] + store)
+    _assert_one_line_error(capsys, code, *names)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_calibrate_needs_two_seeds_before_anything_is_made(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["calibrate", "--seeds", "1", "--out", str(tmp_path / "d" / "m.json")])
+    assert exit_.value.code == 2 and "expected an integer >= 2" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_the_store_reads_a_corrupt_file_as_absent(tmp_path):
     """The store's own files: a torn or tampered file is ignored (and its run retrained), never an error."""
     from reproduction.store import RunStore

@@ -318,12 +318,19 @@ def _from_function(spec: str) -> Workload:
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"workload={spec!r}: cannot import module {module_name!r} ({exc})") from None
+    except Exception as exc:  # ImportError, or the module's own error (SyntaxError, ...): one line, its cause
+        raise UsageError(
+            f"workload={spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise UsageError(f"workload={spec!r}: module {module_name!r} has no function {function_name!r}")
-    workload = function()
+    try:
+        workload = function()
+    except Exception as exc:  # a Workload field refused (UsageError), or the function's own error
+        raise UsageError(
+            f"workload={spec!r}: {function_name}() failed: {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(workload, Workload):
         raise UsageError(
             f"workload={spec!r}: {function_name}() returned {type(workload).__name__}, not a Workload"
