@@ -1,5 +1,6 @@
 """A roofline for one training epoch of the report's CNN: the least time this machine's arithmetic and
-memory bandwidth allow, to set the engine's epoch against (benchmarks/test_roofline.py, docs/engine.md).
+memory bandwidth allow, to set the engine's epoch against (docs/engine.md; `pytest
+benchmarks/test_engine_speed.py -k roofline`).
 
 Pure arithmetic, no TensorFlow. The model follows the engine's step (reproduction/training.py with the
 folded normalization of model.forward), per image, layer by layer, forward then backward:

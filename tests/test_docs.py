@@ -33,3 +33,25 @@ def test_the_index_lists_every_page():
     listed = set(_relative_links(ROOT / "docs" / "README.md"))
     pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"README.md"}
     assert not pages - listed, f"docs/README.md does not list {sorted(pages - listed)}"
+
+
+def test_documented_non_reproductions_quote_the_committed_reports_intervals():
+    """A documented non-reproduction's reason quotes its 90% interval by hand ("[-0.72, -0.55]"): it must be
+    the committed report's, at the digits quoted (they drifted once when the reports were rebuilt)."""
+    from reproduction import claims
+    from reproduction.report import load_results
+
+    report = "report-full"  # MNIST's full profile: the reports whose reasons quote intervals
+    plan, _, verdicts = load_results(ROOT / "docs" / report)
+    judged = {(v.claim, v.params): v for v in verdicts}
+    quoted = 0
+    for claim in claims.claims_in(plan):
+        for params, known in claim.known_failures_in(plan).items():
+            v = judged[(claim.id, params)]
+            for low, high in re.findall(r"\[([-+]?\d+\.\d+), ([-+]?\d+\.\d+)\]", known.reason):
+                digits = len(low.split(".")[1])
+                assert (float(low), float(high)) == (round(v.low, digits), round(v.high, digits)), (
+                    f"{claim.id}[{params}] quotes [{low}, {high}]; {report} has [{v.low:.4g}, {v.high:.4g}]"
+                )
+                quoted += 1
+    assert quoted >= 6

@@ -56,7 +56,7 @@ def _runs(plan: Plan) -> list:
             ),
             "increase-momentum-accuracy": KnownFailure(
                 "the paper's drop reproduces, larger: momentum 0.98 with B x5 reached a mean 95.59% over 10 "
-                "seeds (94.88-96.52%) against decay's 97.78%, -2.19 pt (90% interval [-2.49, -1.90], "
+                "seeds (94.88-96.52%) against decay's 97.78%, -2.19 pt (90% interval [-2.48, -1.89], "
                 "refuted) where the paper saw 93.3% vs 94.4% (-1.1 pt)",
                 effect_range=(-5.0, -1.0),  # a drop beyond 1 pt; far below: diverged, not this drop
             ),
