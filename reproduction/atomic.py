@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,29 +45,33 @@ def ensure_file_target(path: str | os.PathLike, flag: str) -> Path:
 def check_directory(path: str | os.PathLike, flag: str) -> Path:
     """``path`` is a directory a file can be written in, or can be made one; UsageError naming the option
     otherwise. Creates nothing (a probe file in the nearest existing ancestor comes and goes)."""
-    path = Path(path)
-    existing = path
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    try:
+
+    def nearest_existing() -> Path:
+        existing = Path(path)
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
         if not existing.is_dir():
             raise NotADirectoryError(20, "Not a directory", str(existing))
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"{flag} {path}: not a writable directory ({type(exc).__name__}: {exc.strerror or exc})"
-        ) from None
-    return path
+        return existing
+
+    return _writable(Path(path), flag, nearest_existing)
 
 
 def ensure_directory(path: str | os.PathLike, flag: str) -> Path:
-    """Create ``path`` (and its parents) and check that a file can be written there; ValueError naming the
+    """Create ``path`` (and its parents) and check that a file can be written there; UsageError naming the
     option (``flag``, e.g. '--runs-dir') otherwise, before any work starts."""
-    path = Path(path)
+
+    def made() -> Path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return Path(path)
+
+    return _writable(Path(path), flag, made)
+
+
+def _writable(path: Path, flag: str, directory: Callable[[], Path]) -> Path:
+    """``path``, once a probe file came and went in ``directory()``; any OSError is a UsageError."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+        with tempfile.NamedTemporaryFile(dir=directory(), prefix=".write-check-"):
             pass
     except OSError as exc:
         raise UsageError(
