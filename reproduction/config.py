@@ -111,22 +111,23 @@ class RunConfig:
         check_noise_every(self.noise_every)
         self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
 
-    def check_fits(self) -> None:
-        """Before any data, store or TensorFlow (the trainer checks the same on the data it is given): every
-        batch of the schedule fits the training set, and the report's model splits it over the replicas. A
-        user's data (``load_data``) is sized when loaded, so only the trainer checks it."""
+    def check_fits(self, n: int | None = None) -> None:
+        """Every batch of the schedule fits the ``n`` examples an epoch trains on, and the report's model
+        splits it over the replicas. ``n``: as loaded (the trainer); None: the workload's, before any data,
+        store or TensorFlow (the commands), where a user's data (``load_data``), unsized until loaded, is left
+        to the trainer."""
         from reproduction.distribute import check_split
 
         workload = self._workload()
-        if workload.load_data is not None:
-            return
-        n_train = workload.n_train
-        if self.train_examples is not None and self.train_examples > n_train:
-            raise UsageError(
-                f"train_examples={self.train_examples}: workload {self.workload!r} has {n_train} training "
-                "examples"
-            )
-        n = self.train_examples or n_train
+        if n is None:
+            if workload.load_data is not None:
+                return
+            if self.train_examples is not None and self.train_examples > workload.n_train:
+                raise UsageError(
+                    f"train_examples={self.train_examples}: workload {self.workload!r} has "
+                    f"{workload.n_train} training examples"
+                )
+            n = self.train_examples or workload.n_train
         batches = [p.batch_size for p in self.build_schedule().phases]
         if max(batches) > n:
             given = f", train_examples={n}" if self.train_examples is not None else ""

@@ -111,7 +111,7 @@ class PrivateNetwork:
                 text=True,
                 timeout=_READY_TIMEOUT_S,
             )
-            failed = probe.stderr.strip()[-200:] if probe.returncode != 0 else ""
+            failed = (probe.stderr.strip()[-200:] or f"exit {probe.returncode}") if probe.returncode else ""
         except subprocess.TimeoutExpired:
             failed = f"no answer in {_READY_TIMEOUT_S} s"
         if failed:

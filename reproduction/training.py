@@ -526,22 +526,13 @@ class Trainer:
         return x[:n_train], y[:n_train]
 
     def _check(self, config: RunConfig, n_train: int) -> None:
-        schedule = config.build_schedule()
-        schedule.check_fits(n_train)
         replicas, strategy = self.strategy.num_replicas_in_sync, describe(self.strategy)["strategy"]
         if (config.strategy, config.replicas) != (strategy, replicas):
             raise UsageError(
                 f"strategy={config.strategy!r}, replicas={config.replicas}: the trainer's strategy is "
                 f"{strategy!r} with {replicas} replicas"
             )
-        if get_workload(config.workload).build_model is None:
-            check_split(
-                [p.batch_size for p in schedule.phases],
-                n_train,
-                replicas,
-                config.model.normalization,
-                config.model.virtual_batch_size,
-            )
+        config.check_fits(n_train)  # the commands' check, on the data as loaded
 
     def _check_generic(self, config: RunConfig, engine: GenericEngine, n_train: int) -> None:
         """A user's model: every batch whole coupling units, on one device or split over the replicas."""
