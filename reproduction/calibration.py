@@ -116,17 +116,21 @@ def _control_entry(workload, runs, optimizer, control, seeds, margin, level) -> 
             math.nan if diverged(run) else _final(run, control.quantity) - _final(decay, control.quantity)
         )
     finite = [x for x in d if np.isfinite(x)]
+    n_diverged = len(d) - len(finite)
     mean = float(np.mean(finite)) if finite else math.nan
     sd = float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
     beyond = control.direction * mean - margin  # how far past the margin, on the predicted side
-    candidates = [stats.seeds_for_power(beyond, sd, level, POWER), _seeds_to_see_divergence(d)]
+    candidates = [
+        stats.seeds_for_power(beyond, sd, level, POWER),
+        _seeds_to_see_divergence(n_diverged / len(d)),
+    ]
     needed = min((n for n in candidates if n is not None), default=None)
     return {
         "quantity": control.quantity,
         "direction": control.direction,
         "seeds": list(seeds),
         "differences": [x if np.isfinite(x) else None for x in d],  # None: the control run diverged
-        "diverged": len(d) - len(finite),
+        "diverged": n_diverged,
         "mean": mean if math.isfinite(mean) else None,  # of the pairs that trained
         "sd": sd if math.isfinite(sd) else None,
         "margin": margin,
@@ -136,11 +140,10 @@ def _control_entry(workload, runs, optimizer, control, seeds, margin, level) -> 
     }
 
 
-def _seeds_to_see_divergence(differences: list[float]) -> int | None:
+def _seeds_to_see_divergence(rate: float) -> int | None:
     """A control run that diverges is told apart from decay whatever the margin (claims.guards): the seeds
-    at which, diverging as often as on the calibration seeds, one of its runs does with POWER; None if none
-    did."""
-    rate = sum(1 for x in differences if not np.isfinite(x)) / len(differences)
+    at which, diverging at ``rate`` (as on the calibration seeds), one of its runs does with POWER; None at
+    rate 0."""
     if rate == 0:
         return None
     if rate == 1:
