@@ -8,7 +8,7 @@ training -> store -> claims, stats -> report, figures; cli ties them together.
 import os
 
 # TensorFlow's C++ start-up chatter (CPU feature notes) drowns the suite's own output. Its note that oneDNN
-# is on still prints, once per process: set explicitly (below), it is logged before the level applies.
+# is on still prints in every process: set explicitly (below), it is logged before the level applies.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow turns its oneDNN CPU kernels on by default only on CPUs it recognizes: on an AMD EPYC they were
 # off and a B-100 epoch took 6.0 s instead of 2.0 s (benchmarks/test_engine_speed.py::test_onednn_kernels).
