@@ -100,7 +100,7 @@ def test_engine_epoch_vs_model_fit(benchmark, mnist, batch):
         f"{statistics.median(fit_s):.2f} s, fit/engine {ratio:.2f}x"
     )
     if batch == 100:
-        # the 5x (engine <= 0.2 of fit) is out of reach: oneDNN's convolution kernels bound the step
+        # 5x (engine <= 0.2 of fit) is out of reach here: oneDNN's convolution kernels bound the step
         print("B=100: target 5x not asserted; where the time goes: python benchmarks/profile_step.py --ops")
         assert ratio >= 2.0, f"engine only {ratio:.2f}x faster than model.fit at B=100 (target 2x)"
     assert ratio > 1.0
