@@ -128,13 +128,13 @@ class RunConfig:
                     f"{workload.n_train} training examples"
                 )
             n = self.train_examples or workload.n_train
-        batches = [p.batch_size for p in self.build_schedule().phases]
-        if max(batches) > n:
+        schedule = self.build_schedule()
+        try:
+            schedule.check_fits(n)
+        except UsageError as exc:  # the schedule's check, named by the options that set it
             given = f", train_examples={n}" if self.train_examples is not None else ""
-            raise UsageError(
-                f"base_batch={self.base_batch}{given}: schedule {self.schedule!r} reaches batch "
-                f"{max(batches)}, more than the {n} training examples"
-            )
+            raise UsageError(f"base_batch={self.base_batch}{given}: {exc}") from None
+        batches = [p.batch_size for p in schedule.phases]
         if workload.build_model is None:
             check_split(batches, n, self.replicas, self.model.normalization, self.model.virtual_batch_size)
 

@@ -127,7 +127,7 @@ def test_train_examples_subset_and_too_large_batch():
         DATA,
     )
     assert r.epochs[0].steps == 2 and r.metadata["n_train"] == 100
-    with pytest.raises(ValueError, match="reaches batch 1000, more than the 600 training examples"):
+    with pytest.raises(ValueError, match="batch size 1000 exceeds the 600 examples"):
         train(RunConfig("sgd", "constant", base_batch=1000, steps=1, epochs_per_step=1), DATA)
 
 
