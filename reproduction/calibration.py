@@ -304,6 +304,12 @@ def discriminating(workload: Workload, seeds: int | None = None) -> set[str]:
     """The controls ('optimizer-name') pre-registered as discriminating: beyond their margin on the
     calibration seeds, with a seed count that refutes them at their claim's level with 80% power
     (``seeds_needed``), at most ``seeds`` when given."""
+    needed = seeds_needed(workload)
+    return {name for name, n in needed.items() if seeds is None or n <= seeds}
+
+
+def seeds_needed(workload: Workload) -> dict[str, int]:
+    """The controls pre-registered as discriminating ('optimizer-name'), with the seeds each needs."""
     content = read_preregistration(workload)
     load_margins(content, workload, str(workload.preregistration))  # the same checks: version, settings
     controls = content.get("controls")
@@ -313,9 +319,7 @@ def discriminating(workload: Workload, seeds: int | None = None) -> set[str]:
             f"--workload {workload.name}`"
         )
     return {
-        name
+        name: int(entry.get("seeds_needed") or 0)
         for name, entry in controls.items()
-        if isinstance(entry, dict)
-        and entry.get("discriminates")
-        and (seeds is None or (entry.get("seeds_needed") or 0) <= seeds)
+        if isinstance(entry, dict) and entry.get("discriminates")
     }

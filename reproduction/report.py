@@ -52,10 +52,12 @@ def tally(verdicts: Sequence[Verdict], plan: Plan) -> str:
     parts = []
     for outcome, word in ((stats.HOLDS, "hold"), (stats.REFUTED, "refuted"), (stats.UNDECIDED, "undecided")):
         these = [v for v in verdicts if v.verdict == outcome]
-        kinds = [claims.status(v, plan)[0] for v in these]
-        notes = [
-            f"{kinds.count(s)} {s.value}" for s in (Status.DECLARED, Status.DOCUMENTED) if kinds.count(s)
+        kinds = [
+            "unpowered, as pre-registered" if v.no_power == "predicted" else claims.status(v, plan)[0]
+            for v in these
         ]
+        shown = ("unpowered, as pre-registered", Status.DECLARED, Status.DOCUMENTED)
+        notes = [f"{kinds.count(s)} {s}" for s in shown if kinds.count(s)]
         failing = sum(k == Status.FAIL for k in kinds) if outcome != stats.REFUTED else 0
         if failing:
             notes.append(f"{failing} NOT declared")
@@ -370,7 +372,7 @@ def _left_to_full(plan: Plan) -> list[str]:
     ]
 
 
-def _expectations(plan: Plan) -> list[str]:
+def _expectations(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
     lines = []
     for claim in claims.claims_in(plan):
         for p, k in claim.known_failures_in(plan).items():
@@ -379,13 +381,21 @@ def _expectations(plan: Plan) -> list[str]:
                 f"[{k.effect_range[0]:g}, {k.effect_range[1]:g}]): {k.reason}"
             )
         for p, d in claim.declared_undecided_in(plan).items():
+            when = "; declared AFTER a run of the suite had read these runs" if d.after_reading else ""
             lines.append(
                 f"- `{claim.id}[{p}]` (may be undecided in this profile, expected in [{d.effect_range[0]:g}, "
-                f"{d.effect_range[1]:g}], about {d.seeds_to_decide} seeds would decide): {d.reason}"
+                f"{d.effect_range[1]:g}], about {d.seeds_to_decide} seeds would decide{when}): {d.reason}"
             )
+    unpowered = [f"`{v.claim}[{v.params}]`" for v in verdicts if v.no_power == "predicted"]
+    if unpowered:
+        lines.append(
+            f"- {', '.join(unpowered)}: undecided for want of power, as the pre-registration predicts (no "
+            "control of the claim discriminates at this profile's seeds): each held inside its margin, as a "
+            "schedule that does not anneal would"
+        )
     return (
         [
-            "### Declared in advance: documented non-reproductions and possibly undecided verdicts",
+            "### Declarations: documented non-reproductions and possibly undecided verdicts",
             "",
             *lines,
             "",
@@ -449,13 +459,14 @@ def _claims_section(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
         "",
         "Each row is one claim and parameter set, evaluated by the same code as `pytest claims/`. Intervals "
         "are two-sided 90% t intervals (the TOST convention). A verdict is red unless it holds, is a "
-        "documented non-reproduction inside its range, or is undecided as declared in advance for this "
-        "profile.",
+        "documented non-reproduction inside its range, or is undecided as declared for this profile (in "
+        "advance, unless the declaration says otherwise). An equivalence that holds inside its margin while "
+        "none of its negative controls is told apart is undecided: it has shown no power.",
         "",
         *verdict_table(verdicts, plan),
         "",
         *_left_to_full(plan),
-        *_expectations(plan),
+        *_expectations(plan, verdicts),
     ]
 
 
@@ -517,18 +528,43 @@ def headline(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: st
             )
             + ".",
         ]
-    refuted = [v for v in verdicts if v.verdict != HOLDS]
+    return lines + _not_holding(verdicts, plan)
+
+
+def _not_holding(verdicts: Sequence[Verdict], plan: Plan) -> list[str]:
+    """The headline's verdicts that do not hold: each with its outcome, and those without power together."""
+    lines: list[str] = []
+    refuted = [v for v in verdicts if v.verdict != HOLDS and v.no_power != "predicted"]
     if refuted:
         lines += [
             "",
-            "Not holding, each declared in advance or red: "
+            "Not holding, each declared or red: "
             + "; ".join(
-                f"`{v.claim}[{v.params}]` {v.verdict} {_fmt(v)} ({claims.status(v, plan)[0].value})"
-                for v in refuted
+                f"`{v.claim}[{v.params}]` {v.verdict} {_fmt(v)} ({_declared(v, plan)})" for v in refuted
             )
             + ".",
         ]
+    unpowered: dict[str, list[str]] = {}
+    for v in verdicts:
+        if v.no_power == "predicted":
+            unpowered.setdefault(v.claim, []).append(v.params)
+    if unpowered:
+        lines += [
+            "",
+            "Undecided without power, as pre-registered: "
+            + "; ".join(f"`{c}[{', '.join(p)}]`" for c, p in unpowered.items())
+            + ".",
+        ]
     return lines
+
+
+def _declared(v: Verdict, plan: Plan) -> str:
+    """The outcome of a verdict that does not hold, and whether it was declared in advance."""
+    kind = claims.status(v, plan)[0]
+    declared = claims.get_claim(v.claim).declared_undecided(plan, v.params)
+    if kind == claims.Status.DECLARED and declared is not None and declared.after_reading:
+        return "declared undecided AFTER the runs were read"
+    return kind.value
 
 
 def _headline_row(plan: Plan, runs: Runs, o: str) -> str:

@@ -31,6 +31,9 @@ class Outcome(enum.StrEnum):
 
 
 HOLDS, REFUTED, UNDECIDED = Outcome.HOLDS, Outcome.REFUTED, Outcome.UNDECIDED
+# Why an equivalence verdict that held inside its margin is undecided: none of its negative controls was told
+# apart, as its pre-registration predicts at these seeds, or although a control was pre-registered to be.
+NO_POWER = ("predicted", "unpredicted")
 MAX_N_SEARCH = 1000
 
 
@@ -78,9 +81,14 @@ class Verdict:
     refutable_beyond: float | None = None
     n_unit: str = "seeds"  # what n and n_to_decide count
     setup_failure: bool = False  # the evidence could not be judged (e.g. every run of a pair diverged): red
+    no_power: str = ""  # one of NO_POWER where it held with no control told apart (then undecided)
 
     def __post_init__(self):
         object.__setattr__(self, "verdict", _check_verdict(self.verdict))
+        if self.no_power not in ("", *NO_POWER):
+            raise ValueError(f"no_power={self.no_power!r}: expected '' or one of {list(NO_POWER)}")
+        if self.no_power and self.verdict != UNDECIDED:
+            raise ValueError(f"no_power={self.no_power!r} with verdict {self.verdict}: only an undecided one")
 
     @classmethod
     def of(cls, decision: Decision, claim: str, params: str, bound: str, unit: str = "", **labels) -> Verdict:

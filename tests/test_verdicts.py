@@ -27,6 +27,14 @@ def plan(monkeypatch):
     return plan
 
 
+@pytest.fixture
+def plan5(monkeypatch):
+    """Five seeds: enough for every control the pre-registration calls discriminating (it needs 3-5)."""
+    plan = plan_with_seeds("mnist", 5, "full")
+    monkeypatch.setattr(calibration, "read_margins", lambda workload: fake_margins(plan))
+    return plan
+
+
 def _grid(plan, **shifts):
     """Main grid and controls; ``shifts[name] = (accuracy points, train loss)`` moves a control off decay."""
     runs = synthetic_runs(plan, claims.main_grid(plan))
@@ -82,18 +90,50 @@ def test_both_runs_of_a_pair_diverged_is_a_red_setup_failure_never_undecided(pla
     assert claims.status(v, plan)[0] == Status.FAIL
 
 
-def test_the_high_noise_claims_are_refuted_by_a_diverged_schedule(plan):
+def _high_noise_runs(plan, constant_accuracy):
     h = plan.workload.high_noise
     configs = [h.config(plan.workload, s, k) for k in plan.seeds for s in (*MAIN_SCHEDULES, "constant")]
     runs = synthetic_runs(plan, configs, loss=0.05)
     for k in plan.seeds:  # the control: no annealing ends well above decay
         c = h.config(plan.workload, "constant", k)
-        runs[c] = make_run(c, 0.97, 0.065 + 0.0003 * k)
+        runs[c] = make_run(c, constant_accuracy + 0.0003 * k, 0.065 + 0.0003 * k)
+    return runs
+
+
+def test_the_high_noise_claims_are_refuted_by_a_diverged_schedule(plan):
+    runs = _high_noise_runs(plan, constant_accuracy=0.95)  # 2.5 pt below decay: accuracy has power too
     assert all(v.verdict == stats.HOLDS for v in claims.evaluate("high-noise", plan, runs).values())
+    h = plan.workload.high_noise
     _diverge(runs, h.config(plan.workload, "increase", 2))
     verdicts = claims.evaluate("high-noise", plan, runs)
     assert verdicts["increase-test_accuracy"].verdict == stats.REFUTED
     assert verdicts["increase-train_loss"].verdict == stats.REFUTED
+
+
+def test_high_noise_accuracy_rows_without_power_are_undecided_as_pre_registered(plan):
+    """At the high-noise setting no annealing ends 0.59 pt below decay on the search seeds, inside the 1-pt
+    margin: the accuracy rows cannot tell it apart, so holding inside the margin shows nothing (an xfail,
+    predicted); the train-loss rows, whose control is told apart, hold."""
+    verdicts = claims.evaluate("high-noise", plan, _high_noise_runs(plan, constant_accuracy=0.97))
+    for s in ("hybrid", "increase"):
+        v = verdicts[f"{s}-test_accuracy"]
+        assert v.verdict == stats.UNDECIDED and v.no_power == "predicted", v.summary()
+        assert "NO demonstrated power against: constant" in v.detail
+        assert claims.status(v, plan)[0] == Status.DECLARED
+        assert verdicts[f"{s}-train_loss"].verdict == stats.HOLDS
+
+
+def test_high_noise_train_loss_rows_whose_control_fails_are_red(plan5):
+    """An engine that ignores the schedule: the constant runs train like decay; the train-loss rows hold
+    inside their margin, but their control was pre-registered to be told apart: undecided and red."""
+    runs = _high_noise_runs(plan5, constant_accuracy=0.95)
+    h = plan5.workload.high_noise
+    for k in plan5.seeds:
+        c = h.config(plan5.workload, "constant", k)
+        runs[c] = make_run(c, 0.95, runs[h.config(plan5.workload, "decay", k)].final.train_loss)
+    v = claims.evaluate("high-noise", plan5, runs)["hybrid-train_loss"]
+    assert v.verdict == stats.UNDECIDED and v.no_power == "unpredicted", v.summary()
+    assert claims.status(v, plan5)[0] == Status.FAIL
 
 
 # ------------------------------------------------------------------------------------------- the controls
@@ -166,16 +206,53 @@ def test_accuracy_claims_without_controls_say_what_the_accuracy_controls_showed(
     """noise-scale-control (a TOST on accuracy at 1 pt, SGD) has no controls of its own: it says what
     accuracy-within-1pt's SGD controls showed at that claim's level, which is stricter than its own."""
     from reproduction.claims.equivalence import _noise_control_pairs
-    from reproduction.claims.guards import borrowed_power_note
+    from reproduction.claims.guards import borrowed_power
 
     runs = _grid(plan, eps5=(-0.3, 0.0))  # eps5 no longer told apart
     runs.update(synthetic_runs(plan, [c for pair in _noise_control_pairs(plan) for c in pair]))
     v = claims.evaluate("noise-scale-control", plan, runs)["equal-g-eps-and-B-x5"]
+    assert v.verdict == stats.HOLDS
     assert "accuracy-within-1pt's sgd controls" in v.detail and "b2500" in v.detail
     assert "NO demonstrated power against: eps5" in v.detail
     level = claims.base.refute_alpha
     assert level("accuracy-within-1pt", plan) <= level("noise-scale-control", plan)
-    assert "laxer" not in borrowed_power_note(plan, runs, "sgd", "noise-scale-control")
+    assert "laxer" not in borrowed_power(plan, runs, "sgd", "noise-scale-control").note
+
+
+def test_a_claim_borrowing_controls_none_of_which_is_told_apart_is_undecided_and_red(plan5):
+    """With neither SGD accuracy control told apart, noise-scale-control's hold inside 1 pt shows nothing;
+    both controls were pre-registered to discriminate, so the verdict is red, not an xfail."""
+    from reproduction.claims.equivalence import _noise_control_pairs
+
+    runs = _grid(plan5, eps5=(-0.3, 0.0), b2500=(-0.3, 0.0))
+    runs.update(synthetic_runs(plan5, [c for pair in _noise_control_pairs(plan5) for c in pair]))
+    v = claims.evaluate("noise-scale-control", plan5, runs)["equal-g-eps-and-B-x5"]
+    assert v.verdict == stats.UNDECIDED and v.no_power == "unpredicted", v.summary()
+    assert claims.status(v, plan5)[0] == Status.FAIL
+
+
+def test_an_equivalence_with_no_control_told_apart_is_undecided(plan5):
+    """Every control of momentum's accuracy claim trains like decay (an engine that ignores eps and B):
+    hybrid and increase hold inside 1 pt, and so would no annealing at all. Undecided, and red: the
+    pre-registration expected b2500 to be told apart. The verdict says how it came about."""
+    runs = _grid(plan5, eps5=(0.0, 0.0), b2500=(0.0, 0.0))
+    for s in ("hybrid", "increase"):
+        v = claims.evaluate("accuracy-within-1pt", plan5, runs)[f"momentum-{s}"]
+        assert v.verdict == stats.UNDECIDED and v.no_power == "unpredicted", v.summary()
+        assert "NO control told apart" in v.detail and claims.status(v, plan5)[0] == Status.FAIL
+
+
+def test_an_equivalence_pre_registered_without_power_is_an_xfail(plan, monkeypatch):
+    """Where the pre-registration gives no control of the claim 80% power at the profile's seeds, holding
+    inside the margin with none told apart is the predicted outcome: undecided, declared (an xfail), with
+    the seeds the cheapest control would need."""
+    monkeypatch.setattr(calibration, "seeds_needed", lambda workload: {"momentum-b2500": 19})
+    runs = _grid(plan, eps5=(0.0, 0.0), b2500=(0.0, 0.0))
+    v = claims.evaluate("accuracy-within-1pt", plan, runs)["momentum-hybrid"]
+    assert v.verdict == stats.UNDECIDED and v.no_power == "predicted" and v.n_to_decide == 19
+    kind, why = claims.status(v, plan)
+    assert kind == Status.DECLARED and "as pre-registered" in why
+    assert claims.evaluate("accuracy-within-1pt", plan, _grid(plan))["momentum-hybrid"].verdict == stats.HOLDS
 
 
 # ------------------------------------------------------------------------------ undecided only where declared
@@ -219,6 +296,18 @@ def test_a_declared_undecided_verdict_is_an_xfail_only_inside_its_range():
     assert (
         claims.status(_undecided("epoch-time-falls-with-batch", "B500>B2500", 1.01), full)[0] == Status.FAIL
     )
+
+
+def test_a_documented_undecided_non_reproduction_is_red_at_another_seed_count():
+    """report-as-run[hybrid] is documented as undecided (leaning beyond its bound) at the full profile's 10
+    seeds; with --seeds 20 that verdict is not documented (only refuted is), so it is red."""
+    documented, more = plan_with_seeds("mnist", 10, "full"), plan_with_seeds("mnist", 20, "full")
+    assert documented.as_declared and not more.as_declared
+    measured = _undecided("report-as-run", "hybrid", -0.56)
+    assert claims.status(measured, documented)[0] == Status.DOCUMENTED
+    assert claims.status(measured, more)[0] == Status.FAIL
+    refuted = dataclasses.replace(measured, verdict=stats.REFUTED)
+    assert claims.status(refuted, more)[0] == Status.DOCUMENTED
 
 
 def test_a_documented_non_reproduction_of_one_profile_is_that_profiles_only(monkeypatch):

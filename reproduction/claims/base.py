@@ -53,12 +53,15 @@ class KnownFailure:
 
 @dataclasses.dataclass(frozen=True)
 class MayBeUndecided:
-    """A parameter set declared, in advance, as possibly undecided in a profile: the effect expected inside
-    ``effect_range`` (bounded on both sides) and about how many seeds would decide it."""
+    """A parameter set declared as possibly undecided in a profile: the effect expected inside
+    ``effect_range`` (bounded on both sides) and about how many seeds would decide it. ``after_reading``: the
+    declaration was made after a run of the suite had read these runs, not in advance; the report and the
+    README say so beside the verdict."""
 
     reason: str
     effect_range: tuple[float, float]
     seeds_to_decide: int
+    after_reading: bool = False
 
     def __post_init__(self):
         _check_range("MayBeUndecided", self.effect_range)
@@ -255,21 +258,35 @@ def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
         if verdict.verdict == HOLDS:
             return Status.REPRODUCES, "documented as a non-reproduction, but it holds now"
         low, high = known.effect_range
-        if verdict.verdict in known.verdicts and low <= verdict.effect <= high:
+        # undecided was measured at the profile's own seed count; at another only refuted is documented
+        kinds = known.verdicts if plan.as_declared else tuple(k for k in known.verdicts if k != UNDECIDED)
+        if verdict.verdict in kinds and low <= verdict.effect <= high:
             return Status.DOCUMENTED, f"documented non-reproduction: {verdict.verdict} in [{low:g}, {high:g}]"
         return Status.FAIL, (
-            f"OUTSIDE the documented non-reproduction ({'/'.join(known.verdicts)} in [{low:g}, {high:g}])"
+            f"OUTSIDE the documented non-reproduction ({'/'.join(kinds) or 'nothing'} in [{low:g}, {high:g}] "
+            f"in {plan.profile_label})"
         )
     if verdict.verdict == HOLDS:
         return Status.PASS, ""
+    if verdict.no_power == "predicted":
+        return Status.DECLARED, (
+            "undecided for want of power, as pre-registered: no control of this claim discriminates at "
+            f"{verdict.n} seeds"
+        )
+    if verdict.no_power:
+        return (
+            Status.FAIL,
+            "undecided for want of power, although a control was pre-registered to discriminate",
+        )
     if verdict.verdict == UNDECIDED:
         declared = claim.declared_undecided(plan, verdict.params)
         if declared is None:
             return Status.FAIL, f"undecided, and not declared as possibly undecided in {plan.profile_label}"
         low, high = declared.effect_range
+        when = "AFTER the runs were read" if declared.after_reading else "in advance"
         if low <= verdict.effect <= high:
             return Status.DECLARED, (
-                f"undecided as declared for the {plan.profile.name} profile (expected in [{low:g}, "
+                f"undecided as declared {when} for the {plan.profile.name} profile (expected in [{low:g}, "
                 f"{high:g}]; about {declared.seeds_to_decide} seeds would decide)"
             )
         return Status.FAIL, f"undecided OUTSIDE its declared range [{low:g}, {high:g}]"

@@ -13,7 +13,7 @@ from reproduction.claims.base import (
     register,
     tost,
 )
-from reproduction.claims.guards import borrowed_power_note, control_runs, with_detail
+from reproduction.claims.guards import borrowed_power, control_runs, with_power
 from reproduction.stats import REFUTED, Verdict
 
 VARIANTS = ("increase-initial-lr", "increase-momentum")
@@ -90,5 +90,5 @@ def eval_effective_lr(plan: Plan, runs: Runs) -> list[Verdict]:
             unit=" pt",
             bound="|acc - acc(decay)| < 1 pt (TOST, alpha 0.05)",
         )
-        out.append(with_detail(v, borrowed_power_note(plan, runs, "momentum", "effective-lr")))
+        out.append(with_power(v, borrowed_power(plan, runs, "momentum", "effective-lr")))
     return out

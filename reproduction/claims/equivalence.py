@@ -3,14 +3,15 @@ and train loss; and equal noise scale through eps and B (the report's critique).
 
 Each equivalence verdict says which of its negative controls its own test, at its own level, told apart
 from decay (reproduction/claims/guards.py): a claim whose controls are not told apart has no demonstrated
-power against that difference, and its verdict says so.
+power against that difference, and its verdict says so; one that none of its controls was told apart for
+is undecided, whatever its own interval (guards.with_power).
 """
 
 from __future__ import annotations
 
 from reproduction import calibration
 from reproduction.claims.base import Plan, Runs, paired, refute_alpha, register, tost
-from reproduction.claims.guards import borrowed_power_note, control_runs, power_note, with_detail
+from reproduction.claims.guards import borrowed_power, control_runs, power, with_power
 from reproduction.claims.plan import main_grid
 from reproduction.stats import Verdict
 
@@ -27,7 +28,7 @@ def _equivalence(
     out = []
     for o in plan.optimizers:
         margin = margin_of(o)
-        power = power_note(plan, runs, o, claim)
+        shown = power(plan, runs, o, claim)
         for s in COMPARED:
             pairs = [(plan.config(o, s, k), plan.config(o, "decay", k)) for k in plan.seeds]
             v = tost(
@@ -39,7 +40,7 @@ def _equivalence(
                 unit=unit,
                 bound=bound_of(o, s, margin),
             )
-            out.append(with_detail(v, power))
+            out.append(with_power(v, shown))
     return out
 
 
@@ -170,4 +171,4 @@ def eval_noise_control(plan: Plan, runs: Runs) -> list[Verdict]:
         unit=" pt",
         bound="|acc(eps, 5B) - acc(eps/5, B)| < 1 pt (TOST, alpha 0.05)",
     )
-    return [with_detail(v, borrowed_power_note(plan, runs, "sgd", "noise-scale-control"))]
+    return [with_power(v, borrowed_power(plan, runs, "sgd", "noise-scale-control"))]

@@ -66,6 +66,7 @@ def _constant_runs(plan: Plan) -> list:
                 "seeds decide it, 1.20x [1.08, 1.33], holds (docs/preregistration.md)",
                 effect_range=(0.95, 1.4),
                 seeds_to_decide=10,
+                after_reading=True,
             )
         }
     },

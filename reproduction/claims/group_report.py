@@ -19,7 +19,7 @@ from reproduction.claims.base import (
     register,
     tost,
 )
-from reproduction.claims.guards import borrowed_power_note, control_runs, with_detail
+from reproduction.claims.guards import borrowed_power, control_runs, with_power
 from reproduction.config import ModelOptions
 from reproduction.schedules import MAIN_SCHEDULES
 from reproduction.stats import REFUTED, UNDECIDED, Verdict
@@ -172,5 +172,5 @@ def eval_report_within_1pt(plan: Plan, runs: Runs) -> list[Verdict]:
             unit=" pt",
             bound="|acc(schedule at its own rate) - acc(decay at 0.15)| < 1 pt (TOST, alpha 0.05)",
         )
-        out.append(with_detail(v, borrowed_power_note(plan, runs, "sgd", "report-within-1pt")))
+        out.append(with_power(v, borrowed_power(plan, runs, "sgd", "report-within-1pt")))
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from reproduction import calibration
-from reproduction.claims.base import HOLDS, REFUTED, Plan, Runs, paired, refute_alpha, tost
+from reproduction.claims.base import HOLDS, REFUTED, UNDECIDED, Plan, Runs, paired, refute_alpha, tost
 from reproduction.stats import Verdict
 from reproduction.workloads import Control
 
@@ -100,21 +100,50 @@ def with_detail(verdict: Verdict, note: str) -> Verdict:
     return dataclasses.replace(verdict, detail="; ".join(x for x in (verdict.detail, note) if x))
 
 
-def borrowed_power_note(plan: Plan, runs: Runs, optimizer: str, claim: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class Power:
+    """What an equivalence test, at its claim's level, showed it can tell apart from decay for one optimizer:
+    the controls it told apart, whether the pre-registration expected none at these seeds, the fewest seeds
+    at which one is expected, and all of it in words."""
+
+    told: tuple[str, ...]
+    predicted_none: bool
+    seeds_to_show: int | None
+    note: str
+
+
+def with_power(verdict: Verdict, power: Power) -> Verdict:
+    """The verdict with what its controls showed. One that holds although none of them was told apart shows
+    nothing a schedule that does not anneal would not: it is undecided, as the pre-registration predicted
+    (an xfail) or not (red, with the control that failed)."""
+    if verdict.verdict != HOLDS or power.told:
+        return with_detail(verdict, power.note)
+    why = "inside its margin, but NO control told apart at this level: no demonstrated power"
+    return dataclasses.replace(
+        with_detail(with_detail(verdict, why), power.note),
+        verdict=UNDECIDED,
+        no_power="predicted" if power.predicted_none else "unpredicted",
+        n_to_decide=power.seeds_to_show if power.predicted_none else None,
+    )
+
+
+def borrowed_power(plan: Plan, runs: Runs, optimizer: str, claim: str) -> Power:
     """For a TOST on final accuracy at 1 pt that has no controls of its own (noise-scale-control,
     effective-lr, report-within-1pt): what accuracy-within-1pt's controls for this optimizer showed the same
-    test can tell apart at that claim's level; said only where that level is at least as strict as
+    test can tell apart at that claim's level, counted only where that level is at least as strict as
     ``claim``'s own (a control refuted there is refuted here)."""
     lender = "accuracy-within-1pt"
     if refute_alpha(lender, plan) > refute_alpha(claim, plan):
-        return f"NO demonstrated power: {lender}'s controls are judged at a laxer level than this claim's"
-    note = power_note(plan, runs, optimizer, lender)
-    return f"power shown by {lender}'s {optimizer} controls at its stricter level: {note}" if note else ""
+        note = f"NO demonstrated power: {lender}'s controls are judged at a laxer level than this claim's"
+        return Power((), False, None, note)
+    lent = power(plan, runs, optimizer, lender)
+    note = f"power shown by {lender}'s {optimizer} controls at its stricter level: {lent.note}"
+    return dataclasses.replace(lent, note=note)
 
 
-def power_note(plan: Plan, runs: Runs, optimizer: str, claim: str) -> str:
-    """What the guarded claim's own test, at its own level, showed it can tell apart for this optimizer; and
-    the controls pre-registered as not discriminating, which this profile leaves out."""
+def power(plan: Plan, runs: Runs, optimizer: str, claim: str) -> Power:
+    """What the guarded claim's own test, at its own level, told apart for this optimizer; and the controls
+    pre-registered as not discriminating, which this profile leaves out."""
     told: list[str] = []
     not_told: list[str] = []
     for control in plan.controls(optimizer):
@@ -122,7 +151,10 @@ def power_note(plan: Plan, runs: Runs, optimizer: str, claim: str) -> str:
             continue
         v = judge_control(plan, runs, optimizer, control)
         (told if v.verdict == HOLDS else not_told).append(f"{control.name} ({v.effect:+.3g}{v.unit})")
-    left = [c.name for c in plan.workload.controls if c.claim == claim and c not in plan.controls(optimizer)]
+    own = [c for c in plan.workload.controls if c.claim == claim]
+    left = [c.name for c in own if c not in plan.controls(optimizer)]
+    needed = calibration.seeds_needed(plan.workload)
+    counts = [needed[key] for c in own if (key := f"{optimizer}-{c.name}") in needed]
     parts = []
     if told:
         parts.append(f"controls told apart at this level: {', '.join(told)}")
@@ -134,4 +166,11 @@ def power_note(plan: Plan, runs: Runs, optimizer: str, claim: str) -> str:
             f"{len(plan.seeds)} seeds: the calibration seeds give it less than 80% power to be refuted; not "
             "judged in this profile)"
         )
-    return "; ".join(parts)
+    if not own:
+        parts.append("NO demonstrated power: the workload has no control for this claim")
+    return Power(
+        tuple(told),
+        predicted_none=not any(n <= len(plan.seeds) for n in counts),
+        seeds_to_show=min(counts, default=None),
+        note="; ".join(parts),
+    )

@@ -3,8 +3,8 @@ docs/annealing.md)."""
 
 from __future__ import annotations
 
-from reproduction.claims.base import Plan, Runs, paired, refute_alpha, register, tost
-from reproduction.claims.guards import control_verdict
+from reproduction.claims.base import HOLDS, Plan, Runs, paired, refute_alpha, register, tost
+from reproduction.claims.guards import Power, control_verdict, with_power
 from reproduction.schedules import MAIN_SCHEDULES
 from reproduction.stats import Verdict
 
@@ -37,7 +37,8 @@ def _pairs(plan: Plan, schedule: str):
     "and train loss, while no annealing does not",
     quantity="paired differences schedule - decay over seeds: test accuracy (pt) and final train loss",
     bound="accuracy within 1 pt; train loss within 2 sd of decay on the search seeds; constant beyond that",
-    test="TOST, alpha 0.05; the control: equivalence refuted at this claim's refutation level",
+    test="TOST, alpha 0.05; the control: equivalence refuted at this claim's refutation level; a row whose "
+    "quantity does not tell the constant runs apart is undecided (no power)",
     would_fail_if="a schedule that lowers g less than decay does, a schedule that diverges, or an engine "
     "that ignores the schedule (the control would then match decay)",
     params=lambda plan: PARAMS if plan.workload.high_noise is not None else (),
@@ -49,18 +50,18 @@ def eval_high_noise(plan: Plan, runs: Runs) -> list[Verdict]:
     level = refute_alpha("high-noise", plan)
     margins = {"test_accuracy": (1.0, " pt"), "train_loss": (plan.workload.high_noise_margin(), "")}
     for quantity, (margin, unit) in margins.items():
+        shown = _constant_power(plan, runs, quantity, margin, unit, level)
         for s in ("hybrid", "increase"):
-            out.append(
-                tost(
-                    "high-noise",
-                    f"{s}-{quantity}",
-                    paired(runs, _pairs(plan, s), quantity),
-                    margin,
-                    alpha_refute=level,
-                    unit=unit,
-                    bound=f"|{quantity}({s}) - {quantity}(decay)| < {margin:.4g}{unit} (TOST)",
-                )
+            v = tost(
+                "high-noise",
+                f"{s}-{quantity}",
+                paired(runs, _pairs(plan, s), quantity),
+                margin,
+                alpha_refute=level,
+                unit=unit,
+                bound=f"|{quantity}({s}) - {quantity}(decay)| < {margin:.4g}{unit} (TOST)",
             )
+            out.append(with_power(v, shown))
     evidence = paired(runs, _pairs(plan, "constant"), "train_loss")
     description = "no noise reduction at this setting, in train loss"
     margin = plan.workload.high_noise_margin()
@@ -68,3 +69,22 @@ def eval_high_noise(plan: Plan, runs: Runs) -> list[Verdict]:
         *out,
         control_verdict("high-noise", "constant-control", evidence, margin, "", +1, description, level),
     ]
+
+
+def _constant_power(plan: Plan, runs: Runs, quantity: str, margin: float, unit: str, level: float) -> Power:
+    """Whether no annealing (the constant runs) is told apart from decay in ``quantity`` by the rows' own
+    test: their power. The search that chose the setting pre-registered it for train loss; for test accuracy
+    the workload records what the search seeds showed (``high_noise_constant_accuracy``)."""
+    direction = +1 if quantity == "train_loss" else -1
+    evidence = paired(runs, _pairs(plan, "constant"), quantity)
+    v = control_verdict("high-noise", "constant", evidence, margin, unit, direction, "", level)
+    told = v.verdict == HOLDS
+    searched = plan.workload.high_noise_constant_accuracy
+    predicted_none = quantity == "test_accuracy" and searched is not None and abs(searched) < margin
+    note = f"{'told apart' if told else 'NO demonstrated power against'}: constant ({v.effect:+.3g}{unit})"
+    if predicted_none:
+        note += (
+            f" (pre-registered: {searched:+.2f}{unit} on the search seeds, inside the margin: no seed count "
+            "tells it apart)"
+        )
+    return Power(("constant",) if told else (), predicted_none, None, note)

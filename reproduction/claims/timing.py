@@ -117,6 +117,7 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
                 "blocks decide it, the quick profile has 6",
                 effect_range=(0.95, 1.25),
                 seeds_to_decide=10,
+                after_reading=True,
             ),
         }
         for workload in ("mnist", "fashion-mnist")  # the same model and image size: the same arithmetic
@@ -178,6 +179,7 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
                 "Intel Xeon's 1.2x decides it",
                 effect_range=(0.9, 1.4),
                 seeds_to_decide=14,
+                after_reading=True,
             )
         }
         for workload in ("mnist", "fashion-mnist")

@@ -154,6 +154,9 @@ class Workload:
     controls: tuple[Control, ...] = ()
     high_noise: Setting | None = None  # where lowering g matters for plain SGD; None: not needed here
     high_noise_decay_losses: tuple[float, ...] = ()  # decay's final train losses there, on search seeds
+    # constant - decay final test accuracy there (pt), mean over the search seeds: inside the 1-pt margin, the
+    # accuracy rows of claim high-noise are pre-registered as having no power; None: not searched
+    high_noise_constant_accuracy: float | None = None
     # Judge accuracy also at a calibrated margin (claim accuracy-equivalent), for workloads where annealing
     # moves test accuracy by less than the paper's 1 pt but more than the seeds scatter.
     accuracy_equivalence: bool = False
