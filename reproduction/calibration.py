@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 from reproduction.config import CODE_VERSION, RunConfig
 from reproduction.errors import UsageError
 from reproduction.optimizers import get_optimizer
-from reproduction.workloads import CALIBRATION_SEEDS, Workload
+from reproduction.workloads import CALIBRATION_SEEDS, Workload, purpose_seeds
 
 DEFAULT_SEEDS = 10
 CONTROL_SEEDS = 6  # the first this many calibration seeds also train every control
@@ -68,7 +68,7 @@ class Margin:
 def calibration_seeds(n_seeds: int = DEFAULT_SEEDS) -> list[int]:
     if not isinstance(n_seeds, int) or n_seeds < 2:
         raise UsageError(f"seeds={n_seeds!r}: expected an integer >= 2 (a standard deviation needs two)")
-    return [CALIBRATION_SEEDS + k for k in range(n_seeds)]
+    return purpose_seeds(CALIBRATION_SEEDS, n_seeds)
 
 
 def calibration_configs(workload: Workload, n_seeds: int = DEFAULT_SEEDS) -> list[RunConfig]:

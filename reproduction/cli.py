@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from reproduction import data as data_mod
-from reproduction.atomic import ensure_file_target
+from reproduction.atomic import check_directory, ensure_file_target
 from reproduction.cluster import ClusterLost, RunFailed
 from reproduction.errors import UsageError
 from reproduction.launch import LaunchFailed
@@ -96,11 +96,21 @@ def _run_config(args, strategy: str = "default", replicas: int = 1):
 
 
 def cmd_run(args) -> int:
-    from reproduction.distribute import check_strategy, is_chief, make_strategy
+    from reproduction.distribute import check_strategy, cluster_size, is_chief, make_strategy, tf_config
+    from reproduction.launch import LAUNCHED
 
     check_strategy(args.strategy, args.replicas)  # before TensorFlow starts
     if args.out:
         ensure_file_target(args.out, "--out")
+    if args.strategy == "multi-worker":  # the run's options, before this worker's server takes its port
+        _run_config(args, "multi-worker", cluster_size(tf_config()))  # at least one replica per worker
+        if os.environ.get(LAUNCHED) is None:
+            print(
+                "warning: this worker's TensorFlow server listens on every interface (0.0.0.0), whatever "
+                "TF_CONFIG names: on a shared network, use `reproduction launch` or a firewall "
+                "(docs/scale-out.md)",
+                file=sys.stderr,
+            )
     # first: a strategy sets up TensorFlow's devices (and a worker's server) before anything else runs
     strategy = make_strategy(args.strategy, args.replicas) if args.strategy != "default" else None
     config = _run_config(args, args.strategy, strategy.num_replicas_in_sync if strategy is not None else 1)
@@ -168,6 +178,8 @@ def cmd_launch(args) -> int:
         config = _run_config(run, "multi-worker", args.workers)  # one replica per worker process (CPU)
     except UsageError as exc:
         raise UsageError(f"launch --workers {args.workers}: {exc}") from None
+    if args.worker_dir is not None:
+        check_directory(args.worker_dir, "--worker-dir")
     store = _store(run)
     found = None if run.fresh else store.get(config)
     if found is not None:
@@ -186,10 +198,10 @@ def cmd_tune(args) -> int:
 
     Rule: the highest mean final test accuracy over the tuning seeds; a diverged run counts as what it scored
     (chance), so a rate unstable on any seed loses."""
-    from reproduction.workloads import TUNING_SEEDS
+    from reproduction.workloads import TUNING_SEEDS, purpose_seeds
 
+    seeds = purpose_seeds(TUNING_SEEDS, args.seeds, "--seeds")
     workload = _workload(args)
-    seeds = [TUNING_SEEDS + k for k in range(args.seeds)]
     configs = [workload.config(args.optimizer, "decay", k, base_lr=lr) for lr in args.grid for k in seeds]
     runs = _train(configs, args, _store(args), workers=args.workers).runs
     print("| optimizer | base lr | " + " | ".join(f"seed {k}" for k in seeds) + " | mean |")
@@ -261,11 +273,11 @@ def _seeds_needed(entry: dict) -> str:
 def cmd_anneal(args) -> int:
     """Constant against decay at each (base lr, base batch): where does lowering the noise scale matter?"""
     from reproduction import annealing
-    from reproduction.workloads import Setting
+    from reproduction.workloads import Setting, purpose_seeds
 
     workload = _workload(args)
     settings = [Setting(args.optimizer, lr, batch) for lr in args.lr for batch in args.batch]
-    seeds = [annealing.SEARCH_SEED_OFFSET + k for k in range(args.seeds)]
+    seeds = purpose_seeds(annealing.SEARCH_SEED_OFFSET, args.seeds, "--seeds")
     configs = annealing.search_configs(workload, settings, seeds)
     for config in configs:
         config.check_fits()

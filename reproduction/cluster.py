@@ -83,9 +83,9 @@ def check_scheduler(address) -> str | None:
         raise UsageError(f"scheduler={address!r}: expected an address such as tls://HOST:8786")
     protocol, _, rest = address.rpartition("://") if "://" in address else ("tcp", "", address)
     host, _, port = rest.rpartition(":")
-    if protocol not in PROTOCOLS or not host or not port.isdigit():
+    if protocol not in PROTOCOLS or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise UsageError(
-            f"scheduler={address!r}: expected tcp://HOST:PORT or tls://HOST:PORT (protocols "
+            f"scheduler={address!r}: expected tcp://HOST:PORT or tls://HOST:PORT, PORT 1-65535 (protocols "
             f"{list(PROTOCOLS)})"
         )
     return f"{protocol}://{rest}"
@@ -102,9 +102,31 @@ class Tls:
     key: str
 
     def __post_init__(self):
+        import ssl
+
         for name in ("ca_file", "cert", "key"):
             if not os.path.isfile(getattr(self, name)):
                 raise UsageError(f"--tls-{name.replace('_', '-')} {getattr(self, name)!r}: no such file")
+        # read as a TLS client will, so a wrong file is named here and not in a timeout after the data loads
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for flags, load in (
+            ("--tls-ca-file", lambda: context.load_verify_locations(cafile=self.ca_file)),
+            ("--tls-cert and --tls-key", lambda: context.load_cert_chain(self.cert, self.key)),
+        ):
+            try:
+                load()
+            except (ssl.SSLError, ValueError) as exc:
+                raise UsageError(
+                    f"{flags}: not a PEM certificate (and key) that TLS can load ({exc})"
+                ) from None
+
+    def check_for(self, scheduler: str | None) -> None:
+        """Certificates are for a tls:// scheduler: given with none, or with tcp://, they would be ignored."""
+        if scheduler is None or not scheduler.startswith("tls://"):
+            raise UsageError(
+                f"--tls-ca-file, --tls-cert and --tls-key are for a tls:// --scheduler; given with "
+                f"{scheduler or 'the local cluster'}, which would not use them"
+            )
 
     def security(self):
         from distributed import Security

@@ -22,6 +22,8 @@ from reproduction.schedules import Schedule, get_schedule
 NORMALIZATIONS = ("ghost", "batch", "none")
 MAX_SEED = 2**31 - 1  # training passes the seed to TensorFlow as an int32 (the shuffle's stateless seed)
 
+FLOAT32_NORMAL, FLOAT32_MAX = 1.1754944e-38, 3.4028235e38  # numpy.finfo(float32): tiny, max
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
@@ -93,6 +95,12 @@ class RunConfig:
             raise UsageError(f"seed={self.seed!r}: expected an integer from 0 to {MAX_SEED}")
         if self.base_lr is not None and not (isinstance(self.base_lr, int | float) and self.base_lr > 0):
             raise UsageError(f"base_lr={self.base_lr!r}: expected None or a number > 0")
+        if self.base_lr is not None and not FLOAT32_NORMAL <= self.base_lr <= FLOAT32_MAX:
+            # training holds rates in float32: outside its normal range a rate rounds to 0 or to infinity
+            raise UsageError(
+                f"base_lr={self.base_lr!r}: expected a rate in float32's range, {FLOAT32_NORMAL:.3g} to "
+                f"{FLOAT32_MAX:.3g}"
+            )
         if not isinstance(self.model, ModelOptions):
             raise UsageError(f"model={self.model!r}: expected a ModelOptions")
         if self.train_examples is not None and not (

@@ -768,12 +768,13 @@ class ArraySource:
 @functools.lru_cache(maxsize=2)
 def _dataset(dataset: str, data_dir: str | None, workload: str | None = None):
     if workload is not None:
-        from reproduction.workloads import get_workload
+        from reproduction.workloads import call_user, get_workload
 
         load = get_workload(workload).load_data
         if load is None:
             raise DataError(f"workload {workload!r}: has no load_data; its data set is {dataset!r}")
-        return checked_arrays(load(), f"workload {workload!r}: load_data()")
+        where = f"workload {workload!r}: load_data()"
+        return checked_arrays(call_user(load, where), where)
     return load_dataset(dataset, data_dir).preprocessed()
 
 

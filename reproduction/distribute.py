@@ -88,14 +88,23 @@ def tf_config() -> dict[str, Any]:
             and isinstance(cluster.get("chief", []), list)
             and task["type"] in ("worker", "chief")
             and isinstance(task["index"], int)
+            and 0 <= task["index"] < len(cluster.get(task["type"], []))
+            and all(_is_address(a) for a in (*cluster["worker"], *cluster.get("chief", [])))
         ):
             raise ValueError
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(
             f"TF_CONFIG={text!r}: expected {{'cluster': {{'worker': ['host:port', ...]}}, "
-            "'task': {'type': 'worker', 'index': i}} (a 'chief' list is optional)"
+            "'task': {'type': 'worker', 'index': i}}, i an index into the task type's list and each port "
+            "1-65535 (a 'chief' list is optional)"
         ) from exc
     return config
+
+
+def _is_address(address) -> bool:
+    """'host:port' with a port TensorFlow's server can bind."""
+    host, _, port = str(address).rpartition(":")
+    return bool(host) and port.isdigit() and 1 <= int(port) <= 65535
 
 
 def cluster_size(config: dict[str, Any]) -> int:

@@ -57,6 +57,8 @@ AGREEING_FIELDS = (
     "gradient_trace",
 )
 
+LAUNCHED = "REPRODUCTION_LAUNCHED"  # set in the workers launch starts
+
 
 class LaunchFailed(RuntimeError):
     """A launched run that did not complete on every worker, or whose workers disagree; nothing was stored."""
@@ -233,6 +235,7 @@ def _start_worker(
         "TF_CONFIG": tf_config(ports, i),
         "TF_NUM_INTRAOP_THREADS": "1",
         "TF_NUM_INTEROP_THREADS": "1",
+        LAUNCHED: "1",  # launch says itself where its workers listen
     }
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with open(workdir / f"worker{i}.log", "w") as log:

@@ -34,6 +34,8 @@ def reproduce(
     calibration.read_margins(plan.workload)  # the claims' pre-registered margins: refused before any run
     check_workers(workers)
     scheduler = check_scheduler(scheduler)
+    if tls is not None:
+        tls.check_for(scheduler)
     store = RunStore(runs_dir)
     _check_outputs(store, Path(out), tensorboard)
     if data is None:

@@ -63,7 +63,7 @@ from reproduction.optimizers import get_optimizer
 from reproduction.provenance import metadata
 from reproduction.results import EpochRecord, RunResult
 from reproduction.sharing import shares_start
-from reproduction.workloads import get_workload
+from reproduction.workloads import call_user, get_workload
 
 EVAL_BATCH = 10_000
 # Intra-op threads: one, so that each op sums in one order and a run's bits do not depend on where it trains.
@@ -629,7 +629,9 @@ def _assign(variables, values) -> None:
 def initial_model(config: RunConfig) -> keras.Model:
     """The run's model with its initial weights: the report's CNN, or the workload's ``build_model``."""
     build = get_workload(config.workload).build_model
-    return build_cnn(config.model, seed=config.seed) if build is None else build(config.seed)
+    if build is None:
+        return build_cnn(config.model, seed=config.seed)
+    return call_user(build, f"workload {config.workload!r}: build_model({config.seed})", config.seed)
 
 
 def n_classes(arrays) -> int:
@@ -645,7 +647,7 @@ def check_models(configs, arrays) -> None:
         if get_workload(c.workload).build_model is not None:
             batches.setdefault(c.workload, set()).update(p.batch_size for p in c.build_schedule().phases)
     for name, sizes in batches.items():
-        model = get_workload(name).build_model(0)
+        model = call_user(get_workload(name).build_model, f"workload {name!r}: build_model(0)", 0)
         check_classifier(
             model, n_classes(arrays), tuple(arrays[0].shape[1:]), f"workload {name!r}: build_model(0)"
         )

@@ -57,3 +57,23 @@ def one_phase_workload():
     from reproduction.workloads import get_workload
 
     return dataclasses.replace(get_workload("tests.my_model:workload"), steps=1)
+
+
+def _raise(*args):
+    raise RuntimeError("boom")
+
+
+def raising_workload():
+    """tests/my_model.py's workload whose build_model and load_data raise (a user's bug)."""
+    import dataclasses
+
+    from reproduction.workloads import get_workload
+
+    return dataclasses.replace(get_workload("tests.my_model:workload"), build_model=_raise, load_data=_raise)
+
+
+def exiting_workload():
+    """A workload function that ends the process instead of returning."""
+    import sys
+
+    sys.exit(0)

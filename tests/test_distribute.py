@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ import pytest
 
 from reproduction.config import RunConfig
 from reproduction.distribute import check_split, tf_config
+from reproduction.errors import UsageError
 from reproduction.launch import LaunchFailed, check_agree, free_ports
 from reproduction.results import EpochRecord, RunResult
 
@@ -105,6 +107,26 @@ def test_tf_config_missing_or_malformed_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
     with pytest.raises(ValueError, match="expected"):
         tf_config()
+
+
+@pytest.mark.parametrize(
+    "cluster, index",
+    [
+        ('["127.0.0.1:23456"]', 5),  # no such worker: TensorFlow's ValueError, a traceback, before
+        ('["127.0.0.1:notaport"]', 0),  # TensorFlow's InvalidArgumentError at server start, before
+        ('["127.0.0.1:99999"]', 0),
+        ('["23456"]', 0),
+        ('["127.0.0.1:23456"]', -1),
+    ],
+)
+def test_tf_config_with_a_bad_index_or_address_is_refused_in_one_line(monkeypatch, cluster, index):
+    config = f'{{"cluster": {{"worker": {cluster}}}, "task": {{"type": "worker", "index": {index}}}}}'
+    monkeypatch.setenv("TF_CONFIG", config)
+    with pytest.raises(UsageError, match="an index into the task type's list and each port 1-65535"):
+        tf_config()
+    monkeypatch.setenv("TF_CONFIG", config.replace(cluster, '["127.0.0.1:23456", "localhost:23457"]'))
+    if index in (0, 1):
+        assert tf_config()["task"]["index"] == index
 
 
 def test_free_ports_are_distinct_loopback_ports():
@@ -439,3 +461,24 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def test_a_multi_worker_run_with_a_bad_option_is_refused_before_its_server_takes_a_port(
+    monkeypatch, tmp_path, capsys
+):
+    """The run's options are checked before the strategy starts this worker's gRPC server, which binds
+    0.0.0.0 (it once listened there, on a port of every interface, and then refused the seed)."""
+    from reproduction.cli import main
+
+    (port,) = free_ports(1)
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]}, "task": {"type": "worker", "index": 0}}),
+    )
+    monkeypatch.delenv("REPRODUCTION_LAUNCHED", raising=False)
+    assert main(["run", "--strategy", "multi-worker", "--seed", "-1", "--runs-dir", str(tmp_path / "r")]) == 2
+    assert "seed=-1" in capsys.readouterr().err
+    with socket.socket() as s:  # nobody holds it: no server was started
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        s.bind(("0.0.0.0", port))
+    assert list(tmp_path.iterdir()) == []

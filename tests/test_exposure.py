@@ -133,11 +133,40 @@ def test_bad_scheduler_addresses_and_missing_certificates_are_clear_errors(tmp_p
     from reproduction.cluster import check_scheduler
 
     assert check_scheduler("10.0.0.5:8786") == "tcp://10.0.0.5:8786"
-    for bad in ("http://host:8786", "tcp://host", "tls://:8786", "host:port"):
+    for bad in ("http://host:8786", "tcp://host", "tls://:8786", "host:port", "tcp://127.0.0.1:99999"):
         with pytest.raises(UsageError, match="expected tcp://HOST:PORT or tls://HOST:PORT"):
             check_scheduler(bad)
     with pytest.raises(UsageError, match="--tls-ca-file .*no such file"):
         Tls(str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+
+
+def test_certificate_files_that_tls_cannot_load_are_named_before_anything_connects(tmp_path, tls_cluster):
+    """Not PEM at all, or a certificate given as the key: once an SSLError inside a 5-s connection timeout,
+    after the data had loaded and the runs were locked."""
+    _, good = tls_cluster
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(UsageError, match="--tls-ca-file: not a PEM"):
+        Tls(str(junk), good.cert, good.key)
+    with pytest.raises(UsageError, match="--tls-cert and --tls-key: not a PEM"):
+        Tls(good.ca_file, good.cert, good.cert)
+    good.check_for("tls://127.0.0.1:8786")
+    for scheduler in (None, "tcp://127.0.0.1:8786"):
+        with pytest.raises(UsageError, match="are for a tls:// --scheduler"):
+            good.check_for(scheduler)
+
+
+def test_certificates_without_a_tls_scheduler_are_refused_before_anything_is_made(
+    tmp_path, tls_cluster, capsys
+):
+    from reproduction.cli import main
+
+    _, good = tls_cluster
+    certs = ["--tls-ca-file", good.ca_file, "--tls-cert", good.cert, "--tls-key", good.key]
+    args = ["reproduce", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), *certs]
+    assert main(args) == 2
+    assert "are for a tls:// --scheduler" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_cli_wants_all_three_certificate_files_or_none(tmp_path, capsys):

@@ -212,8 +212,21 @@ def test_report_from_results_without_a_run_the_claims_read_is_one_line_and_write
         (["run", "--train-examples", "70000"], ["train_examples=70000", "has 60000"]),
         (["anneal", "--optimizer", "sgd", "--lr", "0.1", "--batch", "60001"], ["base_batch=60001"]),
         (["launch", "--workers", "3", "--", "run"], ["launch --workers 3", "batch 100", "replicas=3"]),
+        (["run", "--lr", "1e-320"], ["base_lr=1e-320", "float32's range"]),  # trained at rate 0, before
+        (["run", "--lr", "1e39"], ["base_lr=1e+39", "float32's range"]),
     ],
-    ids=["run-out", "launch", "seed", "batch", "few-examples", "many-examples", "anneal", "launch-split"],
+    ids=[
+        "run-out",
+        "launch",
+        "seed",
+        "batch",
+        "few-examples",
+        "many-examples",
+        "anneal",
+        "launch-split",
+        "lr-rounds-to-0",
+        "lr-rounds-to-inf",
+    ],
 )
 def test_a_bad_run_option_is_one_line_before_the_store_the_data_or_any_training(
     tmp_path, capsys, argv, names
@@ -223,6 +236,33 @@ def test_a_bad_run_option_is_one_line_before_the_store_the_data_or_any_training(
     store = ["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data")]
     code = main([a.replace("{tmp}", str(tmp_path)) for a in argv] + store)
     _assert_one_line_error(capsys, code, *names)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_launch_worker_dir_that_is_a_file_is_one_line_before_the_store_or_the_data(tmp_path, capsys):
+    """It once ended in FileExistsError's traceback, after the store was made and the data loaded."""
+    (tmp_path / "afile").write_text("")
+    argv = ["launch", "--workers", "2", "--worker-dir", str(tmp_path / "afile" / "w"), "--", "run"]
+    code = main(argv + ["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data")])
+    _assert_one_line_error(capsys, code, "--worker-dir")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["reproduce", "--seeds", "1001"],  # would judge calibration seed 1000
+        ["calibrate", "--seeds", "1001"],  # would reach search seed 2000
+        ["anneal", "--optimizer", "sgd", "--lr", "0.1", "--seeds", "1001"],  # tuning seed 3000
+        ["tune", "--optimizer", "sgd", "--grid", "0.1", "--seeds", "100000000"],  # built every config first
+    ],
+    ids=["reproduce", "calibrate", "anneal", "tune"],
+)
+def test_a_seed_count_that_reaches_another_purposes_seeds_is_one_line(tmp_path, capsys, argv):
+    store = ["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data")]
+    out = ["--out", str(tmp_path / "out")] if argv[0] in ("reproduce", "calibrate") else []
+    code = main(argv + store + out)
+    _assert_one_line_error(capsys, code, "seeds=", "from 1 to 1000", "never shared")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -82,3 +82,27 @@ def test_a_model_the_engine_cannot_train_is_one_line_before_any_run(tmp_path):
         in last
     )
     assert not list(runs.glob("*.json"))
+
+
+def test_a_users_function_that_raises_or_exits_is_one_line_naming_the_call():
+    """A bug in the user's build_model or load_data, or a workload function that calls sys.exit, is refused
+    as bad input (UsageError: one line, exit status 2), not a traceback into this package or a silent 0."""
+    from reproduction import data, training
+    from reproduction.config import RunConfig
+    from reproduction.errors import UsageError
+    from reproduction.workloads import get_workload
+
+    name = "tests.my_model_variants:raising_workload"
+    with pytest.raises(UsageError, match=r"build_model\(0\) failed: RuntimeError: boom"):
+        training.check_models([RunConfig(workload=name)], training_arrays())
+    with pytest.raises(UsageError, match=r"load_data\(\) failed: RuntimeError: boom"):
+        data._dataset("my-data", None, name)
+    with pytest.raises(UsageError, match=r"exiting_workload\(\) failed: SystemExit"):
+        get_workload("tests.my_model_variants:exiting_workload")
+
+
+def training_arrays():
+    import numpy as np
+
+    x, y = np.zeros((20, 16), np.float32), np.arange(20, dtype=np.int32) % 10
+    return x, y, x, y

@@ -32,6 +32,19 @@ from reproduction.optimizers import get_optimizer
 CALIBRATION_SEEDS = 1000  # 1000, 1001, ...: decay and the controls, for margins and power; never judged
 SEARCH_SEEDS = 2000  # 2000, ...: constant against decay, where does annealing matter; never judged
 TUNING_SEEDS = 3000  # 3000, ...: the base learning rates; never judged
+SEEDS_PER_PURPOSE = 1000  # each purpose's seeds start this far apart: more would reach the next purpose's
+
+
+def purpose_seeds(first: int, n, flag: str = "seeds") -> list[int]:
+    """``n`` seeds of the purpose whose seeds start at ``first``; refused where they would reach the next."""
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= SEEDS_PER_PURPOSE:
+        raise UsageError(
+            f"{flag}={n!r}: expected an integer from 1 to {SEEDS_PER_PURPOSE} (seeds by purpose, never "
+            f"shared: {first} onwards, below {first + SEEDS_PER_PURPOSE})"
+        )
+    return [first + k for k in range(n)]
+
+
 QUANTITIES = ("train_loss", "test_accuracy")
 # The equivalence claims a control may guard, by its quantity; the first is the default.
 GUARDABLE = {
@@ -58,6 +71,7 @@ class Profile:
 
     def __post_init__(self):
         _positive_int("Profile", "seeds", self.seeds)
+        purpose_seeds(0, self.seeds, "Profile.seeds")  # the judged seeds stay below the calibration seeds
         _positive_int("Profile", "timed_seeds", self.timed_seeds)
         if self.timed_seeds > self.seeds:
             raise UsageError(f"Profile.timed_seeds={self.timed_seeds}: at most seeds={self.seeds}")
@@ -260,6 +274,7 @@ class Workload:
                     f"seeds={seeds!r}: expected a positive integer (with 1, every statistical claim is "
                     "undecided: there is no spread to test against)"
                 )
+            purpose_seeds(0, seeds)
             profile = dataclasses.replace(profile, seeds=seeds, timed_seeds=min(seeds, profile.timed_seeds))
         return profile
 
@@ -311,6 +326,15 @@ def get_workload(name: str) -> Workload:
         ) from None
 
 
+def call_user(function, where: str, *args):
+    """A user's function (``build_model``, ``load_data``) called; its error, or its exit, refused in one line
+    naming the call, as every bad input is (its traceback would point into this package)."""
+    try:
+        return function(*args)
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"{where} failed: {type(exc).__name__}: {exc}") from None
+
+
 def _from_function(spec: str) -> Workload:
     module_name, _, function_name = spec.partition(":")
     if not module_name or module_name.startswith(".") or not function_name:
@@ -321,7 +345,7 @@ def _from_function(spec: str) -> Workload:
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or the module's own error (SyntaxError, ...): one line, its cause
+    except (Exception, SystemExit) as exc:  # ImportError, the module's own error or exit: one line, its cause
         raise UsageError(
             f"workload={spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
         ) from None
@@ -330,7 +354,7 @@ def _from_function(spec: str) -> Workload:
         raise UsageError(f"workload={spec!r}: module {module_name!r} has no function {function_name!r}")
     try:
         workload = function()
-    except Exception as exc:  # a Workload field refused (UsageError), or the function's own error
+    except (Exception, SystemExit) as exc:  # a field refused (UsageError), the function's own error or exit
         raise UsageError(
             f"workload={spec!r}: {function_name}() failed: {type(exc).__name__}: {exc}"
         ) from None
