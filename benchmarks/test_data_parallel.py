@@ -99,7 +99,7 @@ def test_data_parallel_scaling(benchmark, tmp_path):
     for s in SCHEDULES:
         expected = RunConfig(schedule=s).build_schedule().parameter_updates(60_000)
         assert [runs[s, w].parameter_updates for w in WAYS] == [expected] * 3, s
-        # one worker, one replica: the plain engine's run bit for bit (it is stored under the same key)
+        # one worker, one replica: the plain engine's run bit for bit (under its own key, -multi-worker-x1)
         assert [(e.train_loss, e.test_loss) for e in runs[s, "1 worker"].epochs] == [
             (e.train_loss, e.test_loss) for e in runs[s, "one process"].epochs
         ], s
