@@ -305,11 +305,12 @@ def discriminating(workload: Workload, seeds: int | None = None) -> set[str]:
     calibration seeds, with a seed count that refutes them at their claim's level with 80% power
     (``seeds_needed``), at most ``seeds`` when given."""
     needed = seeds_needed(workload)
-    return {name for name, n in needed.items() if seeds is None or n <= seeds}
+    return {name for name, n in needed.items() if n is not None and (seeds is None or n <= seeds)}
 
 
-def seeds_needed(workload: Workload) -> dict[str, int]:
-    """The controls pre-registered as discriminating ('optimizer-name'), with the seeds each needs."""
+def seeds_needed(workload: Workload) -> dict[str, int | None]:
+    """Every control in the pre-registration ('optimizer-name'): the seeds it needs to be refuted with 80%
+    power, or None where it is pre-registered as not discriminating."""
     content = read_preregistration(workload)
     load_margins(content, workload, str(workload.preregistration))  # the same checks: version, settings
     controls = content.get("controls")
@@ -319,7 +320,7 @@ def seeds_needed(workload: Workload) -> dict[str, int]:
             f"--workload {workload.name}`"
         )
     return {
-        name: int(entry.get("seeds_needed") or 0)
+        name: int(entry.get("seeds_needed") or 0) if entry.get("discriminates") else None
         for name, entry in controls.items()
-        if isinstance(entry, dict) and entry.get("discriminates")
+        if isinstance(entry, dict)
     }

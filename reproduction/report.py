@@ -52,11 +52,8 @@ def tally(verdicts: Sequence[Verdict], plan: Plan) -> str:
     parts = []
     for outcome, word in ((stats.HOLDS, "hold"), (stats.REFUTED, "refuted"), (stats.UNDECIDED, "undecided")):
         these = [v for v in verdicts if v.verdict == outcome]
-        kinds = [
-            "unpowered, as pre-registered" if v.no_power == "predicted" else claims.status(v, plan)[0]
-            for v in these
-        ]
-        shown = ("unpowered, as pre-registered", Status.DECLARED, Status.DOCUMENTED)
+        kinds = [_kind(v, plan) for v in these]
+        shown = (UNPOWERED, Status.DECLARED, Status.DOCUMENTED)
         notes = [f"{kinds.count(s)} {s}" for s in shown if kinds.count(s)]
         failing = sum(k == Status.FAIL for k in kinds) if outcome != stats.REFUTED else 0
         if failing:
@@ -64,6 +61,15 @@ def tally(verdicts: Sequence[Verdict], plan: Plan) -> str:
         parts.append(f"{len(these)} {word}" + (f" ({', '.join(notes)})" if notes else ""))
     red = sum(claims.status(v, plan)[0] in (Status.FAIL, Status.REPRODUCES) for v in verdicts)
     return ", ".join(parts) + f"; {red} red"
+
+
+UNPOWERED = "unpowered, as pre-registered"  # an xfail for want of power, named apart from other declarations
+
+
+def _kind(v: Verdict, plan: Plan) -> str:
+    """A verdict's outcome, UNPOWERED where it is an xfail for want of power as pre-registered."""
+    kind = claims.status(v, plan)[0]
+    return UNPOWERED if kind == Status.DECLARED and v.no_power else kind
 
 
 def _fmt(v: Verdict) -> str:
@@ -386,7 +392,7 @@ def _expectations(plan: Plan, verdicts: Sequence[Verdict]) -> list[str]:
                 f"- `{claim.id}[{p}]` (may be undecided in this profile, expected in [{d.effect_range[0]:g}, "
                 f"{d.effect_range[1]:g}], about {d.seeds_to_decide} seeds would decide{when}): {d.reason}"
             )
-    unpowered = [f"`{v.claim}[{v.params}]`" for v in verdicts if v.no_power == "predicted"]
+    unpowered = [f"`{v.claim}[{v.params}]`" for v in verdicts if _kind(v, plan) == UNPOWERED]
     if unpowered:
         lines.append(
             f"- {', '.join(unpowered)}: undecided for want of power, as the pre-registration predicts (no "
@@ -534,7 +540,7 @@ def headline(plan: Plan, runs: Runs, verdicts: Sequence[Verdict], report_dir: st
 def _not_holding(verdicts: Sequence[Verdict], plan: Plan) -> list[str]:
     """The headline's verdicts that do not hold: each with its outcome, and those without power together."""
     lines: list[str] = []
-    refuted = [v for v in verdicts if v.verdict != HOLDS and v.no_power != "predicted"]
+    refuted = [v for v in verdicts if v.verdict != HOLDS and _kind(v, plan) != UNPOWERED]
     if refuted:
         lines += [
             "",
@@ -546,7 +552,7 @@ def _not_holding(verdicts: Sequence[Verdict], plan: Plan) -> list[str]:
         ]
     unpowered: dict[str, list[str]] = {}
     for v in verdicts:
-        if v.no_power == "predicted":
+        if _kind(v, plan) == UNPOWERED:
             unpowered.setdefault(v.claim, []).append(v.params)
     if unpowered:
         lines += [

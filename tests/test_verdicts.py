@@ -242,11 +242,48 @@ def test_an_equivalence_with_no_control_told_apart_is_undecided(plan5):
         assert "NO control told apart" in v.detail and claims.status(v, plan5)[0] == Status.FAIL
 
 
+def test_a_control_missing_from_the_pre_registration_predicts_nothing(plan5, monkeypatch):
+    """A control added (or renamed) after `calibrate` has no entry: with none told apart, nothing was
+    predicted, so the verdict is red, not an xfail (it was read as 'not discriminating')."""
+    monkeypatch.setattr(calibration, "seeds_needed", lambda workload: {})
+    runs = _grid(plan5, eps5=(0.0, 0.0), b2500=(0.0, 0.0))
+    v = claims.evaluate("accuracy-within-1pt", plan5, runs)["momentum-hybrid"]
+    assert v.verdict == stats.UNDECIDED and v.no_power == "unpredicted", v.summary()
+    assert "not in the pre-registration: momentum-eps5, momentum-b2500" in v.detail
+    assert claims.status(v, plan5) == (
+        Status.FAIL,
+        "undecided for want of power, which the pre-registration did not predict",
+    )
+
+
+def test_the_report_counts_an_unpowered_verdict_that_is_red_as_red(plan, monkeypatch):
+    """A 'predicted' unpowered verdict under a documented non-reproduction it does not match is red: the
+    tally and the headline follow the outcome rule, not the flag."""
+    from reproduction import report
+
+    documented = {
+        "mnist": {
+            "momentum-hybrid": KnownFailure("refuted", effect_range=(-3.0, -1.0), verdicts=(stats.REFUTED,))
+        }
+    }
+    claim = dataclasses.replace(claims.get_claim("accuracy-within-1pt"), known_failures=documented)
+    monkeypatch.setitem(claims.CLAIMS, claim.id, claim)
+    v = claims.evaluate("accuracy-within-1pt", plan, _grid(plan, eps5=(0.0, 0.0), b2500=(0.0, 0.0)))[
+        "momentum-hybrid"
+    ]
+    assert (
+        v.no_power == "predicted" and claims.status(v, plan)[0] == Status.FAIL
+    )  # b2500 needs 4 seeds, 3 here
+    assert report.tally([v], plan) == "0 hold, 0 refuted, 1 undecided (1 NOT declared); 1 red"
+    assert "Undecided without power" not in "\n".join(report._not_holding([v], plan))
+
+
 def test_an_equivalence_pre_registered_without_power_is_an_xfail(plan, monkeypatch):
     """Where the pre-registration gives no control of the claim 80% power at the profile's seeds, holding
     inside the margin with none told apart is the predicted outcome: undecided, declared (an xfail), with
     the seeds the cheapest control would need."""
-    monkeypatch.setattr(calibration, "seeds_needed", lambda workload: {"momentum-b2500": 19})
+    needed = {"momentum-b2500": 19, "momentum-eps5": None}  # eps5: pre-registered as not discriminating
+    monkeypatch.setattr(calibration, "seeds_needed", lambda workload: needed)
     runs = _grid(plan, eps5=(0.0, 0.0), b2500=(0.0, 0.0))
     v = claims.evaluate("accuracy-within-1pt", plan, runs)["momentum-hybrid"]
     assert v.verdict == stats.UNDECIDED and v.no_power == "predicted" and v.n_to_decide == 19

@@ -75,6 +75,16 @@ def test_profiles_are_validated():
     with pytest.raises(ValueError, match="timed_seeds=4: at most seeds=3"):
         Profile("quick", seeds=3, timed_seeds=4)
     assert get_workload("mnist").profile("full", seeds=2).timed_seeds == 2
+    with pytest.raises(ValueError, match=r"Profile.seeds=1001: expected an integer from 1 to 1000"):
+        Profile("quick", seeds=1001, timed_seeds=1)  # seed 1000 is the first calibration seed
+
+
+@pytest.mark.parametrize("bad", ["-0.59", float("nan"), True])
+def test_the_high_noise_accuracy_pre_registration_is_a_finite_number(bad):
+    with pytest.raises(
+        ValueError, match=r"^Workload.high_noise_constant_accuracy=.*expected None or a finite"
+    ):
+        dataclasses.replace(get_workload("mnist"), high_noise_constant_accuracy=bad)
 
 
 def test_the_batch_comparisons_follow_the_workloads_factor():

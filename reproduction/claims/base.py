@@ -276,7 +276,7 @@ def status(verdict: Verdict, plan: Plan) -> tuple[Status, str]:
     if verdict.no_power:
         return (
             Status.FAIL,
-            "undecided for want of power, although a control was pre-registered to discriminate",
+            "undecided for want of power, which the pre-registration did not predict",
         )
     if verdict.verdict == UNDECIDED:
         declared = claim.declared_undecided(plan, verdict.params)

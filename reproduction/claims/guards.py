@@ -154,7 +154,8 @@ def power(plan: Plan, runs: Runs, optimizer: str, claim: str) -> Power:
     own = [c for c in plan.workload.controls if c.claim == claim]
     left = [c.name for c in own if c not in plan.controls(optimizer)]
     needed = calibration.seeds_needed(plan.workload)
-    counts = [needed[key] for c in own if (key := f"{optimizer}-{c.name}") in needed]
+    keys = [f"{optimizer}-{c.name}" for c in own]
+    counts = [n for key in keys if (n := needed.get(key)) is not None]
     parts = []
     if told:
         parts.append(f"controls told apart at this level: {', '.join(told)}")
@@ -168,9 +169,12 @@ def power(plan: Plan, runs: Runs, optimizer: str, claim: str) -> Power:
         )
     if not own:
         parts.append("NO demonstrated power: the workload has no control for this claim")
+    unregistered = [key for key in keys if key not in needed]  # added since `calibrate`: nothing predicted
+    if unregistered:
+        parts.append(f"not in the pre-registration: {', '.join(unregistered)}")
     return Power(
         tuple(told),
-        predicted_none=not any(n <= len(plan.seeds) for n in counts),
+        predicted_none=not unregistered and not any(n <= len(plan.seeds) for n in counts),
         seeds_to_show=min(counts, default=None),
         note="; ".join(parts),
     )

@@ -219,6 +219,13 @@ class Workload:
             raise UsageError(
                 "Workload.high_noise_decay_losses: at least two search-seed losses for its margin"
             )
+        searched = self.high_noise_constant_accuracy
+        if searched is not None and not (
+            isinstance(searched, int | float) and not isinstance(searched, bool) and math.isfinite(searched)
+        ):
+            raise UsageError(
+                f"Workload.high_noise_constant_accuracy={searched!r}: expected None or a finite number (pt)"
+            )
 
     @functools.cached_property
     def fingerprint(self) -> str:
