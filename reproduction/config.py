@@ -22,7 +22,7 @@ from reproduction.schedules import Schedule, get_schedule
 NORMALIZATIONS = ("ghost", "batch", "none")
 MAX_SEED = 2**31 - 1  # training passes the seed to TensorFlow as an int32 (the shuffle's stateless seed)
 
-FLOAT32_NORMAL, FLOAT32_MAX = 1.1754944e-38, 3.4028235e38  # numpy.finfo(float32): tiny, max
+FLOAT32_NORMAL, FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e38  # numpy.finfo(float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,12 +95,6 @@ class RunConfig:
             raise UsageError(f"seed={self.seed!r}: expected an integer from 0 to {MAX_SEED}")
         if self.base_lr is not None and not (isinstance(self.base_lr, int | float) and self.base_lr > 0):
             raise UsageError(f"base_lr={self.base_lr!r}: expected None or a number > 0")
-        if self.base_lr is not None and not FLOAT32_NORMAL <= self.base_lr <= FLOAT32_MAX:
-            # training holds rates in float32: outside its normal range a rate rounds to 0 or to infinity
-            raise UsageError(
-                f"base_lr={self.base_lr!r}: expected a rate in float32's range, {FLOAT32_NORMAL:.3g} to "
-                f"{FLOAT32_MAX:.3g}"
-            )
         if not isinstance(self.model, ModelOptions):
             raise UsageError(f"model={self.model!r}: expected a ModelOptions")
         if self.train_examples is not None and not (
@@ -117,7 +111,14 @@ class RunConfig:
                 "'mirrored' or 'multi-worker'"
             )
         check_noise_every(self.noise_every)
-        self.build_schedule()  # validates base_batch, factor, steps, epochs_per_step through the factory
+        rates = [p.learning_rate for p in self.build_schedule().phases]  # validates the schedule's fields
+        if self.base_lr is not None and not (min(rates) >= FLOAT32_NORMAL and max(rates) <= FLOAT32_MAX):
+            # training holds rates in float32: outside its normal range a rate rounds to 0 or to infinity
+            raise UsageError(
+                f"base_lr={self.base_lr!r}: schedule {self.schedule!r} applies rates {min(rates):.3g} to "
+                f"{max(rates):.3g}; expected them in float32's normal range, {FLOAT32_NORMAL:.3g} to "
+                f"{FLOAT32_MAX:.3g}"
+            )
 
     def check_fits(self, n: int | None = None) -> None:
         """Every batch of the schedule fits the ``n`` examples an epoch trains on, and the report's model

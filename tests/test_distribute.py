@@ -482,3 +482,26 @@ def test_a_multi_worker_run_with_a_bad_option_is_refused_before_its_server_takes
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
         s.bind(("0.0.0.0", port))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("launched", [False, True])
+def test_a_multi_worker_run_says_its_server_listens_on_every_interface(
+    monkeypatch, tmp_path, capsys, launched
+):
+    """Unless `launch` started it (launch says so itself, and isolates its workers where it can)."""
+    import reproduction.distribute
+    from reproduction.cli import main
+
+    config = {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    monkeypatch.delenv("REPRODUCTION_LAUNCHED", raising=False)
+    if launched:
+        monkeypatch.setenv("REPRODUCTION_LAUNCHED", "1")
+
+    def no_server(*args):
+        raise RuntimeError("no server in this test")
+
+    monkeypatch.setattr(reproduction.distribute, "make_strategy", no_server)
+    with pytest.raises(RuntimeError, match="no server"):
+        main(["run", "--strategy", "multi-worker", "--runs-dir", str(tmp_path / "r")])
+    assert ("listens on every interface (0.0.0.0)" in capsys.readouterr().err) is not launched

@@ -212,8 +212,9 @@ def test_report_from_results_without_a_run_the_claims_read_is_one_line_and_write
         (["run", "--train-examples", "70000"], ["train_examples=70000", "has 60000"]),
         (["anneal", "--optimizer", "sgd", "--lr", "0.1", "--batch", "60001"], ["base_batch=60001"]),
         (["launch", "--workers", "3", "--", "run"], ["launch --workers 3", "batch 100", "replicas=3"]),
-        (["run", "--lr", "1e-320"], ["base_lr=1e-320", "float32's range"]),  # trained at rate 0, before
-        (["run", "--lr", "1e39"], ["base_lr=1e+39", "float32's range"]),
+        (["run", "--lr", "1e-320"], ["base_lr=1e-320", "float32's normal range"]),  # trained at rate 0
+        (["run", "--schedule", "decay", "--lr", "2e-38"], ["base_lr=2e-38", "8e-40"]),  # eps/25 subnormal
+        (["run", "--lr", "1e39"], ["base_lr=1e+39", "float32's normal range"]),
     ],
     ids=[
         "run-out",
@@ -225,6 +226,7 @@ def test_report_from_results_without_a_run_the_claims_read_is_one_line_and_write
         "anneal",
         "launch-split",
         "lr-rounds-to-0",
+        "decayed-lr-subnormal",
         "lr-rounds-to-inf",
     ],
 )

@@ -106,3 +106,16 @@ def training_arrays():
 
     x, y = np.zeros((20, 16), np.float32), np.arange(20, dtype=np.int32) % 10
     return x, y, x, y
+
+
+def test_the_packages_own_workload_functions_keep_their_tracebacks(monkeypatch):
+    """call_user turns a user's failure into one line; a failure in the package's own code is a bug, and
+    keeps its exception."""
+    from reproduction.workloads import call_user
+
+    def broken(seed):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(broken, "__module__", "reproduction.workloads.cifar10")
+    with pytest.raises(RuntimeError, match="a bug"):
+        call_user(broken, "workload 'cifar10': build_model(0)", 0)

@@ -335,7 +335,10 @@ def get_workload(name: str) -> Workload:
 
 def call_user(function, where: str, *args):
     """A user's function (``build_model``, ``load_data``) called; its error, or its exit, refused in one line
-    naming the call, as every bad input is (its traceback would point into this package)."""
+    naming the call, as every bad input is (its traceback would point into this package). The package's own
+    functions (the built-in workloads') are called plainly: their failure is a bug and keeps its traceback."""
+    if getattr(function, "__module__", "").split(".")[0] == "reproduction":
+        return function(*args)
     try:
         return function(*args)
     except (Exception, SystemExit) as exc:
