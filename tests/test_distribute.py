@@ -480,7 +480,7 @@ def test_a_multi_worker_run_with_a_bad_option_is_refused_before_its_server_takes
     assert "seed=-1" in capsys.readouterr().err
     with socket.socket() as s:  # nobody holds it: no server was started
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
-        s.bind(("0.0.0.0", port))
+        s.bind(("127.0.0.1", port))  # fails while a server holds 0.0.0.0:port
     assert list(tmp_path.iterdir()) == []
 
 
