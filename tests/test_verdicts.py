@@ -250,6 +250,9 @@ def test_a_control_missing_from_the_pre_registration_predicts_nothing(plan5, mon
     v = claims.evaluate("accuracy-within-1pt", plan5, runs)["momentum-hybrid"]
     assert v.verdict == stats.UNDECIDED and v.no_power == "unpredicted", v.summary()
     assert "not in the pre-registration: momentum-eps5, momentum-b2500" in v.detail
+    quick = plan_with_seeds("mnist", 5, "quick")  # judges only discriminating controls: here none
+    v = claims.evaluate("accuracy-within-1pt", quick, _grid(quick))["momentum-hybrid"]
+    assert v.no_power == "unpredicted" and "pre-registered as not discriminating" not in v.detail
     assert claims.status(v, plan5) == (
         Status.FAIL,
         "undecided for want of power, which the pre-registration did not predict",

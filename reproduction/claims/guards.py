@@ -152,9 +152,10 @@ def power(plan: Plan, runs: Runs, optimizer: str, claim: str) -> Power:
         v = judge_control(plan, runs, optimizer, control)
         (told if v.verdict == HOLDS else not_told).append(f"{control.name} ({v.effect:+.3g}{v.unit})")
     own = [c for c in plan.workload.controls if c.claim == claim]
-    left = [c.name for c in own if c not in plan.controls(optimizer)]
     needed = calibration.seeds_needed(plan.workload)
     keys = [f"{optimizer}-{c.name}" for c in own]
+    unregistered = [key for key in keys if key not in needed]  # added since `calibrate`: nothing predicted
+    left = [c.name for c in own if c not in plan.controls(optimizer) and f"{optimizer}-{c.name}" in needed]
     counts = [n for key in keys if (n := needed.get(key)) is not None]
     parts = []
     if told:
@@ -169,7 +170,6 @@ def power(plan: Plan, runs: Runs, optimizer: str, claim: str) -> Power:
         )
     if not own:
         parts.append("NO demonstrated power: the workload has no control for this claim")
-    unregistered = [key for key in keys if key not in needed]  # added since `calibrate`: nothing predicted
     if unregistered:
         parts.append(f"not in the pre-registration: {', '.join(unregistered)}")
     return Power(
