@@ -244,17 +244,16 @@ def _trainer(source):
 
 
 def train_runs(configs: list[dict], source, timed: bool = False, start=None) -> list[dict]:
-    """Train ``configs`` back to back in this worker (one run, or a timed block, measured for the host's load
-    while it trains; ``start``: the snapshot one untimed run starts from); results as dicts."""
+    """Train ``configs`` in this worker: one run (``start``: the snapshot it starts from), or a timed block,
+    its epochs interleaved and measured for the host's load (training.Trainer.train_timed); results as
+    dicts."""
     from distributed import get_worker
 
     trainer = _trainer(source)
+    runs = [RunConfig.from_dict(c) for c in configs]
+    results = trainer.train_timed(runs) if timed else [trainer.train(c, start=start) for c in runs]
     out = []
-    for config in configs:
-        if timed:
-            result = trainer.train_timed(RunConfig.from_dict(config))
-        else:
-            result = trainer.train(RunConfig.from_dict(config), start=start)
+    for result in results:
         result.metadata.update(
             {
                 "trained_in": "worker",

@@ -70,6 +70,26 @@ def measured(fn: Callable[[], T]) -> tuple[T, dict[str, Any]]:
     return value, record
 
 
+def combined(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One host-load record for a run measured in slices (its epochs, interleaved with other runs'): cores
+    averaged over the slices' wall time, the load average at the first slice's start and the last's end."""
+    wall = sum(r["wall_seconds"] for r in records)
+
+    def mean(field):
+        if any(r[field] is None for r in records):
+            return None
+        return sum(r[field] * r["wall_seconds"] for r in records) / wall
+
+    return {
+        "wall_seconds": wall,
+        "own_cores": mean("own_cores"),
+        "loadavg_start": records[0]["loadavg_start"],
+        "loadavg_end": records[-1]["loadavg_end"],
+        "other_cores": mean("other_cores"),
+        "steal_cores": mean("steal_cores"),
+    }
+
+
 def alone(record: dict[str, Any] | None) -> bool:
     """A host-load record of a run that had the machine to itself (at most MAX_OTHER_LOAD other cores)."""
     other = (record or {}).get("other_cores")

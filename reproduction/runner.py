@@ -127,13 +127,23 @@ class _Job:
         )
 
     def train_here(self, configs: Sequence[RunConfig], source, strategy) -> None:
-        """Train ``configs`` in this process: the timed ones whole, the rest from the prefixes they share
-        (reproduction/sharing.py), each prefix trained once, just before the first run that needs it."""
+        """Train ``configs`` in this process: the timed ones first, block by block, their epochs interleaved
+        (training.Trainer.train_timed); the rest from the prefixes they share (reproduction/sharing.py), each
+        prefix trained once, just before the first run that needs it."""
         if not configs:
             return
         from reproduction.training import Trainer  # TensorFlow starts only when something trains
 
         trainer = Trainer(source.load(), strategy=strategy)
+        for block in timed_blocks([c for c in configs if c in self.timed]):
+            epochs = sum(c.build_schedule().epochs for c in block)
+            self.say(
+                f"{self.label(block[0])}: training the timed block of {len(block)} run(s) "
+                f"({', '.join(c.schedule for c in block)}; {epochs} epochs, interleaved)"
+            )
+            on_epoch = None if self.quiet else _progress_bar(epochs)
+            for result in trainer.train_timed(block, on_epoch=on_epoch):
+                self.finished(result)
         plan = share([c for c in configs if c not in self.timed])
 
         def train_prefix(prefix, parent):
@@ -141,26 +151,29 @@ class _Job:
             return trainer.train_prefix(prefix.config, prefix.epochs, parent)
 
         prefixes = Prefixes(plan, train_prefix)
-        for config in configs:
-            shared = 0 if config in self.timed else plan.shared_epochs(config)
+        for config in [c for c in configs if c not in self.timed]:
+            shared = plan.shared_epochs(config)
             self.say(
                 f"{self.label(config)}: training ({config.build_schedule().epochs} epochs"
                 + (f", the first {shared} shared" if shared else "")
-                + (", timed" if config in self.timed else "")
                 + ")"
             )
             on_epoch = None if self.quiet else _progress_bar(config.build_schedule().epochs)
-            if config in self.timed:
-                self.finished(trainer.train_timed(config, on_epoch=on_epoch))
-            else:
-                self.finished(trainer.train(config, on_epoch=on_epoch, start=prefixes.start(config)))
+            self.finished(trainer.train(config, on_epoch=on_epoch, start=prefixes.start(config)))
 
 
 def _progress_bar(epochs: int) -> Callable[[EpochRecord], None]:
+    """A bar over ``epochs`` epochs, one step per record (a timed block's records come interleaved)."""
     import keras
 
     bar = keras.utils.Progbar(epochs, unit_name="epoch", stateful_metrics=["loss", "acc"])
-    return lambda e: bar.update(e.epoch + 1, values=[("loss", e.train_loss), ("acc", e.test_accuracy)])
+    done = [0]
+
+    def update(e: EpochRecord) -> None:
+        done[0] += 1
+        bar.update(done[0], values=[("loss", e.train_loss), ("acc", e.test_accuracy)])
+
+    return update
 
 
 def run_all(

@@ -26,8 +26,8 @@ How an epoch runs (measured fastest on a 2-core CPU, see docs/engine.md):
 Threads: every op runs on one intra-op thread (``THREADS``), in the main process and in every worker alike,
 so a run's bits do not depend on where it trained (two threads sum in another order). Independent ops run
 side by side on one inter-op thread per core (``inter_op_threads``; one in a worker that shares the machine):
-a large batch's chunks overlap, a B-2500 epoch takes about 0.6x the time it takes on one thread, and no
-bit moves, as each op still computes alone (docs/engine.md; tests/test_training.py).
+a large batch's chunks overlap, and no bit moves, as each op still computes alone (docs/engine.md;
+tests/test_training.py).
 Timing: ``train_seconds`` covers the epoch's training only (the trace is made before, on an empty epoch); the
 evaluation on the test set is timed apart (``eval_seconds``).
 """
@@ -38,7 +38,7 @@ import dataclasses
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -56,7 +56,7 @@ from reproduction.classifier import (
 from reproduction.config import RunConfig
 from reproduction.distribute import check_split, describe
 from reproduction.errors import UsageError
-from reproduction.hostload import cores, measured
+from reproduction.hostload import combined, cores, measured
 from reproduction.model import build_cnn, forward, logits, micro_batch_size, split_gradients, two_parts
 from reproduction.noise_scale import NoiseScale, check_noise_every, epoch_noise, squared_norm, step_estimate
 from reproduction.optimizers import get_optimizer
@@ -476,7 +476,7 @@ class Trainer:
     def _engine(self, config: RunConfig, momentum: float | None, initial: bool = True) -> Engine:
         """The engine for ``config``, built and traced once per key; a reused one reset to the run's initial
         state unless ``initial`` is False (the caller assigns every variable from a snapshot)."""
-        key = (config.workload, config.model, get_optimizer(config.optimizer), momentum, config.noise_every)
+        key = self._key(config, momentum)
         keras.utils.set_random_seed(config.seed)
         engine = self._engines.get(key)
         if engine is None:
@@ -492,6 +492,10 @@ class Trainer:
                 v.assign(tf.zeros_like(v))
         return engine
 
+    @staticmethod
+    def _key(config: RunConfig, momentum: float | None) -> tuple:
+        return (config.workload, config.model, get_optimizer(config.optimizer), momentum, config.noise_every)
+
     def engine(self, config: RunConfig) -> Engine:
         """The traced engine that trains ``config``, at the run's initial weights (benchmarks time it)."""
         return self._engine(config, config.build_schedule().momentum)
@@ -505,12 +509,33 @@ class Trainer:
         kind = check_classifier(model, n_classes(data), tuple(self.x_train.shape[1:]), where)
         return GenericEngine(model, optimizer, kind, strategy=self.strategy, noise_every=config.noise_every)
 
-    def train_timed(self, config: RunConfig, on_epoch: EpochCallback | None = None) -> RunResult:
-        """``train``, with the CPU time other processes used meanwhile in its metadata (``host_load``): the
-        record a wall-clock claim needs to read the run's seconds (reproduction/hostload.py)."""
-        result, load = measured(lambda: self.train(config, on_epoch))
-        result.metadata["host_load"] = load
-        return result
+    def train_timed(
+        self, block: Sequence[RunConfig], on_epoch: EpochCallback | None = None
+    ) -> list[RunResult]:
+        """A timed block's runs (the schedules of one optimizer and seed), their epochs interleaved: round e
+        trains epoch e of each run in the block's order, each run's state kept in a ``Snapshot`` between
+        its epochs. A drift of the host's speed (other virtual machines, the clock) then falls on every
+        schedule of the block alike, not on whichever ran during it; the results are bit-identical to
+        ``train``'s (tests/test_sharing.py). Each run's metadata has the CPU time other processes used while
+        its own epochs trained (``host_load``): the record a wall-clock claim needs to read its seconds
+        (reproduction/hostload.py)."""
+        states: dict[RunConfig, Snapshot | None] = dict.fromkeys(block)
+        loads: dict[RunConfig, list] = {c: [] for c in block}
+        for epoch in range(max(c.build_schedule().epochs for c in block)):
+            for c in block:
+                if epoch < c.build_schedule().epochs:
+                    state, load = measured(functools.partial(self.train_prefix, c, epoch + 1, states[c]))
+                    states[c] = state
+                    loads[c].append(load)
+                    if on_epoch is not None:
+                        on_epoch(state.records[-1])
+        results = []
+        for c in block:
+            engine = self._engines[self._key(c, c.build_schedule().momentum)]
+            result = RunResult(c, states[c].records, self._metadata(c, engine))  # type: ignore[union-attr]
+            result.metadata.update(host_load=combined(loads[c]), timed_block=[b.key() for b in block])
+            results.append(result)
+        return results
 
     def _n_train(self, config: RunConfig) -> int:
         n_train = len(self.x_train)
@@ -551,6 +576,12 @@ class Trainer:
             records.append(record)
             if on_epoch is not None:
                 on_epoch(record)
+        meta = self._metadata(config, engine)
+        if start is not None:
+            meta["shared_epochs"] = len(start.records)
+        return RunResult(config, tuple(records), meta)
+
+    def _metadata(self, config: RunConfig, engine: Engine) -> dict:
         meta = {
             **metadata(),
             **describe(self.strategy),
@@ -558,13 +589,11 @@ class Trainer:
             "n_train": self._n_train(config),
             "n_test": len(self.x_test),
         }
-        if start is not None:
-            meta["shared_epochs"] = len(start.records)
         if isinstance(engine, GenericEngine):  # a user's model: what it was, and whether B_simple is measured
             meta.update(
                 model=engine.model.name, parameters=engine.model.count_params(), noise_scale=engine.noise_note
             )
-        return RunResult(config, tuple(records), meta)
+        return meta
 
     def train_prefix(self, config: RunConfig, epochs: int, start: Snapshot | None = None) -> Snapshot:
         """The first ``epochs`` epochs of ``config`` (from ``start``, a shorter prefix of them): the state

@@ -15,10 +15,10 @@ def _timed_runs_only_in_alone_tests(request, monkeypatch):
         return
     from reproduction.training import Trainer
 
-    def refuse(self, config, on_epoch=None):
+    def refuse(self, block, on_epoch=None):
         raise AssertionError(
-            f"{request.node.nodeid} trains {config.key()} timed beside other test processes: mark the test "
-            "alone (CONTRIBUTING.md)"
+            f"{request.node.nodeid} trains {block[0].key()} timed beside other test processes: mark the "
+            "test alone (CONTRIBUTING.md)"
         )
 
     monkeypatch.setattr(Trainer, "train_timed", refuse)

@@ -145,6 +145,23 @@ def test_timed_runs_train_whole(whole, tmp_path):
     ]
 
 
+@pytest.mark.alone  # trains timed runs
+def test_a_timed_block_interleaves_its_epochs_and_keeps_every_bit(whole):
+    """Round e trains epoch e of each run in the block's order, so a drift of the host's speed falls on every
+    schedule alike; each run is still the run trained whole, with its own host-load record."""
+    from reproduction.training import Trainer
+
+    block = [c for c in whole if c.optimizer == "adam"][:3]  # Adam: bias correction reads the iterations
+    order = []
+    results = Trainer(DATA).train_timed(block, on_epoch=lambda e: order.append(e.epoch))
+    assert order == [e for e in range(3) for _ in block]
+    assert [_without_seconds(r) for r in results] == [_without_seconds(whole[c]) for c in block]
+    for r in results:
+        assert r.metadata["timed_block"] == [c.key() for c in block] and "shared_epochs" not in r.metadata
+        assert r.metadata["host_load"]["other_cores"] is not None
+        assert r.metadata["host_load"]["wall_seconds"] >= r.train_seconds
+
+
 def test_a_snapshot_of_another_run_is_refused():
     from reproduction.training import Trainer
 
