@@ -59,7 +59,7 @@ class ModelOptions:
         return f"Input 28x28x1 -> {norm}Conv2D({self.filters}, 3x3) -> MaxPool 2 -> Dense(10, softmax){fold}"
 
 
-CODE_VERSION = "5"  # bump when a change alters what a run produces (CHANGELOG.md lists what each changed)
+CODE_VERSION = "6"  # bump when a change alters what a run produces (CHANGELOG.md lists what each changed)
 
 
 @dataclasses.dataclass(frozen=True)

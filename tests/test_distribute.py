@@ -81,9 +81,9 @@ def test_plain_batch_norm_is_one_device_only():
 
 
 def test_one_device_keeps_the_store_keys_of_before_and_distributed_runs_get_their_own():
-    # the key of this single-device run at code version 5: neither data parallelism (the strategy and replicas
+    # the key of this single-device run at code version 6: neither data parallelism (the strategy and replicas
     # fields) nor workloads (the workload field) may move it
-    assert RunConfig().key() == "sgd-increase-seed0-180cb54b904f"
+    assert RunConfig().key() == "sgd-increase-seed0-fecb5ec3fd3b"
     assert "strategy" not in RunConfig().to_dict() and "replicas" not in RunConfig().to_dict()
     keys = {RunConfig().key()}
     for strategy, replicas in (("multi-worker", 2), ("mirrored", 2), ("multi-worker", 1)):

@@ -1,10 +1,12 @@
 """Wall clock (the report's time plots): decay > hybrid > increase in training seconds, and seconds per
 epoch falling with the batch size. Paired, one-sided t on log ratios, over the timed blocks only.
 
-The timed runs train alone, one at a time, in blocks of one optimizer and seed whose schedule order is
-counterbalanced (reproduction/claims/plan.py). That they trained alone is checked, not assumed: each timed
-run records the CPU time other processes used while it trained (``host_load`` in its metadata,
-reproduction/runner.py); a run without that record, or one that shared the machine, is a setup failure.
+The timed runs train alone, in blocks of one optimizer and seed whose schedule order is counterbalanced
+(reproduction/claims/plan.py), each block's epochs interleaved: round e trains epoch e of each schedule in
+the block's order (training.Trainer.train_timed), so a drift of the host's speed falls on the three alike.
+That they trained alone is checked, not assumed: each timed run records the CPU time other processes used
+while its epochs trained (``host_load`` in its metadata, reproduction/runner.py); a run without that
+record, or one that shared the machine, is a setup failure.
 The first epoch of a run (its warm-up: caches and allocator, 5-14% slower than the next at the same batch)
 is left out of the per-epoch comparison.
 """
@@ -99,25 +101,14 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     may_be_undecided={
         (workload, "quick"): {
             "hybrid>increase": MayBeUndecided(
-                "hybrid and increase differ only in their last two epochs, B 500 against B 2500. A B-2500 "
-                "update's five chunks run side by side on one inter-op thread per core, a B-500 update is "
-                "one chunk: the engine benchmark, before any claim read these runs, measured B-2500 epochs "
-                "at half a B-500 one's time and hybrid / increase at 1.055x "
-                "(benchmarks/test_engine_speed.py::test_schedules_wall_clock): about 5%, which the quick "
-                "profile's 6 blocks may not decide",
+                "hybrid and increase differ only in their last two epochs, B 500 against B 2500: five "
+                "chunks of 100 an update against 25, each overlapping on the inter-op threads. The engine "
+                "benchmark, before any claim read a run of code version 6, measured hybrid / increase at "
+                "1.035x and B-500 / B-2500 epochs at 1.12x on a Zen-4 AMD EPYC "
+                "(benchmarks/test_engine_speed.py::test_schedules_wall_clock, seeds no claim reads): a "
+                "few percent, which the quick profile's 6 blocks may not decide",
                 effect_range=(0.97, 1.15),
                 seeds_to_decide=10,
-            ),
-            # Declared after a main job read the runs (docs/preregistration.md): discount it.
-            "decay>hybrid": MayBeUndecided(
-                "decay and hybrid differ in their last four epochs, B 100 against B 500, whose epochs take "
-                "nearly the same time on a host where B100>B500 may be undecided (below). On the 2-core AMD "
-                "EPYC the engine benchmark measured decay / hybrid at 1.070x and 1.041x (sd of the log "
-                "ratio 0.08 over 5 rounds; test_schedules_wall_clock, seeds no claim reads): about 28 "
-                "blocks decide it, the quick profile has 6",
-                effect_range=(0.95, 1.25),
-                seeds_to_decide=10,
-                after_reading=True,
             ),
         }
         for workload in ("mnist", "fashion-mnist")  # the same model and image size: the same arithmetic
@@ -167,26 +158,9 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
     params=_batch_params,
     needs=timed_grid,
     timed=timed_grid,
-    may_be_undecided={
-        (workload, "quick"): {
-            # Declared after a claims run read the runs (docs/preregistration.md): discount it.
-            "B100>B500": MayBeUndecided(
-                "a B-500 update is one chunk like a B-100 one, five times larger: its gain is fewer "
-                "per-update overheads, which a host whose cache the B-500 working set (about 30 MB) "
-                "overflows takes back. On the 2-core AMD EPYC of 2026-12-04 the engine benchmark measured "
-                "B-100 and B-500 epochs at 1.693 and 1.683 s (test_schedules_wall_clock) and the main job "
-                "1.047x [0.91, 1.20] over its 6 runs, each with one B-100 epoch after the warm-up; the "
-                "Intel Xeon's 1.2x decides it",
-                effect_range=(0.9, 1.4),
-                seeds_to_decide=14,
-                after_reading=True,
-            )
-        }
-        for workload in ("mnist", "fashion-mnist")
-    },
 )
 def eval_epoch_time(plan: Plan, runs: Runs) -> list[Verdict]:
-    """Within each increase run the epochs at B, 5B, 25B run back to back: pairs by run."""
+    """Within each increase run the epochs at B, 5B and 25B: pairs by run."""
     failures = _setup_failures(plan, runs)
     per_run = [
         epoch_seconds_by_batch(get_run(runs, plan.config(o, "increase", k)))
