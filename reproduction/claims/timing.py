@@ -100,15 +100,18 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     timed=timed_grid,
     may_be_undecided={
         (workload, "quick"): {
+            # Range widened below after the first main job of code version 6 read 0.974x
+            # (docs/preregistration.md): discount it.
             "hybrid>increase": MayBeUndecided(
                 "hybrid and increase differ only in their last two epochs, B 500 against B 2500: five "
-                "chunks of 100 an update against 25, each overlapping on the inter-op threads. The engine "
-                "benchmark, before any claim read a run of code version 6, measured hybrid / increase at "
-                "1.035x and B-500 / B-2500 epochs at 1.12x on a Zen-4 AMD EPYC "
-                "(benchmarks/test_engine_speed.py::test_schedules_wall_clock, seeds no claim reads): a "
-                "few percent, which the quick profile's 6 blocks may not decide",
-                effect_range=(0.97, 1.15),
+                "chunks of 100 an update against 25, both enough to keep every core busy, so B 2500 saves "
+                "only per-update work. The engine benchmark, before any claim read a run of code version "
+                "6, measured hybrid / increase at 1.035x and B-500 / B-2500 epochs at 1.12x on a Zen-4 AMD "
+                "EPYC (benchmarks/test_engine_speed.py::test_schedules_wall_clock, seeds no claim reads): "
+                "a few percent, which the quick profile's 6 blocks may not decide",
+                effect_range=(0.9, 1.15),
                 seeds_to_decide=10,
+                after_reading=True,
             ),
         }
         for workload in ("mnist", "fashion-mnist")  # the same model and image size: the same arithmetic
@@ -158,6 +161,23 @@ def _batch_params(plan: Plan) -> tuple[str, ...]:
     params=_batch_params,
     needs=timed_grid,
     timed=timed_grid,
+    may_be_undecided={
+        (workload, "quick"): {
+            # Declared after the first main job of code version 6 read it (docs/preregistration.md):
+            # discount it.
+            "B500>B2500": MayBeUndecided(
+                "in chunks of 100 both batches keep every core busy (five chunks an update against 25), "
+                "so a B-2500 epoch saves only the per-update work of 96 updates: the engine benchmark "
+                "measured B-500 / B-2500 epochs at 1.12x before any claim read a run of code version 6 "
+                "(test_schedules_wall_clock), and each of the quick profile's 6 timed increase runs has "
+                "two epochs at each, whose seconds on that host jump by 1.5x from epoch to epoch",
+                effect_range=(0.9, 1.3),
+                seeds_to_decide=10,
+                after_reading=True,
+            )
+        }
+        for workload in ("mnist", "fashion-mnist")
+    },
 )
 def eval_epoch_time(plan: Plan, runs: Runs) -> list[Verdict]:
     """Within each increase run the epochs at B, 5B and 25B: pairs by run."""
