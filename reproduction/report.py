@@ -287,6 +287,15 @@ def _calibration_seeds(plan: Plan) -> str:
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else str(seeds)
 
 
+def _interleaved(plan: Plan, runs: Runs) -> str:
+    """How the timed blocks trained: their epochs interleaved (code version 6 on), or back to back."""
+    timed = [runs[c] for c in claims.main_grid(plan, plan.timed_seeds) if c in runs]
+    n = sum("timed_block" in r.metadata for r in timed)
+    if n == len(timed):
+        return ", each block's epochs interleaved"
+    return f" ({n} of {len(timed)} runs with their block's epochs interleaved, the rest back to back)"
+
+
 def _dirty(meta) -> str:
     return " with uncommitted changes" if meta.get("git_dirty") else ""
 
@@ -329,7 +338,7 @@ def setup_lines(plan: Plan, runs: Runs) -> list[str]:
         "- Base learning rates, one per optimizer shared by every schedule (the paper's protocol), tuned "
         f"on the decay schedule on seeds no claim reads (`reproduction tune`, docs/tuning.md): {rates}.",
         f"- Seeds: {list(plan.seeds)} judged; the main grid of seeds {list(plan.timed_seeds)} trained timed, "
-        "alone, in counterbalanced order. Train-loss margins: pre-registered in "
+        f"alone, in counterbalanced order{_interleaved(plan, runs)}. Train-loss margins: pre-registered in "
         f"{_shown_path(w.preregistration)}, 2 sd of decay's final train loss over "
         f"seeds {_calibration_seeds(plan)} (`reproduction calibrate`).",
         f"- Software: TensorFlow {meta.get('tensorflow')}, Keras {meta.get('keras')}, NumPy "

@@ -116,3 +116,22 @@ def test_the_report_names_every_machine_and_thread_setting_its_runs_came_from():
         "Machines: AMD EPYC, 2 cores, TensorFlow threads intra 1 / inter 2 (1 run), intra 1 / inter 1 "
         "(1 run); Intel Xeon, 2 cores, TensorFlow threads intra 1 / inter ? (2 runs)"
     )
+
+
+def test_the_report_says_whether_the_timed_blocks_trained_interleaved():
+    """Runs of code version 6 interleave each timed block's epochs; a store may still hold timed runs that
+    trained back to back, and the report says how many of each."""
+    from support import make_run, plan_with_seeds
+
+    from reproduction import claims
+    from reproduction.report import _interleaved
+
+    plan = plan_with_seeds(seeds=2)
+    timed = claims.main_grid(plan, plan.timed_seeds)
+    runs = {c: make_run(c, 0.97, 0.05, metadata={"timed_block": [c.key()]}) for c in timed}
+    assert _interleaved(plan, runs) == ", each block's epochs interleaved"
+    runs[timed[0]] = make_run(timed[0], 0.97, 0.05)
+    n = len(timed)
+    assert _interleaved(plan, runs) == (
+        f" ({n - 1} of {n} runs with their block's epochs interleaved, the rest back to back)"
+    )
