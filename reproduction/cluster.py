@@ -9,8 +9,8 @@ not come here: they train in the main process, alone (the timing policy: reprodu
 With a scheduler address (``--scheduler tcp://HOST:PORT`` or ``$REPRODUCTION_SCHEDULER``) the grid goes to
 an existing cluster, started by hand (``dask scheduler``; ``dask worker ADDRESS --nthreads 1``), by
 dask-jobqueue or on Kubernetes. The timed runs then go too, as *blocks*: the three schedules of one
-(optimizer, seed) train back to back in one task on a worker that holds a whole machine (started with
-``--resources machine=1``, the only worker on its machine, so nothing else runs there), so the pairs a
+(optimizer, seed) train in one task, their epochs interleaved, on a worker that holds a whole machine (started
+with ``--resources machine=1``, the only worker on its machine, so nothing else runs there), so the pairs a
 wall-clock claim compares never mix machines or neighbours.
 
 Data: a worker loads it itself through ``DatasetSource.load`` (the verified loader and the worker's own
@@ -352,7 +352,7 @@ def train_on_cluster(
     tls: Tls | None = None,
     say=print,
 ) -> Iterator[RunResult]:
-    """Train ``runs`` one per task, and each of ``blocks`` back to back in one task on a worker holding a
+    """Train ``runs`` one per task, and each of ``blocks`` in one task (interleaved) on a worker holding a
     machine (needs a scheduler); yield every result as it arrives. Failed runs are raised together at the
     end (``RunFailed``), after every other result was yielded. Stopping early (Ctrl-C, the caller stops
     iterating) closes the client and the LocalCluster it started."""

@@ -1,13 +1,14 @@
 """The runner: which runs are missing, where each trains, and the store that keeps them.
 
-Timing policy. A run whose training seconds a claim reads (``timed``: claims.timed_configs) trains here in
-the main process, one at a time, alone on the machine, in the order given (blocks of one optimizer and
-seed, schedules in counterbalanced order); it records the CPU time other processes used meanwhile
-(reproduction/hostload.py), so the timing claims check that it was alone. Every other run trains on Dask
-workers (reproduction/cluster.py): by default a LocalCluster of ``workers`` processes on 127.0.0.1, after
-the timed runs; ``workers=0`` trains them here too. With a ``scheduler`` address everything goes to that
-cluster, the timed runs as blocks on workers that hold a whole machine. Each run's metadata records where it
-trained. A stored run that a claim needs timed but that was not trained timed is trained again, timed.
+Timing policy. A run whose training seconds a claim reads (``timed``: claims.timed_configs) trains here in the
+main process, alone on the machine, in the order given: blocks of one optimizer and seed, schedules in
+counterbalanced order, one block at a time, its runs' epochs interleaved; each records the CPU time other
+processes used meanwhile (reproduction/hostload.py), so the timing claims check that it was alone. Every other
+run trains on Dask workers (reproduction/cluster.py): by default a LocalCluster of ``workers`` processes on
+127.0.0.1, after the timed runs; ``workers=0`` trains them here too. With a ``scheduler`` address everything
+goes to that cluster, the timed runs as blocks on workers that hold a whole machine. Each run's metadata
+records where it trained. A stored run that a claim needs timed but that was not trained timed is trained
+again, timed.
 
 Nothing is lost: each run is written to the store atomically as soon as it ends, a run already stored is
 never trained again (unless ``fresh``), and an interrupted job resumes where it stopped.

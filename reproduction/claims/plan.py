@@ -1,10 +1,11 @@
 """The run plan: the union of the runs every claim of a plan needs, the timed ones first, in their order.
 
-Timed runs (those whose training seconds a claim reads) train one at a time, alone on the machine, in
-blocks of one optimizer and seed. The order of the three schedules inside a block follows a Williams
-design for three treatments, cycled over the blocks: each schedule comes first, second and third equally
-often, and follows each other schedule equally often, in every six blocks, so a drift of the machine's
-speed (or a warm-up that favours a position) does not favour a schedule. Nothing here trains or judges.
+Timed runs (those whose training seconds a claim reads) train alone on the machine, in blocks of one optimizer
+and seed, one block at a time, each block's epochs interleaved (training.Trainer.train_timed). The order of
+the three schedules inside a block follows a Williams design for three treatments, cycled over the blocks:
+each schedule comes first, second and third equally often, and follows each other schedule equally often, in
+every six blocks, so a drift of the machine's speed (or a warm-up that favours a position) does not favour a
+schedule. Nothing here trains or judges.
 """
 
 from __future__ import annotations

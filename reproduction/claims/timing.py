@@ -90,7 +90,7 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     source="report (time plots)",
     statement="training wall clock: decay > hybrid > increase on this CPU",
     quantity="ratio of training seconds (slower / faster schedule), paired by (optimizer, seed) blocks "
-    "whose three runs train back to back, alone, in counterbalanced order",
+    "whose three runs train alone, their epochs interleaved in counterbalanced order",
     bound="geometric-mean ratio > 1, significant (medians in the notes)",
     test="one-sided paired t on log ratios, alpha 0.05; refuted at 0.05 / 3",
     would_fail_if="timing that includes evaluation or tracing, an engine whose large-batch epochs are slow, "
