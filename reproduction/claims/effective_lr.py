@@ -47,17 +47,18 @@ def _runs(plan: Plan) -> list:
             "increase-initial-lr-accuracy": KnownFailure(
                 "not reproduced: with momentum 0.9 and the shared base rate 0.03, eps x5 = 0.15 at B 500 "
                 "diverged (NaN loss, 9.80%) on 4 of the full profile's 10 seeds, which refutes the accuracy "
-                "claim; the 6 seeds that trained reached 96.51-97.23% against decay's 97.63-97.89% (about "
-                "-1 pt). The paper raised eps on CIFAR-10 with a ResNet; on this model the stability limit "
-                "of eps binds first (docs/tuning.md)",
+                "claim; the 6 seeds that trained reached 96.54-97.21% against decay's 97.62-97.90% (about "
+                "-1 pt; code version 6, the same 4 seeds diverged at version 5). The paper raised eps on "
+                "CIFAR-10 with a ResNet; on this model the stability limit of eps binds first "
+                "(docs/tuning.md)",
                 # the seeds that trained: a drop near 1 pt; a run at chance on every seed is a setup failure
                 effect_range=(-2.5, 0.0),
                 verdicts=(REFUTED,),
             ),
             "increase-momentum-accuracy": KnownFailure(
-                "the paper's drop reproduces, larger: momentum 0.98 with B x5 reached a mean 95.59% over 10 "
-                "seeds (94.88-96.52%) against decay's 97.78%, -2.19 pt (90% interval [-2.48, -1.89], "
-                "refuted) where the paper saw 93.3% vs 94.4% (-1.1 pt)",
+                "the paper's drop reproduces, larger: momentum 0.98 with B x5 reached a mean 95.43% over 10 "
+                "seeds (94.41-96.53%) against decay's 97.78%, -2.35 pt (90% interval [-2.76, -1.94], "
+                "refuted; code version 5: -2.19 pt) where the paper saw 93.3% vs 94.4% (-1.1 pt)",
                 effect_range=(-5.0, -1.0),  # a drop beyond 1 pt; far below: diverged, not this drop
             ),
         }

@@ -100,7 +100,7 @@ def epoch_seconds_by_batch(result: RunResult, skip_warm_up: bool = True) -> dict
     timed=timed_grid,
     may_be_undecided={
         (workload, "quick"): {
-            # Range widened below after the first main job of code version 6 read 0.974x
+            # Range widened from 0.97-1.15 after the first main job of code version 6 read 0.974x
             # (docs/preregistration.md): discount it.
             "hybrid>increase": MayBeUndecided(
                 "hybrid and increase differ only in their last two epochs, B 500 against B 2500: five "
