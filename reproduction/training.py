@@ -519,20 +519,20 @@ class Trainer:
         ``train``'s (tests/test_sharing.py). Each run's metadata has the CPU time other processes used while
         its own epochs trained (``host_load``): the record a wall-clock claim needs to read its seconds
         (reproduction/hostload.py)."""
-        states: dict[RunConfig, Snapshot | None] = dict.fromkeys(block)
+        states: dict[RunConfig, Snapshot] = {}
         loads: dict[RunConfig, list] = {c: [] for c in block}
         for epoch in range(max(c.build_schedule().epochs for c in block)):
             for c in block:
                 if epoch < c.build_schedule().epochs:
-                    state, load = measured(functools.partial(self.train_prefix, c, epoch + 1, states[c]))
-                    states[c] = state
+                    train = functools.partial(self.train_prefix, c, epoch + 1, states.get(c))
+                    states[c], load = measured(train)
                     loads[c].append(load)
                     if on_epoch is not None:
-                        on_epoch(state.records[-1])
+                        on_epoch(states[c].records[-1])
         results = []
         for c in block:
             engine = self._engines[self._key(c, c.build_schedule().momentum)]
-            result = RunResult(c, states[c].records, self._metadata(c, engine))  # type: ignore[union-attr]
+            result = RunResult(c, states[c].records, self._metadata(c, engine))
             result.metadata.update(host_load=combined(loads[c]), timed_block=[b.key() for b in block])
             results.append(result)
         return results
